@@ -1,0 +1,82 @@
+"""Run the program through the real `pulumi` CLI with the Automation API.
+
+    python -m inventory deploy preview --stack dev [--diff]
+    python -m inventory deploy up --stack dev [--yes]
+    python -m inventory deploy destroy --stack dev
+    python -m inventory deploy outputs --stack dev
+
+The program runs inline in this process (the Pulumi Python SDK serves the
+language runtime itself), so only the `pulumi` CLI and the kubernetes provider
+plugin are needed; `pulumi up` in the project directory works the same where a
+full Pulumi installation (with its Python language host) is present.
+Backend and secrets provider come from the environment as for `pulumi` itself
+(`PULUMI_BACKEND_URL` or `pulumi login`, `PULUMI_CONFIG_PASSPHRASE`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _pulumi_command() -> object:
+    from pulumi import automation as auto
+
+    binary = shutil.which("pulumi")
+    if binary is None:
+        raise SystemExit("the `pulumi` CLI is not on PATH: run `make tools` and `eval \"$(tools/env.sh)\"`")
+    return auto.PulumiCommand(root=str(Path(binary).resolve().parent.parent), skip_version_check=True)
+
+
+def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR) -> object:
+    from pulumi import automation as auto
+
+    from inventory.program import run
+
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(project_dir),
+        pulumi_command=_pulumi_command(),  # type: ignore[arg-type]
+        env_vars={"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"},
+        secrets_provider=os.environ.get("PULUMI_SECRETS_PROVIDER", "passphrase"),
+    )
+    return auto.create_or_select_stack(stack_name=stack_name, project_name="cluster-inventory", program=run,
+                                       opts=opts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pulumi import automation as auto
+
+    parser = argparse.ArgumentParser(prog="python -m inventory deploy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["preview", "up", "destroy", "refresh", "outputs"])
+    parser.add_argument("--stack", required=True, help="stack name (config in stacks/Pulumi.<stack>.yaml)")
+    parser.add_argument("--diff", action="store_true", help="show a detailed diff (preview/up)")
+    parser.add_argument("--yes", action="store_true", help="accepted for symmetry with `pulumi up --yes`")
+    args = parser.parse_args(argv)
+
+    stack = select_stack(args.stack)
+    echo = lambda line: print(line, flush=True)
+    try:
+        if args.action == "preview":
+            stack.preview(on_output=echo, diff=args.diff, color="never")  # type: ignore[attr-defined]
+        elif args.action == "up":
+            stack.up(on_output=echo, diff=args.diff, color="never")  # type: ignore[attr-defined]
+        elif args.action == "destroy":
+            stack.destroy(on_output=echo, color="never")  # type: ignore[attr-defined]
+        elif args.action == "refresh":
+            stack.refresh(on_output=echo, color="never")  # type: ignore[attr-defined]
+        else:
+            outputs = stack.outputs()  # type: ignore[attr-defined]
+            print(json.dumps({k: ("[secret]" if v.secret else v.value) for k, v in outputs.items()}, indent=2))
+    except auto.CommandError as err:
+        print(f"pulumi {args.action} failed (details above): {str(err).splitlines()[0] if str(err) else err}",
+              file=sys.stderr)
+        return 1
+    return 0

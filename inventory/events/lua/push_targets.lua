@@ -1,0 +1,265 @@
+-- aggregatedSelection of the push-model EventSource (SPEC section 3 A, Event Framework mode).
+--
+-- sveltos-agent sets the global `resources` to every object the resourceSelectors
+-- matched (CAPI Clusters, their kubeconfig Secrets, consumer and ClusterSet Namespaces)
+-- and calls evaluate(), which returns one synthetic target per cluster x consumer
+-- namespace; the EventTrigger (oneForEvent) renders one push Secret per target
+-- (templates/push-secret.yaml).
+--
+-- The rules are direct mode's (inventory/plan.py, _Planner.push_secrets), step for step,
+-- including its fixes to seed 000:
+--   * the kubeconfig Secret is looked up in the Cluster's own namespace;
+--   * a ClusterSet claimed by several Namespaces resolves to the lexicographically first;
+--   * two Clusters wanting one Secret name: neither is written;
+--   * a Cluster without a usable kubeconfig, or whose names break Kubernetes limits, is
+--     skipped.
+-- What direct mode reports as diagnostics goes to `message` (sveltos-agent logs it).
+
+local CAPI_GROUP_PREFIX = "cluster.x-k8s.io/"
+local CAPI_KUBECONFIG_TYPE = "cluster.x-k8s.io/secret"
+local KUBECONFIG_SUFFIX = "-kubeconfig"
+local CAPI_KUBECONFIG_KEYS = {"value", "kubeconfig"}
+
+-- Clusters carrying the profile-name label, each once, in namespace/name order. The
+-- EventSource selects v1beta1 and v1beta2, so a Cluster served under both arrives twice.
+local function collect_clusters(objects)
+  local by_ref = {}
+  for _, obj in ipairs(objects) do
+    local api_version = obj.apiVersion or ""
+    if obj.kind == "Cluster" and string.sub(api_version, 1, #CAPI_GROUP_PREFIX) == CAPI_GROUP_PREFIX
+        and labels_of(obj)[CONFIG.clusterProfileNameLabel] ~= nil
+        and namespace_selected(CONFIG.capiNamespaces, namespace_of(obj)) then
+      by_ref[ref_of(obj)] = by_ref[ref_of(obj)] or obj
+    end
+  end
+  local clusters = {}
+  for _, ref in ipairs(sorted_keys(by_ref)) do
+    table.insert(clusters, by_ref[ref])
+  end
+  return clusters
+end
+
+-- namespace/cluster-name -> candidate kubeconfig Secrets. Keyed by namespace too: seed
+-- 000 keyed by cluster name only, so same-named Clusters got each other's credentials.
+local function index_kubeconfig_secrets(objects)
+  local index = {}
+  local seen = {}
+  for _, obj in ipairs(objects) do
+    local cluster_name = labels_of(obj)[CONFIG.capiClusterNameLabel]
+    if obj.kind == "Secret" and nonempty(cluster_name) and ends_with(name_of(obj), KUBECONFIG_SUFFIX)
+        and not seen[ref_of(obj)] then
+      seen[ref_of(obj)] = true
+      local key = namespace_of(obj) .. "/" .. cluster_name
+      index[key] = index[key] or {}
+      table.insert(index[key], obj)
+    end
+  end
+  return index
+end
+
+local function collect_namespaces(objects)
+  local consumers = {}
+  local set_claims = {}
+  for _, obj in ipairs(objects) do
+    if obj.kind == "Namespace" then
+      local labels = labels_of(obj)
+      if labels[CONFIG.consumerNamespaceLabel] ~= nil then
+        consumers[name_of(obj)] = true
+      end
+      for _, key in ipairs(CONFIG.clusterSetNamespaceLabels) do
+        local set_name = labels[key]
+        if nonempty(set_name) then
+          set_claims[set_name] = set_claims[set_name] or {}
+          set_claims[set_name][name_of(obj)] = true
+        end
+      end
+    end
+  end
+  return sorted_keys(consumers), set_claims
+end
+
+-- ClusterSet name -> Namespace: the lexicographically first claimant (seed 000 took
+-- whichever came first in list order).
+local function resolve_cluster_sets(set_claims, notes)
+  local namespace_of_set = {}
+  for _, set_name in ipairs(sorted_keys(set_claims)) do
+    local claimants = sorted_keys(set_claims[set_name])
+    namespace_of_set[set_name] = claimants[1]
+    if #claimants > 1 then
+      table.insert(notes, "ClusterSet " .. set_name .. " is claimed by Namespaces "
+        .. table.concat(claimants, ", ") .. "; using " .. claimants[1])
+    end
+  end
+  return namespace_of_set
+end
+
+-- cpNs: the Cluster's own label, else its ClusterSet's Namespace, else the default.
+local function profile_namespace(cluster, namespace_of_set)
+  local labels = labels_of(cluster)
+  if nonempty(labels[CONFIG.clusterProfileNamespaceLabel]) then
+    return labels[CONFIG.clusterProfileNamespaceLabel]
+  end
+  local set_name = labels[CONFIG.clusterSetLabel]
+  if nonempty(set_name) and namespace_of_set[set_name] ~= nil then
+    return namespace_of_set[set_name]
+  end
+  return CONFIG.defaultProfileNamespace
+end
+
+-- The Cluster's push Secret identity, or nil (and a note) when its names are unusable.
+local function push_target(cluster, namespace_of_set, notes)
+  local profile_name = labels_of(cluster)[CONFIG.clusterProfileNameLabel]
+  local profile_ns = profile_namespace(cluster, namespace_of_set)
+  local secret_name = profile_ns .. "-" .. profile_name .. KUBECONFIG_SUFFIX
+  local problems = {}
+  for _, pair in ipairs({{CONFIG.profileLabel, profile_name}, {CONFIG.profileNamespaceLabel, profile_ns}}) do
+    if not is_label_value(pair[2]) then
+      table.insert(problems, "label " .. pair[1] .. " value '" .. pair[2] .. "' is not a valid label value")
+    end
+  end
+  local problem = name_problem(secret_name)
+  if problem ~= nil then
+    table.insert(problems, "push Secret " .. problem)
+  end
+  if #problems > 0 then
+    table.insert(notes, "Cluster " .. ref_of(cluster) .. " skipped: " .. table.concat(problems, "; "))
+    return nil
+  end
+  return {cluster = cluster, profile_name = profile_name, profile_ns = profile_ns, secret_name = secret_name}
+end
+
+-- Targets whose Secret name no other Cluster claims; a clash drops every claimant.
+-- Checked before kubeconfigs are looked at, as in direct mode.
+local function without_clashes(targets, notes)
+  local by_name = {}
+  for _, target in ipairs(targets) do
+    by_name[target.secret_name] = by_name[target.secret_name] or {}
+    table.insert(by_name[target.secret_name], target)
+  end
+  local kept = {}
+  for _, target in ipairs(targets) do
+    local claimants = by_name[target.secret_name]
+    if #claimants == 1 then
+      table.insert(kept, target)
+    else
+      local others = {}
+      for _, other in ipairs(claimants) do
+        if other ~= target then
+          table.insert(others, "Cluster " .. ref_of(other.cluster))
+        end
+      end
+      table.insert(notes, "Cluster " .. ref_of(target.cluster) .. " skipped: push Secret name "
+        .. target.secret_name .. " is also claimed by " .. table.concat(others, ", ")
+        .. "; neither is written")
+    end
+  end
+  return kept
+end
+
+-- The kubeconfig Secret of `cluster` (CAPI's "<cluster>-kubeconfig" first; any other
+-- single candidate otherwise) and its base64 kubeconfig, or nil and a note.
+local function capi_kubeconfig(cluster, secrets_index, notes)
+  local skip = "Cluster " .. ref_of(cluster) .. " skipped: "
+  local usable = {}
+  for _, secret in ipairs(secrets_index[ref_of(cluster)] or {}) do
+    if secret.type == CAPI_KUBECONFIG_TYPE then
+      table.insert(usable, secret)
+    end
+  end
+  if #usable == 0 then
+    table.insert(notes, skip .. "no kubeconfig Secret in namespace " .. namespace_of(cluster)
+      .. " (labelled " .. CONFIG.capiClusterNameLabel .. "=" .. name_of(cluster)
+      .. ", named *" .. KUBECONFIG_SUFFIX .. ", type " .. CAPI_KUBECONFIG_TYPE .. ")")
+    return nil
+  end
+  local secret = nil
+  for _, candidate in ipairs(usable) do
+    if name_of(candidate) == name_of(cluster) .. KUBECONFIG_SUFFIX then
+      secret = candidate
+    end
+  end
+  if secret == nil and #usable > 1 then
+    local names = {}
+    for _, candidate in ipairs(usable) do
+      table.insert(names, name_of(candidate))
+    end
+    table.sort(names)
+    table.insert(notes, skip .. "several kubeconfig Secrets labelled " .. CONFIG.capiClusterNameLabel
+      .. "=" .. name_of(cluster) .. ": " .. table.concat(names, ", "))
+    return nil
+  end
+  secret = secret or usable[1]
+  local data = secret.data or {}
+  for _, key in ipairs(CAPI_KUBECONFIG_KEYS) do
+    if data[key] ~= nil then
+      local problem = kubeconfig_problem(data[key])
+      if problem ~= nil then
+        table.insert(notes, skip .. "kubeconfig Secret " .. ref_of(secret) .. " key " .. key .. ": " .. problem)
+        return nil
+      end
+      return secret, data[key]
+    end
+  end
+  table.insert(notes, skip .. "kubeconfig Secret " .. ref_of(secret) .. " has no data key "
+    .. table.concat(CAPI_KUBECONFIG_KEYS, " or "))
+  return nil
+end
+
+local function target_resource(target, kubeconfig, consumer)
+  return {
+    apiVersion = CONFIG.targetApiVersion,
+    kind = CONFIG.targetKind,
+    metadata = {name = target_name(target.secret_name), namespace = consumer},
+    spec = {
+      clusterNamespace = namespace_of(target.cluster),
+      clusterName = name_of(target.cluster),
+      profileName = target.profile_name,
+      profileNamespace = target.profile_ns,
+      secretName = target.secret_name,
+      secretNamespace = consumer,
+      kubeconfig = kubeconfig,
+    },
+  }
+end
+
+function evaluate()
+  local objects = resources or {}
+  local notes = {}
+  local consumers, set_claims = collect_namespaces(objects)
+  local namespace_of_set = resolve_cluster_sets(set_claims, notes)
+  local secrets_index = index_kubeconfig_secrets(objects)
+
+  local targets = {}
+  for _, cluster in ipairs(collect_clusters(objects)) do
+    local target = push_target(cluster, namespace_of_set, notes)
+    if target ~= nil then
+      table.insert(targets, target)
+    end
+  end
+
+  local prepared = {}
+  local sources = {}
+  for _, target in ipairs(without_clashes(targets, notes)) do
+    local secret, kubeconfig = capi_kubeconfig(target.cluster, secrets_index, notes)
+    if secret ~= nil then
+      sources[ref_of(secret)] = ref_of(target.cluster)
+      table.insert(prepared, {target = target, kubeconfig = kubeconfig})
+    end
+  end
+  table.sort(prepared, function(a, b) return a.target.secret_name < b.target.secret_name end)
+
+  local emitted = {}
+  for _, consumer in ipairs(consumers) do
+    for _, entry in ipairs(prepared) do
+      local ref = consumer .. "/" .. entry.target.secret_name
+      -- A push Secret must never overwrite the kubeconfig Secret a Cluster is read from.
+      if sources[ref] ~= nil then
+        table.insert(notes, "Cluster " .. ref_of(entry.target.cluster) .. " skipped: Secret " .. ref
+          .. " would overwrite the kubeconfig Secret of Cluster " .. sources[ref])
+      else
+        table.insert(emitted, target_resource(entry.target, entry.kubeconfig, consumer))
+      end
+    end
+  end
+  return aggregated_result(emitted, notes)
+end

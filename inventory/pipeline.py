@@ -1,0 +1,52 @@
+"""The one path from settings to a plan, shared by the Pulumi stack and the render CLI.
+
+Side effects happen here and only here, in this order: read the inventory (a
+directory or the live cluster), run exec credential plugins, then plan (pure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from inventory.diagnostics import ObjectRef, Severity
+from inventory.model import Inventory
+from inventory.plan import ExecCredentials, Plan, build_plan
+from inventory.settings import Mode, Settings, SettingsError
+
+
+def read_inventory(settings: Settings) -> Inventory:
+    """The inventory from ``settings.inventory_dir`` if set, else from the live cluster.
+
+    Raises ``inventory.sources.InventoryReadError`` when a read fails.
+    """
+    if settings.inventory_dir is not None:
+        from inventory.sources.files import read_directory
+
+        return read_directory(settings.inventory_dir, settings)
+    from inventory.sources.live import read_cluster
+
+    return read_cluster(settings)
+
+
+def resolve_exec(inventory: Inventory, settings: Settings, now: datetime) -> Mapping[ObjectRef, ExecCredentials]:
+    """Exec-plugin credentials per ClusterProfile; an unusable provider file raises SettingsError."""
+    if settings.exec_provider_file is None or settings.sveltos_mode is not Mode.DIRECT:
+        return {}
+    from inventory.execplugin import ProviderFileError, resolve_exec_credentials
+
+    try:
+        return resolve_exec_credentials(inventory, settings, now)
+    except ProviderFileError as err:
+        raise SettingsError(f"execProviderFile: {err}") from err
+
+
+def compute_plan(settings: Settings, now: datetime) -> Plan:
+    """Everything one run declares. Raises SettingsError or InventoryReadError, never plans on a failed read."""
+    from inventory.events import plan_events
+
+    event_objects = plan_events(settings)  # config problems stop the run before any read
+    inventory = read_inventory(settings)
+    has_errors = any(d.severity is Severity.ERROR for d in inventory.diagnostics)
+    exec_results = {} if has_errors else resolve_exec(inventory, settings, now)
+    return build_plan(inventory, settings, exec_results, now, extra_objects=event_objects)

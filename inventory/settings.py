@@ -1,0 +1,254 @@
+"""Configuration: every tunable of the program, validated once, from Pulumi config or a YAML file.
+
+Keys are the Pulumi config keys of ``Pulumi.yaml`` (camelCase, without the project
+prefix); the render CLI's ``--config FILE`` takes the same keys. Every label key of
+SPEC §2 is the default of one of these values.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class Mode(str, enum.Enum):
+    """Who writes a feature's objects: this program (direct), Sveltos in-cluster (events), nobody (off)."""
+
+    DIRECT = "direct"
+    EVENTS = "events"
+    OFF = "off"
+
+
+class SettingsError(ValueError):
+    """The configuration is unusable; the message lists every problem, one per line."""
+
+
+# Label keys: optional DNS-subdomain prefix, then a name of at most 63 characters.
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def is_label_key(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return False
+    return bool(_LABEL_NAME.match(name))
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where the inventory is read from, and where objects are written.
+    kubeconfig: str | None = None  # a path, or the kubeconfig content itself (keep it a Pulumi secret)
+    context: str | None = None
+    inventory_dir: str | None = None  # read manifests from here instead of the live cluster
+
+    push_mode: Mode = Mode.DIRECT  # feature A
+    sveltos_mode: Mode = Mode.DIRECT  # feature B
+
+    capi_namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    profile_namespaces: tuple[str, ...] = ()  # empty: all namespaces
+
+    # Input label conventions (SPEC §2).
+    cluster_profile_name_label: str = "clusterprofile-name"
+    cluster_profile_namespace_label: str = "clusterprofile-namespace"
+    cluster_set_label: str = "clusterset.k8s.io"
+    consumer_namespace_label: str = "x-k8s.io/cluster-inventory-consumer"
+    # The seed's convention first, then the upstream API's own key.
+    cluster_set_namespace_labels: tuple[str, ...] = (
+        "clusterset.multicluster.x-k8s.io",
+        "multicluster.x-k8s.io/clusterset",
+    )
+    capi_cluster_name_label: str = "cluster.x-k8s.io/cluster-name"
+    default_profile_namespace: str = "default"
+
+    # Output conventions (SPEC §3).
+    profile_label: str = "x-k8s.io/cluster-profile"
+    profile_namespace_label: str = "x-k8s.io/cluster-profile-namespace"
+    push_secret_key: str = "config"
+    sveltos_kubeconfig_key: str = "kubeconfig"
+    display_name_annotation: str = "clusterinventory.projectsveltos.io/display-name"
+    managed_by_label: str = "app.kubernetes.io/managed-by"
+    managed_by_value: str = "cluster-inventory"
+
+    # Exec credential plugins (SPEC §3 B.2).
+    exec_provider_file: str | None = None
+    exec_timeout_seconds: float = 30.0
+    schedule_interval_minutes: int = 60  # 0: not run on a schedule
+
+    # Safety and migration (SPEC §4).
+    max_deletions: int = 20
+    allow_mass_deletion: bool = False
+    adopt_existing: bool = False
+
+    # Event Framework mode (SPEC §3 C).
+    events_name_prefix: str = "cluster-inventory"
+    events_namespace: str = "projectsveltos"  # where the ConfigMap templates live
+    management_cluster_selector: Mapping[str, str] = field(default_factory=lambda: {"type": "mgmt"})
+    extra_event_sources: tuple[Mapping[str, Any], ...] = ()
+    extra_event_triggers: tuple[Mapping[str, Any], ...] = ()
+    extra_config_maps: tuple[Mapping[str, Any], ...] = ()
+    extra_secrets: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def config_keys(cls) -> tuple[str, ...]:
+        """The config keys, as declared in Pulumi.yaml."""
+        return tuple(_config_key(f.name) for f in fields(cls))
+
+    @staticmethod
+    def is_string_key(key: str) -> bool:
+        """True for keys whose raw config value is the string itself (others hold JSON)."""
+        attr = _attr_of(key)
+        return attr not in _TUPLE_OF_STR | _TUPLE_OF_OBJECTS | _BOOLS | _INTS | {
+            "exec_timeout_seconds", "management_cluster_selector"}
+
+    @property
+    def cluster_set_namespace_label(self) -> str:
+        return self.cluster_set_namespace_labels[0]
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> Settings:
+        """Build settings from config keys; unknown keys and bad values raise SettingsError."""
+        problems: list[str] = []
+        by_key = {_config_key(f.name): f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            attr = by_key.get(key)
+            if attr is None:
+                problems.append(f"unknown config key {key!r}")
+                continue
+            try:
+                values[attr] = _coerce(attr, value)
+            except (TypeError, ValueError) as err:
+                problems.append(f"{key}: {err}")
+        if problems:
+            raise SettingsError("\n".join(problems))
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        problems: list[str] = []
+        for attr in (
+            "cluster_profile_name_label",
+            "cluster_profile_namespace_label",
+            "cluster_set_label",
+            "consumer_namespace_label",
+            "capi_cluster_name_label",
+            "profile_label",
+            "profile_namespace_label",
+            "display_name_annotation",
+            "managed_by_label",
+        ):
+            value = getattr(self, attr)
+            if not is_label_key(value):
+                problems.append(f"{_config_key(attr)}: {value!r} is not a valid label key")
+        for key in self.cluster_set_namespace_labels:
+            if not is_label_key(key):
+                problems.append(f"clusterSetNamespaceLabels: {key!r} is not a valid label key")
+        if not self.cluster_set_namespace_labels:
+            problems.append("clusterSetNamespaceLabels: at least one label key is needed")
+        if self.exec_timeout_seconds <= 0:
+            problems.append(f"execTimeoutSeconds: {self.exec_timeout_seconds!r} must be positive")
+        if self.schedule_interval_minutes < 0:
+            problems.append(f"scheduleIntervalMinutes: {self.schedule_interval_minutes!r} must be 0 or more")
+        if self.max_deletions < 0:
+            problems.append(f"maxDeletions: {self.max_deletions!r} must be 0 or more")
+        problems.extend(self._output_value_problems())
+        for key, value in self.management_cluster_selector.items():
+            if not is_label_key(key):
+                problems.append(f"managementClusterSelector: {key!r} is not a valid label key")
+            if not isinstance(value, str):
+                problems.append(f"managementClusterSelector: value of {key!r} must be a string")
+        if problems:
+            raise SettingsError("\n".join(problems))
+
+    def _output_value_problems(self) -> list[str]:
+        """Values written into every planned object: caught here rather than by the API server."""
+        from inventory.names import (
+            is_label_value,
+            is_secret_data_key,
+            namespace_problem,
+        )
+
+        problems = []
+        if not self.managed_by_value or not is_label_value(self.managed_by_value):
+            problems.append(f"managedByValue: {self.managed_by_value!r} is not a valid label value")
+        for attr in ("push_secret_key", "sveltos_kubeconfig_key"):
+            if not is_secret_data_key(getattr(self, attr)):
+                problems.append(f"{_config_key(attr)}: {getattr(self, attr)!r} is not a valid Secret data key")
+        problem = namespace_problem(self.default_profile_namespace)
+        if problem is not None:
+            problems.append(f"defaultProfileNamespace: {problem}")
+        return problems
+
+
+def _attr_of(key: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), key)
+
+
+def _config_key(attr: str) -> str:
+    head, *rest = attr.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+_MODE_FIELDS = {"push_mode", "sveltos_mode"}
+_TUPLE_OF_STR = {"capi_namespaces", "profile_namespaces", "cluster_set_namespace_labels"}
+_TUPLE_OF_OBJECTS = {"extra_event_sources", "extra_event_triggers", "extra_config_maps", "extra_secrets"}
+_BOOLS = {"allow_mass_deletion", "adopt_existing"}
+_INTS = {"schedule_interval_minutes", "max_deletions"}
+
+
+def _coerce(attr: str, value: Any) -> Any:
+    """Turn a config value (Pulumi config gives strings or parsed JSON) into the field's type."""
+    if attr in _MODE_FIELDS:
+        return _coerce_mode(value)
+    if attr in _TUPLE_OF_STR:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"expected a list of strings, got {value!r}")
+        return tuple(value)
+    if attr in _TUPLE_OF_OBJECTS:
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ValueError("expected a list of objects")
+        return tuple(value)
+    if attr in _BOOLS:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ValueError(f"expected true or false, got {value!r}")
+    if attr in _INTS:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a whole number, got {value!r}")
+        return int(value)
+    if attr == "exec_timeout_seconds":
+        return float(value)
+    if attr == "management_cluster_selector":
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a map of label key to value, got {value!r}")
+        return dict(value)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _coerce_mode(value: Any) -> Mode:
+    choices = ", ".join(m.value for m in Mode)
+    if isinstance(value, list):
+        if len(value) > 1:
+            raise ValueError(
+                f"{value!r} names several modes; one feature can have only one writer "
+                f"(direct and events would fight over the same Secrets): choose one of {choices}"
+            )
+        value = value[0] if value else Mode.OFF.value
+    if isinstance(value, str) and value.lower() in ("both", "direct+events", "direct,events", "events,direct"):
+        raise ValueError(
+            f"{value!r}: one feature can have only one writer "
+            f"(direct and events would fight over the same Secrets): choose one of {choices}"
+        )
+    try:
+        return Mode(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not one of {choices}") from None

@@ -1,0 +1,119 @@
+"""Which objects the inventory keeps: the single definition both sources apply.
+
+The live source asks the API server for these objects only (label selectors,
+namespaces) and then applies the same function, so a directory holding more than
+the cluster would serve still gives the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from inventory.diagnostics import ObjectRef
+from inventory.model import ClusterProfile, Inventory, Namespace, Secret
+from inventory.providers import secret_reader_reference
+from inventory.settings import Mode, Settings
+
+# CAPI names a cluster's admin kubeconfig Secret `{cluster}-kubeconfig`; its other
+# Secrets (`-ca`, `-sa`, `-etcd` ...) carry the same label and hold private keys we must not keep.
+CAPI_KUBECONFIG_SUFFIX = "-kubeconfig"
+# The Secret feature B writes for each ClusterProfile; exec credentials are reused from it.
+SVELTOS_KUBECONFIG_SUFFIX = "-sveltos-kubeconfig"
+
+
+@dataclass(frozen=True)
+class Selectors:
+    """Label selectors (API syntax) for the Secrets each feature reads."""
+
+    capi_kubeconfig: str
+    profile_labelled: str
+    stored_credentials: str
+
+
+def secret_selectors(settings: Settings) -> Selectors:
+    return Selectors(
+        capi_kubeconfig=settings.capi_cluster_name_label,
+        # Our own push Secrets carry the profile label too; reading them back as a
+        # credential source would keep a deleted cluster's credentials alive forever.
+        profile_labelled=f"{settings.profile_label},{settings.managed_by_label}!={settings.managed_by_value}",
+        stored_credentials=f"{settings.managed_by_label}={settings.managed_by_value},!{settings.profile_label}",
+    )
+
+
+def select_relevant(inventory: Inventory, settings: Settings) -> Inventory:
+    """The part of ``inventory`` that planning the direct-mode features reads."""
+    push = settings.push_mode is Mode.DIRECT
+    sveltos = settings.sveltos_mode is Mode.DIRECT
+    clusters = (
+        tuple(
+            cluster
+            for cluster in inventory.clusters
+            if settings.cluster_profile_name_label in cluster.labels
+            and _in_namespaces(cluster.namespace, settings.capi_namespaces)
+        )
+        if push
+        else ()
+    )
+    namespaces = tuple(ns for ns in inventory.namespaces if _is_relevant_namespace(ns, settings)) if push else ()
+    profiles = (
+        tuple(p for p in inventory.profiles if _in_namespaces(p.namespace, settings.profile_namespaces))
+        if sveltos
+        else ()
+    )
+    referenced = _referenced_secrets(profiles)
+    secrets = tuple(
+        secret
+        for secret in inventory.secrets
+        if (push and is_capi_kubeconfig_candidate(secret, settings))
+        or (sveltos and (is_profile_credential_candidate(secret, settings) or secret.ref in referenced))
+    )
+    return replace(inventory, clusters=clusters, namespaces=namespaces, profiles=profiles, secrets=secrets)
+
+
+def referenced_secret_names(profiles: tuple[ClusterProfile, ...]) -> list[tuple[str, str]]:
+    """(namespace, name) of every Secret a ``kubeconfig-secretreader`` provider points at, sorted.
+
+    A malformed provider references nothing here; planning reports it.
+    """
+    names: set[tuple[str, str]] = set()
+    for profile in profiles:
+        try:
+            reference = secret_reader_reference(profile)
+        except ValueError:
+            continue
+        if reference is not None:
+            names.add((reference.namespace, reference.name))
+    return sorted(names)
+
+
+def is_capi_kubeconfig_candidate(secret: Secret, settings: Settings) -> bool:
+    return (
+        settings.capi_cluster_name_label in secret.labels
+        and secret.name.endswith(CAPI_KUBECONFIG_SUFFIX)
+        and _in_namespaces(secret.namespace, settings.capi_namespaces)
+    )
+
+
+def is_profile_credential_candidate(secret: Secret, settings: Settings) -> bool:
+    """A Secret labelled for a ClusterProfile (seed 001), or credentials we stored for one."""
+    if not _in_namespaces(secret.namespace, settings.profile_namespaces):
+        return False
+    managed = secret.labels.get(settings.managed_by_label) == settings.managed_by_value
+    if settings.profile_label in secret.labels:
+        return not managed
+    return managed and secret.name.endswith(SVELTOS_KUBECONFIG_SUFFIX)
+
+
+def _is_relevant_namespace(namespace: Namespace, settings: Settings) -> bool:
+    labels = namespace.labels
+    return settings.consumer_namespace_label in labels or any(
+        key in labels for key in settings.cluster_set_namespace_labels
+    )
+
+
+def _referenced_secrets(profiles: tuple[ClusterProfile, ...]) -> set[ObjectRef]:
+    return {ObjectRef("Secret", namespace, name) for namespace, name in referenced_secret_names(profiles)}
+
+
+def _in_namespaces(namespace: str, allowed: tuple[str, ...]) -> bool:
+    return not allowed or namespace in allowed

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from tests.integration.controlplane import ControlPlane, start_control_plane
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    yield from start_control_plane()
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane) -> Iterator[str]:
+    """A fresh namespace per test: tests that stay inside it need no other reset."""
+    name = control_plane.new_namespace()
+    yield name
+    control_plane.delete_namespace(name)

@@ -1,0 +1,73 @@
+"""Test support: the project's own Pulumi program as a stack, driven by the real CLI.
+
+Each stack gets its own work directory (a copy of Pulumi.yaml), a local file
+backend and the passphrase secrets provider; everything the CLI prints is kept
+so tests can look for leaked credentials in it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from inventory.program import run
+from tests.integration.controlplane import PULUMI_HOME, REPO, tools_env
+from tests.integration.pulumi_stack import PASSPHRASE, pulumi_root
+
+
+class ProjectStack:
+    def __init__(self, workdir: Path, name: str = "test") -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
+        (workdir / "stacks").mkdir(exist_ok=True)
+        state = workdir / "state"
+        state.mkdir(exist_ok=True)
+        env = {k: v for k, v in tools_env().items() if k.startswith("PULUMI_")}
+        env.update({"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE, "PULUMI_BACKEND_URL": f"file://{state}"})
+        self.output: list[str] = []
+        self.stack = auto.create_or_select_stack(
+            stack_name=name, project_name="cluster-inventory", program=run,
+            opts=auto.LocalWorkspaceOptions(
+                work_dir=str(workdir), pulumi_home=str(PULUMI_HOME), env_vars=env,
+                pulumi_command=auto.PulumiCommand(root=str(pulumi_root()), skip_version_check=True),
+                secrets_provider="passphrase",
+            ),
+        )
+
+    def configure(self, **values: Any) -> None:
+        """Set config keys (camelCase, without the project prefix); None removes a key."""
+        for key, value in values.items():
+            full = f"cluster-inventory:{key}"
+            if value is None:
+                self.stack.remove_config(full)
+                continue
+            text = value if isinstance(value, str) else json.dumps(value)
+            self.stack.set_config(full, auto.ConfigValue(value=text), path=False)
+
+    def _echo(self, line: str) -> None:
+        self.output.append(line)
+
+    def up(self) -> auto.UpResult:
+        return self.stack.up(on_output=self._echo, color="never")
+
+    def preview(self) -> auto.PreviewResult:
+        return self.stack.preview(on_output=self._echo, diff=True, color="never")
+
+    def destroy(self) -> None:
+        self.stack.destroy(on_output=self._echo, color="never")
+
+    def state_text(self) -> str:
+        return json.dumps(self.stack.export_stack().deployment)
+
+    def managed_resources(self) -> set[str]:
+        """``Kind/namespace/name`` of every kubernetes object in the stack's state."""
+        resources = self.stack.export_stack().deployment.get("resources", [])
+        names = set()
+        for resource in resources:
+            if resource["type"].startswith("kubernetes:") and resource["type"] != "pulumi:providers:kubernetes":
+                names.add(resource["urn"].rsplit("::", 1)[1])
+        return names

@@ -1,0 +1,186 @@
+"""The ConfigMap templates, executed by Go's text/template with Sveltos' function map.
+
+For every fixture inventory, each target the Lua emits (on gopher-lua) is rendered
+through its ConfigMap template by tools/go/gotemplate (missingkey=error, Sprig and
+libsveltos' extra functions, as event-manager instantiates it), on a context shaped like
+event-manager's (MatchingResource, Resource, CloudEvent, Cluster). The rendered objects,
+parsed as YAML, must equal what direct mode declares, field for field, credentials
+included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from inventory.events import (
+    plan_events,
+    push_name,
+    push_template_name,
+    sveltos_cluster_name,
+    sveltos_kubeconfig_name,
+)
+from inventory.model import Inventory
+from inventory.settings import Mode, Settings
+from tests.unit.events_support import (
+    FIXTURES,
+    HelperFailed,
+    crd_schema,
+    direct_plan,
+    fixture_cases,
+    inventory_objects,
+    read_inventory,
+    render_template,
+    run_gopher_lua,
+    schema_problems,
+    select_objects,
+)
+
+EVENTS = Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.EVENTS)
+DIRECT = Settings(push_mode=Mode.DIRECT, sveltos_mode=Mode.DIRECT)
+
+# The management cluster as event-manager hands it to templates (.Cluster): the
+# SveltosCluster (or CAPI Cluster) the EventTrigger's sourceClusterSelector matched.
+MANAGEMENT_CLUSTER = {
+    "apiVersion": "lib.projectsveltos.io/v1beta1",
+    "kind": "SveltosCluster",
+    "metadata": {"name": "mgmt", "namespace": "mgmt", "labels": {"type": "mgmt"}},
+    "spec": {},
+}
+
+
+def context(target: dict[str, Any]) -> dict[str, Any]:
+    """event-manager's per-resource template data (controllers' currentObject, oneForEvent)."""
+    return {
+        "MatchingResource": {"APIVersion": target["apiVersion"], "Kind": target["kind"],
+                             "Namespace": target["metadata"]["namespace"], "Name": target["metadata"]["name"]},
+        "Resource": target,
+        "CloudEvent": None,
+        "Cluster": MANAGEMENT_CLUSTER,
+    }
+
+
+def render_all(settings: Settings, inventory: Inventory, source: str, template: str) -> list[dict[str, Any]]:
+    """Every object Sveltos would create for ``inventory`` through ``source`` and ``template``."""
+    objects = {(obj.kind, obj.name): obj for obj in plan_events(settings)}
+    spec = objects[("EventSource", source)].fields["spec"]
+    [text] = objects[("ConfigMap", template)].fields["data"].values()
+    selected = select_objects(inventory_objects(inventory), spec["resourceSelectors"])
+    targets = run_gopher_lua(spec["aggregatedSelection"], selected)["resources"]
+    return [yaml.safe_load(render_template(text, context(target))) for target in targets]
+
+
+def direct_manifests(inventory: Inventory, kind: str) -> list[dict[str, Any]]:
+    plan = direct_plan(without_providers(inventory), DIRECT)
+    return [obj.manifest(show_secrets=True) for obj in plan.objects if obj.kind == kind]
+
+
+def without_providers(inventory: Inventory) -> Inventory:
+    """Events mode reads only labelled Secrets for B (see test_events_lua.without_providers)."""
+    profiles = tuple(replace(p, access_providers=(), credential_providers=()) for p in inventory.profiles)
+    return replace(inventory, profiles=profiles)
+
+
+def by_identity(manifests: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(m["metadata"]["namespace"], m["metadata"]["name"]): m for m in manifests}
+
+
+CASES = pytest.mark.parametrize("case", fixture_cases(), ids=lambda path: path.relative_to(FIXTURES).as_posix())
+
+
+@CASES
+def test_rendered_push_secrets_equal_direct_modes(case: Path) -> None:
+    inventory = read_inventory(case)
+    rendered = render_all(EVENTS, inventory, push_name(EVENTS), push_template_name(EVENTS))
+    direct = [m for m in direct_manifests(inventory, "Secret") if "x-k8s.io/cluster-profile" in m["metadata"]["labels"]]
+    assert by_identity(rendered) == by_identity(direct)
+
+
+@CASES
+def test_rendered_sveltosclusters_equal_direct_modes(case: Path) -> None:
+    inventory = read_inventory(case)
+    rendered = render_all(EVENTS, inventory, sveltos_cluster_name(EVENTS), sveltos_cluster_name(EVENTS))
+    assert by_identity(rendered) == by_identity(direct_manifests(inventory, "SveltosCluster"))
+    for manifest in rendered:
+        assert schema_problems(manifest, crd_schema("SveltosCluster", "v1beta1")) == []
+
+
+@CASES
+def test_rendered_sveltos_kubeconfig_secrets_equal_direct_modes(case: Path) -> None:
+    inventory = read_inventory(case)
+    rendered = render_all(EVENTS, inventory, sveltos_kubeconfig_name(EVENTS), sveltos_kubeconfig_name(EVENTS))
+    direct = [m for m in direct_manifests(inventory, "Secret")
+              if m["metadata"]["name"].endswith("-sveltos-kubeconfig")]
+    assert by_identity(rendered) == by_identity(direct)
+
+
+def test_fixtures_render_every_kind_at_least_once() -> None:
+    # Guards the parametrized comparisons above against comparing empty lists only.
+    kinds: set[str] = set()
+    for case in fixture_cases():
+        inventory = read_inventory(case)
+        for source, template in ((push_name(EVENTS), push_template_name(EVENTS)),
+                                 (sveltos_cluster_name(EVENTS), sveltos_cluster_name(EVENTS)),
+                                 (sveltos_kubeconfig_name(EVENTS), sveltos_kubeconfig_name(EVENTS))):
+            kinds |= {f"{m['kind']}/{source}" for m in render_all(EVENTS, inventory, source, template)}
+    assert kinds == {f"Secret/{push_name(EVENTS)}", f"SveltosCluster/{sveltos_cluster_name(EVENTS)}",
+                     f"Secret/{sveltos_kubeconfig_name(EVENTS)}"}
+
+
+def test_configured_output_conventions_reach_the_templates() -> None:
+    settings = replace(EVENTS, push_secret_key="kubeconfig.yaml", profile_label="example.com/profile",
+                       profile_namespace_label="example.com/profile-namespace",
+                       managed_by_label="example.com/owner", managed_by_value="platform",
+                       display_name_annotation="example.com/title")
+    inventory = read_inventory(FIXTURES / "events-push" / "same-name-clusters")
+    [secret, _] = render_all(settings, inventory, push_name(settings), push_template_name(settings))
+    assert secret["metadata"]["labels"] == {"example.com/profile": "prod-a", "example.com/profile-namespace": "default",
+                                            "example.com/owner": "platform"}
+    assert list(secret["data"]) == ["kubeconfig.yaml"]
+
+    settings = replace(settings, profile_label="x-k8s.io/cluster-profile")  # the fixture's Secrets carry it
+    profiles = read_inventory(FIXTURES / "events-profiles" / "labelled")
+    rendered = render_all(settings, profiles, sveltos_cluster_name(settings), sveltos_cluster_name(settings))
+    alpha = by_identity(rendered)[("fleet", "alpha")]
+    assert alpha["metadata"]["annotations"] == {"example.com/title": "Alpha One"}
+    assert alpha["metadata"]["labels"]["example.com/owner"] == "platform"
+
+
+def sveltoscluster_target(labels: dict[str, str], display_name: str) -> dict[str, Any]:
+    return {"apiVersion": "x/v1", "kind": "SveltosClusterTarget", "metadata": {"name": "a", "namespace": "n"},
+            "spec": {"name": "a", "namespace": "n", "secretName": "a-sveltos-kubeconfig", "kubeconfigKey": "config",
+                     "labels": labels, "displayName": display_name}}
+
+
+def render_sveltoscluster(target: dict[str, Any]) -> dict[str, Any]:
+    [text] = next(obj for obj in plan_events(EVENTS)
+                  if obj.kind == "ConfigMap" and obj.name == sveltos_cluster_name(EVENTS)).fields["data"].values()
+    rendered: dict[str, Any] = yaml.safe_load(render_template(text, context(target)))
+    return rendered
+
+
+def test_label_values_are_quoted_so_yaml_keeps_them_strings() -> None:
+    # A ClusterProfile label "true" or "123" must stay a string in the rendered object.
+    rendered = render_sveltoscluster(sveltoscluster_target({"enabled": "true", "count": "123", "empty": ""}, ""))
+    assert rendered["metadata"]["labels"] == {"enabled": "true", "count": "123", "empty": "",
+                                              "app.kubernetes.io/managed-by": "cluster-inventory"}
+    assert "annotations" not in rendered["metadata"]
+
+
+@pytest.mark.parametrize("display_name", ['Say "hi"', "two\nlines", "tab\there: colon # hash", "ünïcödé ✓", "- [x]"])
+def test_any_display_name_survives_the_template(display_name: str) -> None:
+    rendered = render_sveltoscluster(sveltoscluster_target({}, display_name))
+    assert rendered["metadata"]["annotations"] == {"clusterinventory.projectsveltos.io/display-name": display_name}
+
+
+def test_a_template_reading_a_missing_field_fails_like_event_manager() -> None:
+    # The harness uses missingkey=error as event-manager does: the comparisons above
+    # would catch a template reading a field the Lua does not emit.
+    with pytest.raises(HelperFailed, match='map has no entry for key "nope"'):
+        render_template("{{ .Resource.spec.nope }}", context({"apiVersion": "x/v1", "kind": "K",
+                                                             "metadata": {"name": "a", "namespace": "n"},
+                                                             "spec": {}}))

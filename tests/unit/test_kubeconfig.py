@@ -1,0 +1,106 @@
+"""Kubeconfig bytes: what counts as a kubeconfig, and the plain kubeconfig built from exec credentials."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+import yaml
+
+from inventory.kubeconfig import build_plain_kubeconfig, validate_kubeconfig
+
+
+def test_valid_kubeconfig_has_no_problem() -> None:
+    text = b"apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n"
+    assert validate_kubeconfig(text) is None
+
+
+@pytest.mark.parametrize("section", ["clusters", "users", "contexts"])
+def test_any_kubeconfig_section_marks_a_kubeconfig(section: str) -> None:
+    assert validate_kubeconfig(f"{section}: []\n".encode()) is None
+
+
+def test_api_version_v1_and_kind_config_mark_a_kubeconfig() -> None:
+    assert validate_kubeconfig(b"kind: Config\napiVersion: v1\n") is None
+
+
+def test_json_kubeconfig_is_accepted() -> None:
+    assert validate_kubeconfig(b'{"apiVersion": "v1", "kind": "Config", "clusters": []}') is None
+
+
+@pytest.mark.parametrize("data", [b"", b"  \n\t\n"])
+def test_empty_kubeconfig_is_rejected(data: bytes) -> None:
+    assert validate_kubeconfig(data) == "kubeconfig is empty"
+
+
+def test_kubeconfig_that_is_not_yaml_is_rejected_with_the_position() -> None:
+    problem = validate_kubeconfig(b"clusters: [\n")
+    assert problem is not None and problem.startswith("kubeconfig is not valid YAML") and "line 2" in problem
+
+
+def test_kubeconfig_that_is_not_utf8_is_rejected() -> None:
+    assert validate_kubeconfig(b"\xff\xfeclusters") == "kubeconfig is not UTF-8 text (invalid byte at offset 0)"
+
+
+@pytest.mark.parametrize(
+    ("data", "shape"),
+    [(b"- clusters\n", "a list"), (b"just-a-token\n", "a scalar"), (b"---\n", "an empty document")],
+)
+def test_kubeconfig_that_is_not_a_mapping_is_rejected(data: bytes, shape: str) -> None:
+    assert validate_kubeconfig(data) == f"kubeconfig is not a YAML mapping (got {shape})"
+
+
+@pytest.mark.parametrize("data", [b"{}", b"apiVersion: v1\n", b"kind: Secret\ndata: {clusters: []}\n"])
+def test_mapping_without_kubeconfig_keys_is_rejected(data: bytes) -> None:
+    problem = validate_kubeconfig(data)
+    assert problem is not None and problem.startswith("not a kubeconfig")
+
+
+def test_broken_yaml_after_the_kubeconfig_keys_is_still_rejected() -> None:
+    assert validate_kubeconfig(b"clusters: []\nusers: [\n") is not None
+
+
+def test_plain_kubeconfig_with_token_has_one_cluster_user_and_context() -> None:
+    config = yaml.safe_load(
+        build_plain_kubeconfig(cluster_name="east", server="https://east:6443", ca_data=b"CA", token="t0k3n")
+    )
+    assert config["clusters"] == [
+        {"name": "east", "cluster": {"server": "https://east:6443", "certificate-authority-data": "Q0E="}}
+    ]
+    assert config["users"] == [{"name": "east", "user": {"token": "t0k3n"}}]
+    assert config["contexts"] == [{"name": "east", "context": {"cluster": "east", "user": "east"}}]
+    assert config["current-context"] == "east"
+
+
+def test_plain_kubeconfig_with_client_certificate_has_no_exec_stanza() -> None:
+    data = build_plain_kubeconfig(
+        cluster_name="c", server="https://c", ca_data=b"", client_certificate_data=b"CERT", client_key_data=b"KEY"
+    )
+    user = yaml.safe_load(data)["users"][0]["user"]
+    assert user == {
+        "client-certificate-data": base64.b64encode(b"CERT").decode(),
+        "client-key-data": base64.b64encode(b"KEY").decode(),
+    }
+    assert b"exec" not in data
+    assert validate_kubeconfig(data) is None
+
+
+def test_plain_kubeconfig_carries_insecure_skip_tls_verify() -> None:
+    data = build_plain_kubeconfig(
+        cluster_name="c", server="https://c", ca_data=b"", insecure_skip_tls_verify=True, token="t"
+    )
+    assert yaml.safe_load(data)["clusters"][0]["cluster"] == {"server": "https://c", "insecure-skip-tls-verify": True}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "neither a token nor a client certificate"),
+        ({"client_certificate_data": b"C"}, "needs its key"),
+        ({"token": "t", "server": ""}, "server is empty"),
+    ],
+)
+def test_plain_kubeconfig_without_usable_credentials_is_refused(kwargs: dict[str, object], message: str) -> None:
+    arguments: dict[str, object] = {"cluster_name": "c", "server": "https://c", "ca_data": b"", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        build_plain_kubeconfig(**arguments)  # type: ignore[arg-type]

@@ -1,0 +1,60 @@
+"""The project's own files agree with each other: config schema, settings, pins."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from inventory.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _versions() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "tools" / "versions.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pins[key] = value
+    return pins
+
+
+def _requirements() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)$", line.strip())
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def test_pulumi_yaml_declares_exactly_the_settings_keys() -> None:
+    declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+    keys = {key.split(":", 1)[1] for key in declared}
+    assert keys == set(Settings.config_keys())
+
+
+def test_pulumi_yaml_defaults_are_the_settings_defaults() -> None:
+    declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+    defaults = {key.split(":", 1)[1]: spec["default"] for key, spec in declared.items()}
+    from_yaml = Settings.from_mapping({k: v for k, v in defaults.items() if v not in ("", None)})
+    assert from_yaml == Settings()
+
+
+def test_every_config_key_has_a_description() -> None:
+    declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+    assert all(spec.get("description") for spec in declared.values())
+
+
+def test_python_sdks_match_the_built_cli_and_provider() -> None:
+    versions, requirements = _versions(), _requirements()
+    assert requirements["pulumi"] == versions["PULUMI_VERSION"]
+    assert requirements["pulumi-kubernetes"] == versions["PULUMI_KUBERNETES_VERSION"]
+
+
+def test_every_stack_file_holds_valid_settings() -> None:
+    for path in (REPO / "stacks").glob("Pulumi.*.yaml"):
+        config = yaml.safe_load(path.read_text())["config"]
+        Settings.from_mapping({key.split(":", 1)[1]: value for key, value in config.items()})

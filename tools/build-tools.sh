@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Builds (or reuses from cache) every Go tool the project runs: the Pulumi CLI,
+# the kubernetes provider plugin, kube-apiserver and etcd. Everything lands
+# outside the repository, in $CLUSTER_INVENTORY_CACHE (default
+# ~/.cache/cluster-inventory), one directory per tool and version; a stamp of
+# the wrapper module's files decides whether a cached build is still good.
+# A warm run only checks stamps.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tools/versions.env
+source "$here/versions.env"
+cache=${CLUSTER_INVENTORY_CACHE:-$HOME/.cache/cluster-inventory}
+tools=$cache/tools
+mkdir -p "$tools/bin"
+
+# Builds share Go's module and build caches. Some modules these tools need
+# are not in the checksum database this machine can reach; the committed go.sum
+# files pin their hashes instead.
+export GOFLAGS="-mod=readonly -trimpath"
+export GONOSUMDB="github.com/pulumi,github.com/projectsveltos,sigs.k8s.io/cluster-inventory-api"
+export CGO_ENABLED=0
+
+log() { printf '[tools] %s\n' "$*" >&2; }
+
+stamp_of() { # the inputs that decide a build: wrapper files + the Go version
+  (cd "$1" && cat go.mod go.sum ./*.go 2>/dev/null; go env GOVERSION) | sha256sum | cut -c1-16
+}
+
+# build NAME VERSION WRAPPER_DIR BINARY PACKAGE LDFLAGS
+build() {
+  local name=$1 version=$2 wrapper=$here/go/$3 binary=$4 package=$5 ldflags=${6:-}
+  local dest=$tools/$name-$version stamp
+  stamp=$(stamp_of "$wrapper")
+  if [[ -x $dest/bin/$binary && "$(cat "$dest/stamp" 2>/dev/null)" == "$stamp" ]]; then
+    log "$name $version: cached"
+  else
+    log "$name $version: building (cold builds take minutes on 2 cores)..."
+    local start=$SECONDS
+    mkdir -p "$dest/bin"
+    (cd "$wrapper" && go build -ldflags "-s -w $ldflags" -o "$dest/bin/$binary.tmp" "$package")
+    mv "$dest/bin/$binary.tmp" "$dest/bin/$binary"
+    echo "$stamp" >"$dest/stamp"
+    log "$name $version: built in $((SECONDS - start)) s"
+  fi
+  ln -sf "$dest/bin/$binary" "$tools/bin/$binary"
+}
+
+build_provider() {
+  # Upstream generates the provider's embedded schema at release time; do the
+  # same from the module's schema.json, in a scratch copy of the wrapper.
+  local module_dir work
+  module_dir=$(cd "$here/go/kubernetes-provider" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+  if [[ -z $module_dir ]]; then
+    (cd "$here/go/kubernetes-provider" && go mod download github.com/pulumi/pulumi-kubernetes/provider/v4)
+    module_dir=$(cd "$here/go/kubernetes-provider" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+  fi
+  work=$here/go/kubernetes-provider
+  python3 - "$module_dir/cmd/pulumi-resource-kubernetes" "$work" "$PULUMI_KUBERNETES_VERSION" <<'PY'
+import json, sys
+src, dst, version = sys.argv[1:]
+schema = json.load(open(f"{src}/schema.json"))
+schema["version"] = version
+with open(f"{dst}/schema-embed.json", "w") as out:
+    json.dump(schema, out, separators=(",", ":"))
+with open(f"{dst}/terraform-mapping-embed.json", "w") as out:
+    json.dump(json.load(open(f"{src}/terraform-mapping.json")), out, separators=(",", ":"))
+PY
+  build pulumi-resource-kubernetes "$PULUMI_KUBERNETES_VERSION" kubernetes-provider \
+    pulumi-resource-kubernetes . \
+    "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION"
+}
+
+install_provider_plugin() {
+  # Register the built provider as Pulumi's kubernetes plugin of that exact
+  # version, so the CLI never looks for it online.
+  local plugin_dir=$PULUMI_HOME/plugins/resource-kubernetes-v$PULUMI_KUBERNETES_VERSION
+  local binary=$tools/pulumi-resource-kubernetes-$PULUMI_KUBERNETES_VERSION/bin/pulumi-resource-kubernetes
+  if ! cmp -s "$binary" "$plugin_dir/pulumi-resource-kubernetes" 2>/dev/null; then
+    log "registering kubernetes provider plugin v$PULUMI_KUBERNETES_VERSION"
+    "$tools/bin/pulumi" plugin install resource kubernetes "v$PULUMI_KUBERNETES_VERSION" --file "$binary" --reinstall >/dev/null
+  fi
+}
+
+main() {
+  build pulumi "$PULUMI_VERSION" pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
+  build_provider
+  build kube-apiserver "$KUBERNETES_VERSION" kube-apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver \
+    "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${KUBERNETES_VERSION#1.}"
+  build etcd "$ETCD_VERSION" etcd etcd .
+  eval "$("$here/env.sh")"
+  install_provider_plugin
+}
+
+main "$@"

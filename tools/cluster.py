@@ -1,0 +1,322 @@
+"""Start and stop a local management cluster: etcd + kube-apiserver on loopback, real CRDs.
+
+    python tools/cluster.py up      # idempotent; prints the kubeconfig path
+    python tools/cluster.py down    # stops both processes, frees the ports, removes the data
+    python tools/cluster.py status
+
+State lives in ``.local/`` of the repository (git-ignored): ``kubeconfig`` (admin),
+``cluster.json`` (ports, pids, data dir). Certificates are generated locally with
+openssl. The CRDs are read from the Go modules pinned in tools/go/crds (downloaded
+into Go's module cache on first use), never from the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+LOCAL = REPO / ".local"
+STATE = LOCAL / "cluster.json"
+KUBECONFIG = LOCAL / "kubeconfig"
+CACHE = Path(os.environ.get("CLUSTER_INVENTORY_CACHE", Path.home() / ".cache" / "cluster-inventory"))
+TOOLS_BIN = CACHE / "tools" / "bin"
+
+# Module path -> CRD manifests it publishes (SPEC §7).
+CRD_SOURCES = {
+    "sigs.k8s.io/cluster-inventory-api": ["config/crd/bases/multicluster.x-k8s.io_clusterprofiles.yaml"],
+    "sigs.k8s.io/cluster-api": ["config/crd/bases/cluster.x-k8s.io_clusters.yaml"],
+    "github.com/projectsveltos/libsveltos": [
+        "config/crd/bases/lib.projectsveltos.io_sveltosclusters.yaml",
+        "config/crd/bases/lib.projectsveltos.io_eventsources.yaml",
+    ],
+    "github.com/projectsveltos/event-manager": ["config/crd/bases/lib.projectsveltos.io_eventtriggers.yaml"],
+}
+STARTUP_TIMEOUT_S = 90
+
+
+def log(message: str) -> None:
+    print(f"[cluster] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    # A zombie still answers kill(0); treat it as gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def load_state() -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(STATE.read_text())
+        return state
+    except (OSError, ValueError):
+        return None
+
+
+def tool(name: str) -> str:
+    path = TOOLS_BIN / name
+    if not path.exists():
+        sys.exit(f"{path} is missing: run `make tools` first")
+    return str(path)
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_certs(pki: Path) -> None:
+    """A CA, a serving cert for 127.0.0.1/localhost, an admin client cert, a service-account key."""
+    pki.mkdir(parents=True, exist_ok=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-keyout", "ca.key",
+            "-out", "ca.crt", "-subj", "/CN=cluster-inventory-local-ca", cwd=pki)
+    ext = pki / "server.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n")
+    for name, subject, extfile in (
+        ("server", "/CN=kube-apiserver", str(ext)),
+        ("admin", "/O=system:masters/CN=cluster-inventory-admin", None),
+    ):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", subject, cwd=pki)
+        sign = ["x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "30", "-out", f"{name}.crt"]
+        if extfile:
+            sign += ["-extfile", extfile]
+        openssl(*sign, cwd=pki)
+    openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
+    openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+
+
+def write_kubeconfig(pki: Path, port: int) -> None:
+    import base64
+
+    def b64(name: str) -> str:
+        return base64.b64encode((pki / name).read_bytes()).decode()
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {
+            "server": f"https://127.0.0.1:{port}", "certificate-authority-data": b64("ca.crt")}}],
+        "users": [{"name": "admin", "user": {
+            "client-certificate-data": b64("admin.crt"), "client-key-data": b64("admin.key")}}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
+        "current-context": "local",
+    }
+    KUBECONFIG.write_text(json.dumps(config, indent=2))
+    KUBECONFIG.chmod(0o600)
+
+
+def spawn(args: list[str], logfile: Path) -> int:
+    out = logfile.open("ab")
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    return proc.pid
+
+
+def wait_for(check: Any, what: str, pids: list[int], logs: list[Path]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if check():
+            return
+        for pid, logfile in zip(pids, logs):
+            if not alive(pid):
+                tail = logfile.read_text(errors="replace")[-3000:]
+                raise SystemExit(f"{what}: process {pid} exited; last log lines:\n{tail}")
+        time.sleep(0.2)
+    raise SystemExit(f"{what}: not ready after {STARTUP_TIMEOUT_S} s (logs in {logs})")
+
+
+def healthy(port: int, pki: Path) -> bool:
+    import ssl
+    import urllib.request
+
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+    try:
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def etcd_healthy(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def crd_files() -> list[Path]:
+    wrapper = REPO / "tools" / "go" / "crds"
+    env = dict(os.environ, GOFLAGS="-mod=readonly",
+               GONOSUMDB="github.com/projectsveltos,sigs.k8s.io/cluster-inventory-api")
+    out = subprocess.run(["go", "mod", "download", "-json", *CRD_SOURCES], cwd=wrapper, env=env,
+                         check=True, capture_output=True, text=True).stdout
+    decoder = json.JSONDecoder()
+    dirs: dict[str, str] = {}
+    index = 0
+    while index < len(out):
+        if out[index].isspace():
+            index += 1
+            continue
+        info, index = decoder.raw_decode(out, index)
+        if info.get("Error"):
+            raise SystemExit(f"cannot download {info['Path']}: {info['Error']}")
+        dirs[info["Path"]] = info["Dir"]
+    return [Path(dirs[module]) / rel for module, paths in CRD_SOURCES.items() for rel in paths]
+
+
+def install_crds() -> None:
+    import yaml
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    api_client = config.new_client_from_config(str(KUBECONFIG))
+    ext = client.ApiextensionsV1Api(api_client)
+    names = []
+    for path in crd_files():
+        crd = yaml.safe_load(path.read_text())
+        # No conversion webhook runs here: every served version converts with None.
+        crd["spec"]["conversion"] = {"strategy": "None"}
+        crd.get("metadata", {}).pop("annotations", None)
+        name = crd["metadata"]["name"]
+        names.append(name)
+        try:
+            ext.create_custom_resource_definition(crd)
+        except ApiException as err:
+            if err.status != 409:
+                raise
+            current = ext.read_custom_resource_definition(name)
+            crd["metadata"]["resourceVersion"] = current.metadata.resource_version
+            ext.replace_custom_resource_definition(name, crd)
+    deadline = time.monotonic() + 60
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        for name in sorted(pending):
+            conditions = ext.read_custom_resource_definition(name).status.conditions or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
+                pending.discard(name)
+        if pending:
+            time.sleep(0.2)
+    if pending:
+        raise SystemExit(f"CRDs not Established after 60 s: {sorted(pending)}")
+    log(f"{len(names)} CRDs Established: {', '.join(sorted(names))}")
+
+
+def up() -> None:
+    state = load_state()
+    if state and all(alive(pid) for pid in state["pids"]) and healthy(state["port"], Path(state["pki"])):
+        log(f"already running on https://127.0.0.1:{state['port']}")
+        install_crds()
+        print(KUBECONFIG)
+        return
+    if state:
+        down()
+    LOCAL.mkdir(exist_ok=True)
+    data = Path(tempfile.mkdtemp(prefix="cluster-inventory-"))
+    pki = data / "pki"
+    make_certs(pki)
+    etcd_port, peer_port, port = free_port(), free_port(), free_port()
+    etcd_log, api_log = data / "etcd.log", data / "kube-apiserver.log"
+    etcd_pid = spawn([
+        tool("etcd"), "--name", "local", "--data-dir", str(data / "etcd"),
+        "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
+        "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
+        "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
+        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
+        "--initial-cluster", f"local=http://127.0.0.1:{peer_port}",
+        "--unsafe-no-fsync", "--log-level", "warn",
+    ], etcd_log)
+    state = {"pids": [etcd_pid], "port": port, "etcd_port": etcd_port, "data": str(data), "pki": str(pki)}
+    STATE.write_text(json.dumps(state))
+    wait_for(lambda: etcd_healthy(etcd_port), "etcd", [etcd_pid], [etcd_log])
+    api_pid = spawn([
+        tool("kube-apiserver"),
+        f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
+        f"--cert-dir={pki}", f"--tls-cert-file={pki / 'server.crt'}",
+        f"--tls-private-key-file={pki / 'server.key'}", f"--client-ca-file={pki / 'ca.crt'}",
+        "--service-account-issuer=https://kubernetes.default.svc",
+        f"--service-account-key-file={pki / 'sa.pub'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        "--service-cluster-ip-range=10.96.0.0/24",
+        "--authorization-mode=RBAC",
+        "--enable-priority-and-fairness=false",
+        "--disable-admission-plugins=ServiceAccount",
+        "--v=0",
+    ], api_log)
+    state["pids"] = [etcd_pid, api_pid]
+    STATE.write_text(json.dumps(state))
+    write_kubeconfig(pki, port)
+    wait_for(lambda: healthy(port, pki), "kube-apiserver", [etcd_pid, api_pid], [etcd_log, api_log])
+    log(f"kube-apiserver ready on https://127.0.0.1:{port}")
+    install_crds()
+    print(KUBECONFIG)
+
+
+def down() -> None:
+    state = load_state()
+    if not state:
+        log("not running")
+        return
+    for pid in reversed(state["pids"]):
+        if alive(pid):
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except OSError:
+                pass
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in state["pids"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in state["pids"]:
+        if alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    shutil.rmtree(state["data"], ignore_errors=True)
+    STATE.unlink(missing_ok=True)
+    KUBECONFIG.unlink(missing_ok=True)
+    log("stopped")
+
+
+def status() -> None:
+    state = load_state()
+    running = bool(state) and all(alive(pid) for pid in state["pids"])  # type: ignore[index]
+    print("running" if running else "stopped")
+    sys.exit(0 if running else 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status"])
+    {"up": up, "down": down, "status": status}[parser.parse_args().command]()
+
+
+if __name__ == "__main__":
+    main()
