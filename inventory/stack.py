@@ -89,11 +89,17 @@ def check_adoption(
 # deletion (which waits for the garbage collector to clear a finalizer) buys
 # nothing; background deletion returns as soon as the API server accepts it.
 DELETION_POLICY_ANNOTATION = "pulumi.com/deletionPropagationPolicy"
+# This program is the one writer of the fields it declares: a server-side apply
+# conflict with another field manager (a hand edit, or the controller before an
+# adoption) is resolved in the program's favour. Taking over objects that this
+# stack did not create is gated separately, by check_adoption and adoptExisting.
+PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce"
+PULUMI_ANNOTATIONS = {DELETION_POLICY_ANNOTATION: "background", PATCH_FORCE_ANNOTATION: "true"}
 
 
 def _metadata(obj: DesiredObject) -> dict[str, Any]:
     metadata = obj.metadata()
-    metadata["annotations"] = {**metadata.get("annotations", {}), DELETION_POLICY_ANNOTATION: "background"}
+    metadata["annotations"] = {**metadata.get("annotations", {}), **PULUMI_ANNOTATIONS}
     return metadata
 
 

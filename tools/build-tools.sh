@@ -43,7 +43,7 @@ build() {
     echo "$stamp" >"$dest/stamp"
     log "$name $version: built in $((SECONDS - start)) s"
   fi
-  ln -sf "$dest/bin/$binary" "$tools/bin/$binary"
+  [[ $name == pulumi-resource-* ]] || ln -sf "$dest/bin/$binary" "$tools/bin/$binary"
 }
 
 build_provider() {
@@ -83,6 +83,9 @@ install_provider_plugin() {
 }
 
 main() {
+  # The provider is found through Pulumi's plugin directory, not PATH (a plugin on
+  # PATH makes every run warn "using pulumi-resource-kubernetes from $PATH").
+  rm -f "$tools/bin/pulumi-resource-kubernetes"
   build pulumi "$PULUMI_VERSION" pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
   build_provider

@@ -109,7 +109,7 @@ def apply() -> None:
 
 def stack_outputs(stack: str) -> dict[str, Any]:
     result = subprocess.run([sys.executable, "-m", "inventory", "deploy", "outputs", "--stack", stack],
-                            cwd=REPO, capture_output=True, text=True)
+                            check=False, cwd=REPO, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"cannot read the outputs of stack {stack}:\n{result.stderr.strip()}")
     outputs: dict[str, Any] = json.loads(result.stdout)

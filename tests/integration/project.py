@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pulumi import automation as auto
 
 from inventory.program import run
@@ -21,6 +22,7 @@ from tests.integration.pulumi_stack import PASSPHRASE, pulumi_root
 
 class ProjectStack:
     def __init__(self, workdir: Path, name: str = "test") -> None:
+        self.workdir, self.name = workdir, name
         workdir.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
         (workdir / "stacks").mkdir(exist_ok=True)
@@ -39,14 +41,21 @@ class ProjectStack:
         )
 
     def configure(self, **values: Any) -> None:
-        """Set config keys (camelCase, without the project prefix); None removes a key."""
+        """Set config keys (camelCase, without the project prefix); None removes a key.
+
+        Written straight into the stack's config file so lists and maps keep their
+        YAML types, as `pulumi config set --path` would store them.
+        """
+        path = self.workdir / "stacks" / f"Pulumi.{self.name}.yaml"
+        document = yaml.safe_load(path.read_text()) if path.exists() else None
+        document = document or {}
+        config = document.setdefault("config", {})
         for key, value in values.items():
-            full = f"cluster-inventory:{key}"
             if value is None:
-                self.stack.remove_config(full)
-                continue
-            text = value if isinstance(value, str) else json.dumps(value)
-            self.stack.set_config(full, auto.ConfigValue(value=text), path=False)
+                config.pop(f"cluster-inventory:{key}", None)
+            else:
+                config[f"cluster-inventory:{key}"] = value
+        path.write_text(yaml.safe_dump(document))
 
     def _echo(self, line: str) -> None:
         self.output.append(line)

@@ -20,11 +20,14 @@ def pulumi_root() -> Path:
     return next((CACHE / "tools").glob("pulumi-3.*"))
 
 
-def inline_stack(workdir: Path, project: str, stack: str, program: Callable[[], None]) -> auto.Stack:
+def inline_stack(
+    workdir: Path, project: str, stack: str, program: Callable[[], None], extra_env: dict[str, str] | None = None
+) -> auto.Stack:
     state = workdir / "state"
     state.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in tools_env().items() if k.startswith("PULUMI_")}
     env.update({"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE, "PULUMI_BACKEND_URL": f"file://{state}"})
+    env.update(extra_env or {})
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(workdir),
         pulumi_home=str(PULUMI_HOME),

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -21,7 +22,13 @@ from kubernetes.client.rest import ApiException
 from pulumi import automation as auto
 
 from tests.integration.controlplane import REPO, ControlPlane
-from tests.integration.inventory_objects import PROFILES, SVELTOS, Inventory, kubeconfig_text, secret_reader_provider
+from tests.integration.inventory_objects import (
+    PROFILES,
+    SVELTOS,
+    Inventory,
+    kubeconfig_text,
+    secret_reader_provider,
+)
 from tests.integration.project import ProjectStack
 
 ROLES = {"preview": "cluster-inventory-preview", "deploy": "cluster-inventory-deploy"}
@@ -127,7 +134,7 @@ def test_up_with_the_read_only_role_fails_with_a_forbidden_message_and_writes_no
 ) -> None:
     stack = _stack(tmp_path, identities)
     stack.configure(kubeconfig=str(identities.kubeconfigs["preview"]))
-    with pytest.raises(auto.CommandError) as failure:
+    with pytest.raises(auto.CommandError):
         stack.up()
     message = "\n".join(stack.output)
     account = f"system:serviceaccount:{identities.names['accounts']}:inventory-preview"

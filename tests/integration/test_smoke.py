@@ -67,6 +67,23 @@ def test_pulumi_creates_reads_back_and_destroys_secret_and_sveltoscluster(
             raise AssertionError("object still present after pulumi destroy")
 
 
+def test_preview_needs_no_network_beyond_the_local_cluster(control_plane: ControlPlane, tmp_path: Path) -> None:
+    """Every proxy points at a closed port: any plugin download or update check would fail the preview."""
+    kubeconfig = control_plane.kubeconfig.read_text()
+    closed = "http://127.0.0.1:9"
+    no_network = {"HTTPS_PROXY": closed, "HTTP_PROXY": closed, "https_proxy": closed, "http_proxy": closed,
+                  "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+
+    def program() -> None:
+        provider = k8s.Provider("local", kubeconfig=pulumi.Output.secret(kubeconfig))
+        k8s.core.v1.ConfigMap("offline", metadata={"name": "offline", "namespace": "default"},
+                              data={"k": "v"}, opts=pulumi.ResourceOptions(provider=provider))
+
+    stack = inline_stack(tmp_path, "offline", "offline", program, extra_env=no_network)
+    preview = stack.preview()
+    assert preview.change_summary.get("create") == 3  # stack, provider, ConfigMap
+
+
 def test_pulumi_lists_the_built_kubernetes_plugin_without_network() -> None:
     """`pulumi plugin ls` in a network namespace with no route out still finds the provider."""
     result = subprocess.run(
