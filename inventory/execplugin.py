@@ -7,7 +7,9 @@ ExecCredential into a plain kubeconfig (no exec stanza: Sveltos cannot run plugi
 Minted credentials are recorded on the ``{profile}-sveltos-kubeconfig`` Secret through
 annotations (see ``CREDENTIAL_ANNOTATIONS``). The next run reads that Secret back from
 the inventory and reuses its bytes unchanged while no refresh is due and the provider
-configuration is the same, so a steady-state ``pulumi preview`` shows no change.
+configuration is the same, so a steady-state ``pulumi preview`` shows no change. When a
+due refresh fails, the stored credential is kept (with a warning) until it expires: a
+failing plugin must not delete a profile's SveltosCluster that still works.
 
 This is the one module of the package that starts processes; it reads no clock
 (``now`` is handed in) and never puts plugin output (tokens, keys) into messages.
@@ -24,7 +26,7 @@ import signal
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -120,13 +122,19 @@ class ExecProvider:
 
 @dataclass(frozen=True)
 class ExecResult:
-    """The outcome for one ClusterProfile: a kubeconfig plus Secret annotations, or an error."""
+    """The outcome for one ClusterProfile: a kubeconfig plus Secret annotations, or an error.
+
+    ``warning`` goes with a kubeconfig that is usable but not what this run meant to
+    produce (a stored credential kept because its refresh failed). Messages never name
+    the profile: the result is keyed by it, and the diagnostic names it.
+    """
 
     kubeconfig: bytes | None = field(repr=False)
     annotations: Mapping[str, str]
     refresh_at: datetime | None
     error: str | None
     reused: bool = False
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -295,7 +303,7 @@ def _reject_duplicate_names(file: Path, providers: tuple[ExecProvider, ...]) -> 
 
 
 class _ProfileError(ValueError):
-    """This profile cannot use its exec provider; the message names the profile."""
+    """This profile cannot use its exec provider."""
 
 
 @dataclass(frozen=True)
@@ -343,7 +351,7 @@ def _has_usable_secretreader(profile: ClusterProfile, secrets: Mapping[tuple[str
 
 
 def _prepare(profile: ClusterProfile, provider: ExecProvider, access: AccessProvider) -> _Invocation:
-    where = f"{profile.ref}: access provider {provider.name!r}"
+    where = f"access provider {provider.name!r}"
     if not access.cluster.server:
         raise _ProfileError(f"{where}: status lists no cluster server, so no kubeconfig can be built")
     try:
@@ -486,17 +494,13 @@ def refresh_due_at(issued: datetime, expires: datetime) -> datetime:
     return max(issued + (expires - issued) * REFRESH_FRACTION, issued + MIN_REFRESH_DELAY)
 
 
-def _reuse_stored(
-    stored: Secret | None, fingerprint: str, now: datetime, settings: Settings
-) -> ExecResult | None:
-    """The stored credential when it can be kept, else None (mint a new one).
+def _stored_credential(stored: Secret | None, fingerprint: str, settings: Settings) -> ExecResult | None:
+    """The stored credential as a reused result when it may stand for this profile, else None.
 
-    It is kept while this program wrote it (managed-by label), it was minted from the
-    same configuration (fingerprint) and no refresh is due. A credential without an
-    expiry carries no refresh time and is kept for as long as the configuration stays
-    the same: plugins without expiry typically hand out long-lived certificates, and
-    re-minting on every run would make every preview show a change. Deleting the
-    Secret, or changing the provider or the profile's access data, forces a re-mint.
+    It may while this program wrote it (managed-by label), it was minted from the same
+    configuration (fingerprint) and its kubeconfig is valid. Deleting the Secret, or
+    changing the provider or the profile's access data, therefore forces a re-mint.
+    Whether it is still fresh enough is ``_refresh_is_due``'s question.
     """
     if stored is None or stored.labels.get(settings.managed_by_label) != settings.managed_by_value:
         return None
@@ -505,17 +509,39 @@ def _reuse_stored(
     kubeconfig = stored.data.get(settings.sveltos_kubeconfig_key)
     if kubeconfig is None or validate_kubeconfig(kubeconfig) is not None:
         return None
-    refresh_text = stored.annotations.get(REFRESH_AT_ANNOTATION)
-    if refresh_text is None:
-        if EXPIRES_AT_ANNOTATION in stored.annotations:
-            return None
-        refresh_at = None
-    else:
-        refresh_at = _parse_time(refresh_text)
-        if refresh_at is None or now >= refresh_at:
-            return None
     annotations = {key: stored.annotations[key] for key in CREDENTIAL_ANNOTATIONS if key in stored.annotations}
+    refresh_text = annotations.get(REFRESH_AT_ANNOTATION)
+    refresh_at = _parse_time(refresh_text) if refresh_text is not None else None
     return ExecResult(kubeconfig=kubeconfig, annotations=annotations, refresh_at=refresh_at, error=None, reused=True)
+
+
+def _refresh_is_due(stored: ExecResult, now: datetime) -> bool:
+    """True when a stored credential must be re-minted rather than reused.
+
+    A credential without an expiry carries no refresh time and is never due: plugins
+    without expiry typically hand out long-lived certificates, and re-minting on every
+    run would make every preview show a change. An expiry without a refresh time, or
+    an unreadable refresh time, was not written by this program: re-mint.
+    """
+    if REFRESH_AT_ANNOTATION not in stored.annotations:
+        return EXPIRES_AT_ANNOTATION in stored.annotations
+    return stored.refresh_at is None or now >= stored.refresh_at
+
+
+def _usable_until_expiry(stored: ExecResult, now: datetime) -> bool:
+    """True when the stored credential has a known expiry that is still ahead."""
+    expires_text = stored.annotations.get(EXPIRES_AT_ANNOTATION)
+    expires = _parse_time(expires_text) if expires_text is not None else None
+    return expires is not None and now < expires
+
+
+def _kept_after_failed_refresh(stored: ExecResult, error: str) -> ExecResult:
+    """The stored credential, unchanged, with the failed refresh as a warning."""
+    expires = stored.annotations[EXPIRES_AT_ANNOTATION]
+    return replace(
+        stored,
+        warning=f"credential refresh failed, the stored credential is kept until it expires at {expires}: {error}",
+    )
 
 
 def _format_time(moment: datetime) -> str:
@@ -668,7 +694,7 @@ def _failure(message: str) -> ExecResult:
 def _mint(invocation: _Invocation, issued: datetime, timeout: float, runner: PluginRunner) -> ExecResult:
     """Run the plugin and turn its ExecCredential into a kubeconfig plus annotations."""
     command = invocation.argv[0]
-    where = f"{invocation.profile.ref}: exec provider {invocation.provider.name!r} command {command!r}"
+    where = f"exec provider {invocation.provider.name!r} command {command!r}"
     env = {**os.environ, **invocation.env, EXEC_INFO_ENV: invocation.exec_info}
     try:
         output = runner(invocation.argv, env, timeout)
@@ -731,10 +757,12 @@ def resolve_exec_credentials(
     """Credentials for every ClusterProfile served by an exec provider, keyed by its ref.
 
     A profile gets an entry when it has no usable kubeconfig-secretreader and lists a
-    provider of the file. The entry reuses the stored credential when allowed (see
-    ``_reuse_stored``), else it runs the plugin, a few at a time. A profile whose
-    plugin fails gets an entry with ``error`` set; a bad provider file raises
-    ProviderFileError. ``now`` must carry a time zone.
+    provider of the file. The entry reuses the stored credential while no refresh is
+    due (see ``_stored_credential``), else it runs the plugin, a few at a time. A
+    profile whose plugin fails gets an entry with ``error`` set, unless a refresh of
+    a stored credential that has not expired yet failed: then the stored credential
+    is kept with ``warning`` set. A bad provider file raises ProviderFileError.
+    ``now`` must carry a time zone.
     """
     if settings.exec_provider_file is None:
         return {}
@@ -744,6 +772,7 @@ def resolve_exec_credentials(
     secrets = {(secret.namespace, secret.name): secret for secret in inventory.secrets}
     results: dict[ObjectRef, ExecResult] = {}
     to_mint: list[_Invocation] = []
+    kept_if_refresh_fails: dict[ObjectRef, ExecResult] = {}
     for profile in inventory.profiles:
         if _has_usable_secretreader(profile, secrets):
             continue
@@ -755,13 +784,19 @@ def resolve_exec_credentials(
         except _ProfileError as err:
             results[profile.ref] = _failure(str(err))
             continue
-        stored = secrets.get((profile.namespace, sveltos_kubeconfig_secret_name(profile)))
-        reused = _reuse_stored(stored, invocation.fingerprint, now, settings)
-        if reused is not None:
-            results[profile.ref] = reused
-        else:
-            to_mint.append(invocation)
-    results.update(_mint_all(to_mint, now, settings.exec_timeout_seconds, runner or run_plugin))
+        stored_secret = secrets.get((profile.namespace, sveltos_kubeconfig_secret_name(profile)))
+        stored = _stored_credential(stored_secret, invocation.fingerprint, settings)
+        if stored is not None and not _refresh_is_due(stored, now):
+            results[profile.ref] = stored
+            continue
+        to_mint.append(invocation)
+        if stored is not None and _usable_until_expiry(stored, now):
+            kept_if_refresh_fails[profile.ref] = stored
+    for ref, minted in _mint_all(to_mint, now, settings.exec_timeout_seconds, runner or run_plugin).items():
+        stored = kept_if_refresh_fails.get(ref)
+        if minted.error is not None and stored is not None:
+            minted = _kept_after_failed_refresh(stored, minted.error)
+        results[ref] = minted
     return dict(sorted(results.items()))
 
 

@@ -30,7 +30,7 @@ class ExistingObjects:
 
             from inventory.sources.live import api_client
 
-            self._client = DynamicClient(api_client(self._settings))
+            self._client = DynamicClient(api_client(self._settings))  # type: ignore[no-untyped-call]
         return self._client
 
     def _list(self, api_version: str, kind: str, namespace: str | None) -> frozenset[str]:

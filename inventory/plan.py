@@ -62,6 +62,9 @@ class ExecCredentials(Protocol):
     @property
     def error(self) -> str | None: ...
 
+    @property
+    def warning(self) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -412,7 +415,7 @@ class _Planner:
         label = f"{self._settings.profile_label}={profile.name}"
         sources: tuple[tuple[str, Callable[[], _Credentials | None]], ...] = (
             (f"no {SECRET_READER_PROVIDER} provider", lambda: self._secret_reader_credentials(profile)),
-            ("no exec provider", lambda: self._exec_credentials(exec_results.get(profile.ref))),
+            ("no exec provider", lambda: self._exec_credentials(profile, exec_results.get(profile.ref))),
             (
                 f"no Secret labelled {label} in namespace {profile.namespace}",
                 lambda: self._labelled_secret_credentials(profile),
@@ -456,7 +459,7 @@ class _Planner:
         key = self._settings.sveltos_kubeconfig_key
         return _Credentials(data={key: kubeconfig}, key=key, source=_secret_ref(reference))
 
-    def _exec_credentials(self, result: ExecCredentials | None) -> _Credentials | None:
+    def _exec_credentials(self, profile: ClusterProfile, result: ExecCredentials | None) -> _Credentials | None:
         if result is None:
             return None
         if result.error is not None:
@@ -464,6 +467,8 @@ class _Planner:
         if result.kubeconfig is None:
             raise _NoCredentials("exec plugin: no kubeconfig was produced")
         self._check_kubeconfig(result.kubeconfig, "exec plugin kubeconfig")
+        if result.warning is not None:
+            self._warn(profile.ref, f"exec plugin: {result.warning}")
         return _Credentials(
             data={self._settings.sveltos_kubeconfig_key: result.kubeconfig},
             key=self._settings.sveltos_kubeconfig_key,
@@ -485,7 +490,7 @@ class _Planner:
             )
         secret = candidates[0]
         key = self._labelled_secret_key(secret)
-        self._check_kubeconfig(secret.data[key], f"Secret {secret.ref} (labelled {label}) key {key}")
+        self._check_kubeconfig(secret.data[key], f"{secret.ref} (labelled {label}) key {key}")
         return _Credentials(data=secret.data, key=key, source=secret.ref)
 
     def _labelled_secret_key(self, secret: Secret) -> str:
@@ -496,9 +501,9 @@ class _Planner:
         if len(secret.data) == 1:
             return next(iter(secret.data))
         if not secret.data:
-            raise _NoCredentials(f"Secret {secret.ref} (labelled {self._settings.profile_label}) has no data")
+            raise _NoCredentials(f"{secret.ref} (labelled {self._settings.profile_label}) has no data")
         raise _NoCredentials(
-            f"Secret {secret.ref} has keys {_keys(secret)}, none of them "
+            f"{secret.ref} has keys {_keys(secret)}, none of them "
             f"{self._settings.sveltos_kubeconfig_key!r} or {SEED_SVELTOS_KUBECONFIG_KEY!r}: "
             "cannot tell which holds the kubeconfig"
         )

@@ -11,9 +11,10 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("CLUSTER_INVENTORY_CACHE", Path.home() / ".cache" / "cluster-inventory"))
@@ -39,7 +40,7 @@ def ensure_tools() -> None:
 
 def cluster(command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(REPO / "tools" / "cluster.py"), command],
-                          env=tools_env(), text=True, capture_output=command == "status")
+                          check=False, env=tools_env(), text=True, capture_output=command == "status")
 
 
 @dataclass

@@ -6,8 +6,8 @@ runtime itself and the real `pulumi` CLI drives the real kubernetes provider.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from pulumi import automation as auto
 

@@ -11,10 +11,10 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -183,7 +183,7 @@ def test_exec_credential_is_reused_while_no_refresh_is_due(world: World) -> None
 def test_exec_credential_is_reminted_once_refresh_is_due(world: World) -> None:
     core = world.inventory.core
     before = core.read_namespaced_secret("minted-sveltos-kubeconfig", world.fleet_ns)
-    past = (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    past = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     core.patch_namespaced_secret("minted-sveltos-kubeconfig", world.fleet_ns,
                                  {"metadata": {"annotations": {REFRESH_AT: past}}})
     world.stack.up()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def test_live_cluster_and_manifest_directory_give_identical_plans(
     try:
         common = {"capiNamespaces": [f"capi-{run_id}"], "profileNamespaces": [f"fleet-{run_id}"],
                   "consumerNamespaceLabel": f"consumer-{run_id}"}
-        now = datetime(2026, 11, 21, tzinfo=timezone.utc)
+        now = datetime(2026, 11, 21, tzinfo=UTC)
         live = compute_plan(Settings.from_mapping({**common, "kubeconfig": str(control_plane.kubeconfig)}), now)
         files = compute_plan(Settings.from_mapping({**common, "inventoryDir": str(tmp_path)}), now)
         assert [o.manifest(show_secrets=True) for o in live.objects] == [

@@ -107,10 +107,8 @@ def identities(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Identiti
 def _stack(tmp_path: Path, identities: Identities) -> ProjectStack:
     names = identities.names
     stack = ProjectStack(tmp_path / "project")
-    # Array keys element by element: the schema wants a YAML list, not a JSON string.
-    for key, namespace in (("capiNamespaces", names["capi"]), ("profileNamespaces", names["fleet"])):
-        stack.stack.set_config(f"cluster-inventory:{key}[0]", auto.ConfigValue(value=namespace), path=True)
-    stack.configure(consumerNamespaceLabel=names["label"], managedByValue=f"ci-{identities.run_id}",
+    stack.configure(capiNamespaces=[names["capi"]], profileNamespaces=[names["fleet"]],
+                    consumerNamespaceLabel=names["label"], managedByValue=f"ci-{identities.run_id}",
                     scheduleIntervalMinutes=0)
     return stack
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from pulumi import automation as auto
 
 from tests.integration.controlplane import ControlPlane
-from tests.integration.inventory_objects import SVELTOS, Inventory, kubeconfig_text, secret_reader_provider
+from tests.integration.inventory_objects import (
+    SVELTOS,
+    Inventory,
+    kubeconfig_text,
+    secret_reader_provider,
+)
 from tests.integration.project import ProjectStack
 
 

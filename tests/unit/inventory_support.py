@@ -125,6 +125,7 @@ class FakeExecResult:
     annotations: Mapping[str, str] = field(default_factory=dict)
     refresh_at: datetime | None = None
     error: str | None = None
+    warning: str | None = None
 
 
 def inventory(*objects: Any) -> Inventory:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from inventory.diagnostics import ObjectRef
+from inventory.diagnostics import ObjectRef, Severity
 from inventory.model import AccessProvider, ClusterAccess
 from inventory.objects import Feature
 from inventory.settings import Mode, Settings
@@ -191,6 +191,24 @@ def test_no_exec_credentials_no_refresh_due() -> None:
     assert plan.refresh_due is None
 
 
+def test_labelled_secret_that_is_not_a_kubeconfig_is_reported() -> None:
+    plan = plan_of(profile("fleet", "prod"), labelled_secret("fleet", "prod", {"kubeconfig": b"garbage"}))
+    (reason,) = reasons(plan, PROD)
+    assert reason.endswith(
+        "; no exec provider; Secret fleet/prod-credentials (labelled x-k8s.io/cluster-profile=prod) key kubeconfig: "
+        "kubeconfig is not a YAML mapping (got a scalar)"
+    )
+
+
+def test_exec_credentials_with_a_warning_are_used_and_the_warning_is_reported() -> None:
+    result = FakeExecResult(kubeconfig=kubeconfig("stored"), warning="credential refresh failed, the stored ...")
+    plan = plan_of(profile("fleet", "prod", exec_provider()), exec_results={PROD: result})
+    assert find(plan, "Secret", "fleet", "prod-sveltos-kubeconfig").secret_data == {"kubeconfig": kubeconfig("stored")}
+    assert [(d.severity, d.reason) for d in plan.diagnostics] == [
+        (Severity.WARNING, "exec plugin: credential refresh failed, the stored ...")
+    ]
+
+
 def test_exec_failure_is_a_warning_and_falls_through_to_the_labelled_secret() -> None:
     plan = plan_of(
         profile("fleet", "prod", exec_provider()),
@@ -257,13 +275,18 @@ def test_labelled_secret_with_one_key_uses_that_key() -> None:
 def test_labelled_secret_with_several_unknown_keys_is_reported() -> None:
     plan = plan_of(profile("fleet", "prod"), labelled_secret("fleet", "prod", {"a": b"1", "b": b"2"}))
     (reason,) = reasons(plan, PROD)
-    assert "has keys a, b, none of them 'kubeconfig' or 'config': cannot tell which holds the kubeconfig" in reason
+    assert reason.endswith(
+        "; no exec provider; Secret fleet/prod-credentials has keys a, b, none of them 'kubeconfig' or 'config': "
+        "cannot tell which holds the kubeconfig"
+    )
 
 
 def test_labelled_secret_without_data_is_reported() -> None:
     plan = plan_of(profile("fleet", "prod"), labelled_secret("fleet", "prod", {}))
     (reason,) = reasons(plan, PROD)
-    assert "Secret fleet/prod-credentials (labelled x-k8s.io/cluster-profile) has no data" in reason
+    assert reason.endswith(
+        "; no exec provider; Secret fleet/prod-credentials (labelled x-k8s.io/cluster-profile) has no data"
+    )
 
 
 def test_labelled_secret_in_another_namespace_does_not_count() -> None:
