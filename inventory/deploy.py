@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             outputs = stack.outputs()  # type: ignore[attr-defined]
             print(json.dumps({k: ("[secret]" if v.secret else v.value) for k, v in outputs.items()}, indent=2))
     except auto.CommandError as err:
-        print(f"pulumi {args.action} failed (details above): {str(err).splitlines()[0] if str(err) else err}",
-              file=sys.stderr)
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), "see the output above")
+        print(f"pulumi {args.action} failed (details above): {first}", file=sys.stderr)
         return 1
     return 0

@@ -6,6 +6,7 @@ Automation API driver (``python -m inventory deploy``) runs inline.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pulumi
@@ -14,7 +15,8 @@ import pulumi_kubernetes as k8s
 from inventory import stack
 from inventory.diagnostics import Severity
 from inventory.objects import DesiredObject
-from inventory.settings import Settings
+from inventory.settings import Settings, SettingsError
+from inventory.sources import InventoryReadError
 
 
 class Inventory(pulumi.ComponentResource):
@@ -28,19 +30,37 @@ class Inventory(pulumi.ComponentResource):
         self.register_outputs({"objects": len(objects)})
 
 
+# The file backend may be rewriting the checkpoint at the moment the program
+# reads it (seen once as "failed to load checkpoint: EOF"); a short retry rides it out.
+READ_OUTPUTS_ATTEMPTS = 5
+READ_OUTPUTS_BACKOFF_S = 0.2
+
+
 def previous_managed_objects() -> list[str]:
     """The ``managedObjects`` output of this stack's last deployment (empty on the first)."""
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    try:
-        result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name})
-    except Exception as err:  # the engine reports a missing stack or backend error here
-        raise stack.GuardError(f"cannot read the last deployed outputs of stack {name}: {err}") from err
+    for attempt in range(1, READ_OUTPUTS_ATTEMPTS + 1):
+        try:
+            result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name})
+            break
+        except Exception as err:  # the engine reports a missing stack or backend error here
+            if attempt == READ_OUTPUTS_ATTEMPTS or "checkpoint" not in str(err):
+                raise stack.GuardError(f"cannot read the last deployed outputs of stack {name}: {err}") from err
+            time.sleep(READ_OUTPUTS_BACKOFF_S * attempt)
     outputs: dict[str, Any] = (result.value or {}).get("outputs") or {}
     managed = outputs.get(stack.MANAGED_OBJECTS_OUTPUT) or []
     return [str(item) for item in managed]
 
 
 def run() -> None:
+    """The program; a guard or input failure ends it with a message, not a traceback."""
+    try:
+        _run()
+    except (stack.GuardError, SettingsError, InventoryReadError) as err:
+        raise pulumi.RunError(str(err)) from None
+
+
+def _run() -> None:
     from inventory.existing import ExistingObjects
     from inventory.pipeline import compute_plan
 
@@ -66,7 +86,7 @@ def run() -> None:
     Inventory("inventory", plan.objects, provider)
 
     for diagnostic in plan.diagnostics:
-        pulumi.log.warn(str(diagnostic))
+        pulumi.log.warn(f"{diagnostic.subject}: {diagnostic.reason}")
     warning = stack.refresh_warning(plan.refresh_due, now, settings)
     if warning:
         pulumi.log.warn(warning)

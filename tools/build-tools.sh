@@ -23,15 +23,15 @@ export CGO_ENABLED=0
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
-stamp_of() { # the inputs that decide a build: wrapper files + the Go version
-  (cd "$1" && cat go.mod go.sum ./*.go 2>/dev/null; go env GOVERSION) | sha256sum | cut -c1-16
+stamp_of() { # the inputs that decide a build: wrapper files, link flags, the Go version
+  (cd "$1" && cat go.mod go.sum ./*.go 2>/dev/null; echo "$2"; go env GOVERSION) | sha256sum | cut -c1-16
 }
 
 # build NAME VERSION WRAPPER_DIR BINARY PACKAGE LDFLAGS
 build() {
   local name=$1 version=$2 wrapper=$here/go/$3 binary=$4 package=$5 ldflags=${6:-}
   local dest=$tools/$name-$version stamp
-  stamp=$(stamp_of "$wrapper")
+  stamp=$(stamp_of "$wrapper" "$ldflags")
   if [[ -x $dest/bin/$binary && "$(cat "$dest/stamp" 2>/dev/null)" == "$stamp" ]]; then
     log "$name $version: cached"
   else
@@ -90,7 +90,7 @@ main() {
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
   build_provider
   build kube-apiserver "$KUBERNETES_VERSION" kube-apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver \
-    "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${KUBERNETES_VERSION#1.}"
+    "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
   build etcd "$ETCD_VERSION" etcd etcd .
   eval "$("$here/env.sh")"
   install_provider_plugin

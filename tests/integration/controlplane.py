@@ -21,6 +21,11 @@ CACHE = Path(os.environ.get("CLUSTER_INVENTORY_CACHE", Path.home() / ".cache" / 
 TOOLS_BIN = CACHE / "tools" / "bin"
 PULUMI_HOME = CACHE / "pulumi-home"
 KUBECONFIG = REPO / ".local" / "kubeconfig"
+NAMESPACED_TEST_KINDS = (
+    ("cluster.x-k8s.io", "v1beta2", "clusters"),
+    ("multicluster.x-k8s.io", "v1alpha1", "clusterprofiles"),
+    ("lib.projectsveltos.io", "v1beta1", "sveltosclusters"),
+)
 
 
 def tools_env() -> dict[str, str]:
@@ -56,11 +61,22 @@ class ControlPlane:
         return name
 
     def delete_namespace(self, name: str) -> None:
+        """Delete a namespace and what tests put in it, at once.
+
+        The local control plane runs no namespace controller, so a deleted namespace
+        would stay Terminating with its contents, which later tests would read.
+        """
         from kubernetes import client
         from kubernetes.client.rest import ApiException
 
+        core, custom = client.CoreV1Api(self.api), client.CustomObjectsApi(self.api)
         try:
-            client.CoreV1Api(self.api).delete_namespace(name)
+            core.delete_collection_namespaced_secret(name)
+            core.delete_collection_namespaced_config_map(name)
+            for group, version, plural in NAMESPACED_TEST_KINDS:
+                custom.delete_collection_namespaced_custom_object(group, version, name, plural)
+            core.delete_namespace(name)
+            core.replace_namespace_finalize(name, {"metadata": {"name": name}, "spec": {"finalizers": []}})
         except ApiException as err:
             if err.status != 404:
                 raise

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
 from inventory.pipeline import compute_plan
@@ -90,7 +89,6 @@ def test_live_cluster_and_manifest_directory_give_identical_plans(
         assert len(live.objects) >= 6  # push Secrets for alpha and beta, two SveltosClusters with Secrets
         assert any("gamma" in str(d) for d in live.diagnostics)
     finally:
-        core = client.CoreV1Api(control_plane.api)
         for obj in objects:
             if obj["kind"] == "Namespace":
-                core.delete_namespace(obj["metadata"]["name"])
+                control_plane.delete_namespace(obj["metadata"]["name"])
