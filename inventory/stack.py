@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -43,11 +44,13 @@ def settings_from_config(raw_config: Callable[[str], str | None]) -> Settings:
 
 def provider_kubeconfig(settings: Settings) -> str | None:
     """The kubeconfig content for the explicit Provider (a path is read here; None: ambient)."""
+    from inventory.sources.live import is_kubeconfig_content
+
     if not settings.kubeconfig:
         return None
-    if "\n" in settings.kubeconfig or settings.kubeconfig.lstrip().startswith(("{", "apiVersion")):
+    if is_kubeconfig_content(settings.kubeconfig):
         return settings.kubeconfig
-    with open(settings.kubeconfig, encoding="utf-8") as handle:
+    with open(os.path.expanduser(settings.kubeconfig), encoding="utf-8") as handle:
         return handle.read()
 
 

@@ -63,7 +63,7 @@ def api_client(settings: Settings) -> k8s.ApiClient:
     """
     value = settings.kubeconfig
     try:
-        if value is not None and _is_kubeconfig_content(value):
+        if value is not None and is_kubeconfig_content(value):
             client: k8s.ApiClient = k8s_config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
                 yaml.safe_load(value), context=settings.context, persist_config=False
             )
@@ -85,7 +85,7 @@ def api_client(settings: Settings) -> k8s.ApiClient:
         raise InventoryReadError(f"cannot load {where}{context}: {err}") from None
 
 
-def _is_kubeconfig_content(value: str) -> bool:
+def is_kubeconfig_content(value: str) -> bool:
     """A path never parses as a YAML mapping; kubeconfig content always does."""
     if "\n" not in value and not value.lstrip().startswith("{"):
         return False
