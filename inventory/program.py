@@ -65,6 +65,7 @@ def _run() -> None:
     from inventory.pipeline import compute_plan
 
     settings: Settings = stack.settings_from_config(pulumi.runtime.get_config)
+    stack.check_secret_config(settings, pulumi.runtime.is_config_secret)
     now = stack.utcnow()
     plan = compute_plan(settings, now)  # a failed read raises here: nothing is declared or deleted
     errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]

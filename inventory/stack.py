@@ -54,6 +54,24 @@ def provider_kubeconfig(settings: Settings) -> str | None:
         return handle.read()
 
 
+def check_secret_config(settings: Settings, is_secret: Callable[[str], bool]) -> None:
+    """Credentials given in config must be Pulumi secrets, or they sit in plain text in the state."""
+    from inventory.sources.live import is_kubeconfig_content
+
+    problems = []
+    if settings.kubeconfig and is_kubeconfig_content(settings.kubeconfig) and not is_secret(
+        f"{CONFIG_NAMESPACE}:kubeconfig"
+    ):
+        problems.append("kubeconfig holds a kubeconfig's content: set it with "
+                        "`pulumi config set --secret cluster-inventory:kubeconfig \"$(cat FILE)\"` (or give a path)")
+    if settings.extra_secrets and not is_secret(f"{CONFIG_NAMESPACE}:extraSecrets"):
+        problems.append("extraSecrets holds Secret data: set it with "
+                        "`pulumi config set --secret cluster-inventory:extraSecrets '<json list>'`")
+    if problems:
+        raise GuardError("credentials in plain-text config would be stored unencrypted in the state:\n"
+                         + "\n".join(problems))
+
+
 def deletions(previous: Iterable[str], current: Iterable[str]) -> list[str]:
     return sorted(set(previous) - set(current))
 

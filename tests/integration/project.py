@@ -8,7 +8,9 @@ so tests can look for leaked credentials in it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ class ProjectStack:
         state.mkdir(exist_ok=True)
         env = {k: v for k, v in tools_env().items() if k.startswith("PULUMI_")}
         env.update({"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE, "PULUMI_BACKEND_URL": f"file://{state}"})
+        self.env = env
         self.output: list[str] = []
         self.stack = auto.create_or_select_stack(
             stack_name=name, project_name="cluster-inventory", program=run,
@@ -57,6 +60,11 @@ class ProjectStack:
                 config[f"cluster-inventory:{key}"] = value
         path.write_text(yaml.safe_dump(document))
 
+    def configure_secret(self, key: str, value: Any) -> None:
+        """Set a config key as a Pulumi secret (encrypted in the stack's config file)."""
+        text = value if isinstance(value, str) else json.dumps(value)
+        self.stack.set_config(f"cluster-inventory:{key}", auto.ConfigValue(value=text, secret=True))
+
     def _echo(self, line: str) -> None:
         self.output.append(line)
 
@@ -70,7 +78,16 @@ class ProjectStack:
         self.stack.destroy(on_output=self._echo, color="never")
 
     def state_text(self) -> str:
-        return json.dumps(self.stack.export_stack().deployment)
+        """What `pulumi stack export` prints, plus the state file at rest.
+
+        (The Automation API's export_stack adds --show-secrets, so it is not used here.)
+        """
+        exported = subprocess.run(
+            [str(pulumi_root() / "bin" / "pulumi"), "stack", "export", "--stack", self.name],
+            cwd=self.workdir, env={**os.environ, **self.env}, capture_output=True, text=True, check=True,
+        ).stdout
+        at_rest = "".join(p.read_text() for p in (self.workdir / "state").rglob("*.json"))
+        return exported + at_rest
 
     def managed_resources(self) -> set[str]:
         """``Kind/namespace/name`` of every kubernetes object in the stack's state."""

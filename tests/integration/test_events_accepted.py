@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
 from kubernetes import client
+from pulumi import automation as auto
 
 from tests.integration.controlplane import ControlPlane
 from tests.integration.inventory_objects import EVENT_SOURCES, EVENT_TRIGGERS, Inventory
@@ -34,8 +36,9 @@ def test_event_framework_objects_for_both_features_and_extras_are_applied_and_re
         extraConfigMaps=[{"metadata": {"name": f"{prefix}-extra-template",
                                        "annotations": {"projectsveltos.io/instantiate": "ok"}},
                           "data": {"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"}}],
-        extraSecrets=[{"metadata": {"name": f"{prefix}-extra-secret"}, "stringData": {"token": "SECRET-EXTRA"}}],
     )
+    extra_secrets = [{"metadata": {"name": f"{prefix}-extra-secret"}, "stringData": {"token": "SECRET-EXTRA"}}]
+    stack.configure_secret("extraSecrets", extra_secrets)
     stack.up()
     inv = Inventory(control_plane.api)
     sources = inv.custom_names(EVENT_SOURCES, selector=managed)
@@ -48,3 +51,15 @@ def test_event_framework_objects_for_both_features_and_extras_are_applied_and_re
     stack.destroy()
     assert inv.custom_names(EVENT_SOURCES, selector=managed) == set()
     assert inv.custom_names(EVENT_TRIGGERS, selector=managed) == set()
+
+
+def test_credentials_in_plain_text_config_are_refused(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    stack = ProjectStack(tmp_path / "project")
+    stack.configure(kubeconfig=str(control_plane.kubeconfig), pushMode="off", sveltosMode="off",
+                    eventsNamespace=namespace, scheduleIntervalMinutes=0,
+                    extraSecrets=[{"metadata": {"name": "plain"}, "stringData": {"token": "not-hidden"}}])
+    with pytest.raises(auto.CommandError, match="extraSecrets holds Secret data"):
+        stack.up()
+    stack.configure(extraSecrets=None, kubeconfig=control_plane.kubeconfig.read_text())
+    with pytest.raises(auto.CommandError, match="kubeconfig holds a kubeconfig's content"):
+        stack.up()

@@ -46,6 +46,7 @@ class World:
     config: dict[str, object]
     config_file: Path
     markers: list[str]
+    kubeconfigs: list[str]
 
     @property
     def managed(self) -> str:
@@ -79,11 +80,13 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     for ns in consumers:
         inv.namespace(ns, {consumer_label: ""})
     markers = [f"SECRET-CAPI-{run_id}-{i}" for i in range(2)] + [f"SECRET-READER-{run_id}"]
+    kubeconfigs = [kubeconfig_text("https://alpha.example:6443", markers[0]),
+                   kubeconfig_text("https://beta.example:6443", markers[1]),
+                   kubeconfig_text("https://r.example:6443", markers[2])]
     inv.capi_cluster(capi_ns, "alpha", {"clusterprofile-name": "alpha", "clusterprofile-namespace": fleet_ns},
-                     kubeconfig_text("https://alpha.example:6443", markers[0]))
-    inv.capi_cluster(capi_ns, "beta", {"clusterprofile-name": "beta"},
-                     kubeconfig_text("https://beta.example:6443", markers[1]))
-    inv.secret(fleet_ns, "reader-source", {"kubeconfig": kubeconfig_text("https://r.example:6443", markers[2])})
+                     kubeconfigs[0])
+    inv.capi_cluster(capi_ns, "beta", {"clusterprofile-name": "beta"}, kubeconfigs[1])
+    inv.secret(fleet_ns, "reader-source", {"kubeconfig": kubeconfigs[2]})
     inv.cluster_profile(fleet_ns, "reader", [secret_reader_provider("https://r.example:6443", "reader-source",
                                                                     "kubeconfig")], labels={"env": "prod"},
                         display_name="Reader cluster")
@@ -107,7 +110,7 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     }
     stack = ProjectStack(tmp / "project")
     stack.configure(**config)
-    yield World(run_id, stack, inv, capi_ns, fleet_ns, consumers, config, tmp / "config.yaml", markers)
+    yield World(run_id, stack, inv, capi_ns, fleet_ns, consumers, config, tmp / "config.yaml", markers, kubeconfigs)
     stack.destroy()
     for ns in [capi_ns, fleet_ns, *consumers]:
         control_plane.delete_namespace(ns)
@@ -146,10 +149,12 @@ def test_no_credential_appears_in_state_outputs_or_cli_output(world: World) -> N
     state = world.stack.state_text()
     outputs = json.dumps({k: v.value for k, v in world.stack.stack.outputs().items()})
     printed = "\n".join(world.stack.output)
-    for marker in [*world.markers, "SECRET-TOKEN"]:
+    # Each kubeconfig as written, and as the base64 a Secret's data would hold in plaintext state.
+    encoded = [base64.b64encode(k.encode()).decode() for k in world.kubeconfigs]
+    minted = world.inventory.core.read_namespaced_secret("minted-sveltos-kubeconfig", world.fleet_ns)
+    for needle in [*world.markers, "SECRET-TOKEN", *encoded, *minted.data.values()]:
         for text, where in ((state, "stack export"), (outputs, "stack outputs"), (printed, "CLI output")):
-            assert marker not in text, f"{marker} in {where}"
-            assert base64.b64encode(marker.encode()).decode()[:12] not in text, f"base64 {marker} in {where}"
+            assert needle not in text, f"credential {needle[:20]}... in {where}"
 
 
 def test_new_consumer_namespace_adds_only_its_secrets(world: World) -> None:

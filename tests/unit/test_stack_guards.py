@@ -13,6 +13,7 @@ from inventory.stack import (
     GuardError,
     check_adoption,
     check_deletion_cap,
+    check_secret_config,
     counts,
     outputs,
     refresh_warning,
@@ -91,3 +92,21 @@ def test_refresh_after_the_next_scheduled_run_is_quiet() -> None:
 
 def test_no_schedule_means_no_refresh_warning() -> None:
     assert refresh_warning(NOW + timedelta(minutes=1), NOW, Settings(schedule_interval_minutes=0)) is None
+
+
+def test_kubeconfig_content_in_plain_config_is_refused() -> None:
+    content = "apiVersion: v1\nkind: Config\nclusters: []\n"
+    with pytest.raises(GuardError, match="kubeconfig holds a kubeconfig's content"):
+        check_secret_config(Settings(kubeconfig=content), lambda key: False)
+    check_secret_config(Settings(kubeconfig=content), lambda key: key == "cluster-inventory:kubeconfig")
+
+
+def test_kubeconfig_path_in_plain_config_is_fine() -> None:
+    check_secret_config(Settings(kubeconfig="/etc/mgmt.kubeconfig"), lambda key: False)
+
+
+def test_extra_secrets_in_plain_config_are_refused() -> None:
+    settings = Settings(extra_secrets=({"metadata": {"name": "x"}, "stringData": {"k": "v"}},))
+    with pytest.raises(GuardError, match="extraSecrets holds Secret data"):
+        check_secret_config(settings, lambda key: False)
+    check_secret_config(settings, lambda key: key == "cluster-inventory:extraSecrets")
