@@ -1,7 +1,10 @@
-"""Which planned objects already exist in the cluster (for the adoption switch, SPEC §4).
+"""Which planned objects already exist in the cluster under another owner (adoption, SPEC §4).
 
-Lists each (apiVersion, kind, namespace) once and answers from that list, so a
-first run over thousands of objects costs a handful of requests.
+An object that carries this program's managed-by label (same key and value) was
+written by this program, e.g. by a run that failed before it could record its
+outputs; only the others (the controller's, the seeds' Event Framework's, hand-made)
+need ``adoptExisting``. Lists each (apiVersion, kind, namespace) once and answers
+from that list, so a first run over thousands of objects costs a handful of requests.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from inventory.settings import Settings
 
 
 class ExistingObjects:
+    """Callable: does this planned object exist with another owner?"""
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._names: dict[tuple[str, str, str | None], frozenset[str]] = {}
@@ -41,4 +46,7 @@ class ExistingObjects:
             items = resource.get(namespace=namespace).items if namespace else resource.get().items
         except (ResourceNotFoundError, NotFoundError):
             return frozenset()  # no such kind or namespace: nothing can clash
-        return frozenset(item.metadata.name for item in items)
+        key, value = self._settings.managed_by_label, self._settings.managed_by_value
+        return frozenset(
+            item.metadata.name for item in items if ((item.metadata.labels or {}).get(key)) != value
+        )

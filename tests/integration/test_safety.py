@@ -112,3 +112,17 @@ def test_existing_objects_are_not_taken_over_without_adopt_existing(
     assert secret.metadata.labels["app.kubernetes.io/managed-by"] == f"ci-{small_inventory['id']}"
     assert json.loads(base64.b64decode(secret.data["kubeconfig"]))["users"][0]["user"]["token"] == "t2"
     stack.destroy()
+
+
+def test_objects_carrying_this_programs_managed_by_label_need_no_adoption(
+    control_plane: ControlPlane, small_inventory: dict[str, str], tmp_path: Path
+) -> None:
+    """E.g. written by a first run that failed before it recorded its outputs."""
+    inv = Inventory(control_plane.api)
+    ours = {"app.kubernetes.io/managed-by": f"ci-{small_inventory['id']}"}
+    inv.secret(small_inventory["fleet"], "prof-sveltos-kubeconfig", {"kubeconfig": "stale"}, labels=ours)
+    stack = _stack(tmp_path, control_plane, small_inventory)
+    stack.up()
+    secret = inv.core.read_namespaced_secret("prof-sveltos-kubeconfig", small_inventory["fleet"])
+    assert json.loads(base64.b64decode(secret.data["kubeconfig"]))["users"][0]["user"]["token"] == "t2"
+    stack.destroy()
