@@ -9,7 +9,7 @@
 # pinned modules or to the helper builds a new binary beside the old one and a stale
 # binary is never used; an existing binary is reused without invoking Go. Modules come
 # from the Go module proxy; go.sum is committed, so no checksum-database lookup is
-# needed (the projectsveltos modules are not in sum.golang.org).
+# needed (the projectsveltos modules are not in the checksum database reachable here).
 set -euo pipefail
 
 name="${1:?usage: build-go-helper.sh gotemplate|luaeval}"
