@@ -25,10 +25,10 @@ $(VENV)/.stamp: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.stamp ## create the virtualenv with pinned dependencies
 
-tools: ## build (or reuse from cache) pulumi, the kubernetes provider, kube-apiserver, etcd
+tools: ## build (or reuse from cache) pulumi, the kubernetes provider, kube-apiserver, kube-controller-manager, etcd
 	@bash tools/build-tools.sh
 
-cluster-up: venv tools ## start etcd + kube-apiserver on loopback with the real CRDs (.local/kubeconfig)
+cluster-up: venv tools ## start etcd + kube-apiserver + GC/namespace controllers on loopback with the real CRDs
 	@$(TOOLS_ENV); $(PY) tools/cluster.py up
 
 cluster-down: ## stop the local control plane and remove its data

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds (or reuses from cache) every Go tool the project runs: the Pulumi CLI,
-# the kubernetes provider plugin, kube-apiserver and etcd. Everything lands
+# the kubernetes provider plugin, kube-apiserver, kube-controller-manager and etcd. Everything lands
 # outside the repository, in $CLUSTER_INVENTORY_CACHE (default
 # ~/.cache/cluster-inventory), one directory per tool and version; a stamp of
 # the wrapper module's files decides whether a cached build is still good.
@@ -89,8 +89,13 @@ main() {
   build pulumi "$PULUMI_VERSION" pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
   build_provider
+  local k8s_version_flags="-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
   build kube-apiserver "$KUBERNETES_VERSION" kube-apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver \
-    "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
+    "$k8s_version_flags"
+  # Only its garbage-collector and namespace controllers run (tools/cluster.py), so that
+  # deletions behave as on a real management cluster.
+  build kube-controller-manager "$KUBERNETES_VERSION" kube-apiserver kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_version_flags"
   build etcd "$ETCD_VERSION" etcd etcd .
   eval "$("$here/env.sh")"
   install_provider_plugin

@@ -1,4 +1,5 @@
-"""Start and stop a local management cluster: etcd + kube-apiserver on loopback, real CRDs.
+"""Start and stop a local management cluster: etcd, kube-apiserver and the garbage-collector
+and namespace controllers of kube-controller-manager on loopback, with the real CRDs.
 
     python tools/cluster.py up      # idempotent; prints the kubeconfig path
     python tools/cluster.py down    # stops both processes, frees the ports, removes the data
@@ -275,6 +276,20 @@ def up() -> None:
     write_kubeconfig(pki, port)
     wait_for(lambda: healthy(port, pki), "kube-apiserver", [etcd_pid, api_pid], [etcd_log, api_log])
     log(f"kube-apiserver ready on https://127.0.0.1:{port}")
+    # Garbage collection and namespace deletion, as on a real cluster: without them
+    # foreground deletes and namespace deletes never finish.
+    kcm_log = data / "kube-controller-manager.log"
+    kcm_pid = spawn([
+        tool("kube-controller-manager"), f"--kubeconfig={KUBECONFIG}",
+        "--controllers=garbagecollector,namespace", "--leader-elect=false",
+        "--use-service-account-credentials=false", "--secure-port=0", "--v=0",
+    ], kcm_log)
+    state["pids"] = [etcd_pid, api_pid, kcm_pid]
+    STATE.write_text(json.dumps(state))
+    time.sleep(0.5)
+    if not alive(kcm_pid):
+        raise SystemExit("kube-controller-manager exited; last log lines:\n"
+                         + kcm_log.read_text(errors="replace")[-3000:])
     install_crds()
     print(KUBECONFIG)
 

@@ -63,8 +63,8 @@ class ControlPlane:
     def delete_namespace(self, name: str) -> None:
         """Delete a namespace and what tests put in it, at once.
 
-        The local control plane runs no namespace controller, so a deleted namespace
-        would stay Terminating with its contents, which later tests would read.
+        The namespace controller would get there too, a few seconds later; until then
+        a Terminating namespace's contents are still listed by later tests.
         """
         from kubernetes import client
         from kubernetes.client.rest import ApiException

@@ -13,8 +13,8 @@ from kubernetes.client.rest import ApiException
 from tests.integration.controlplane import ControlPlane, tools_env
 from tests.integration.pulumi_stack import inline_stack
 
-# The local control plane runs no garbage collector, which foreground deletion
-# (the provider's default) waits for; see inventory/stack.py.
+# As the program does (inventory/stack.py): nothing here owns dependents, so
+# there is no reason to wait for the garbage collector.
 BACKGROUND = {"pulumi.com/deletionPropagationPolicy": "background"}
 
 
