@@ -61,6 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--yes", action="store_true", help="accepted for symmetry with `pulumi up --yes`")
     args = parser.parse_args(argv)
 
+    config_file = PROJECT_DIR / "stacks" / f"Pulumi.{args.stack}.yaml"
+    if not config_file.is_file():
+        # A typo in a stack name must not create a new stack that runs on defaults
+        # against whatever cluster KUBECONFIG points at.
+        print(f"no stack config {config_file.relative_to(PROJECT_DIR)}: create it first (see "
+              f"stacks/Pulumi.production.example.yaml and README, 'Pointing it at a real management cluster')",
+              file=sys.stderr)
+        return 2
     stack = select_stack(args.stack)
     echo = lambda line: print(line, flush=True)
     try:

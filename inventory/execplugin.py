@@ -12,7 +12,8 @@ due refresh fails, the stored credential is kept (with a warning) until it expir
 failing plugin must not delete a profile's SveltosCluster that still works.
 
 This is the one module of the package that starts processes; it reads no clock
-(``now`` is handed in) and never puts plugin output (tokens, keys) into messages.
+(``now`` is handed in) and never puts plugin output (tokens, keys) or the values of the
+variables it hands a plugin into messages.
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ EXEC_CREDENTIAL_KIND = "ExecCredential"
 SUPPORTED_API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 # "Always" needs a terminal; a Pulumi run or CI job has none, so such a provider cannot work.
 INTERACTIVE_MODES = ("Never", "IfAvailable")
+# The deploy process's own secrets (stack passphrase, backend token, management cluster access):
+# a plugin does not inherit them; the provider file may still set them explicitly.
+_WITHHELD_PREFIXES = ("PULUMI_",)
+_WITHHELD_NAMES = ("KUBECONFIG",)
+# A ClusterProfile author must not choose which binary runs or inject code into it; the
+# provider file (operator-controlled) may set these.
+_PROFILE_FORBIDDEN_NAMES = ("PATH",)
+_PROFILE_FORBIDDEN_PREFIXES = ("LD_", "PYTHON")
 
 # Annotations on the kubeconfig Secret that make reuse possible across runs.
 SOURCE_ANNOTATION = "cluster-inventory.io/credential-source"  # fingerprint of the provider config
@@ -77,6 +86,9 @@ STDERR_EXCERPT_CHARS = 500
 _KILL_GRACE_SECONDS = 5.0
 # Strings shorter than this are too common to scrub from stderr without mangling it.
 _MIN_SCRUB_LENGTH = 8
+# Environment values are known to be configuration, often passwords or keys; shorter ones still
+# cannot be scrubbed without mangling the excerpt.
+_MIN_ENV_SCRUB_LENGTH = 4
 _REDACTED = "<redacted>"
 
 
@@ -407,8 +419,17 @@ def _profile_env(access: AccessProvider) -> dict[str, str]:
             raise TypeError(f"extension {ADDITIONAL_ENVS_EXTENSION}: key {name!r} is not a string")
         text = _scalar_text(raw, f"{ADDITIONAL_ENVS_EXTENSION} {name}")
         _check_env_entry(name, text, f"extension {ADDITIONAL_ENVS_EXTENSION}")
+        if _is_profile_forbidden(name):
+            raise ValueError(
+                f"extension {ADDITIONAL_ENVS_EXTENSION}: a ClusterProfile may not set {name} "
+                "(it could change which binary runs or inject code into it)"
+            )
         env[name] = text
     return env
+
+
+def _is_profile_forbidden(name: str) -> bool:
+    return name in _PROFILE_FORBIDDEN_NAMES or name.startswith(_PROFILE_FORBIDDEN_PREFIXES)
 
 
 def _extension_value(access: AccessProvider, name: str, expected: str) -> Any:
@@ -671,10 +692,25 @@ def _secrets_in(stdout: bytes) -> tuple[str, ...]:
     return tuple(sorted({c for c in candidates if len(c) >= _MIN_SCRUB_LENGTH}, key=len, reverse=True))
 
 
+def _env_secrets(invocation: _Invocation) -> tuple[str, ...]:
+    """The provider file's and the profile's variable values: the plugin may echo them on stderr."""
+    values = {value for _, value in invocation.provider.env} | set(invocation.env.values())
+    return tuple(value for value in values if len(value) >= _MIN_ENV_SCRUB_LENGTH)
+
+
+def _inherited_env() -> dict[str, str]:
+    """This process's environment without the deploy's own secrets (see ``_WITHHELD_PREFIXES``)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _WITHHELD_NAMES and not name.startswith(_WITHHELD_PREFIXES)
+    }
+
+
 def _stderr_excerpt(stderr: bytes, secrets: Sequence[str]) -> str:
-    """The plugin's stderr on one line, without anything it also printed on stdout, at most 500 chars."""
+    """The plugin's stderr on one line, without its stdout or env values, at most 500 chars."""
     text = stderr.decode("utf-8", errors="replace")
-    for secret in secrets:
+    for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, _REDACTED)
     text = " | ".join(line.strip() for line in text.splitlines() if line.strip())
     if len(text) > STDERR_EXCERPT_CHARS:
@@ -695,12 +731,12 @@ def _mint(invocation: _Invocation, issued: datetime, timeout: float, runner: Plu
     """Run the plugin and turn its ExecCredential into a kubeconfig plus annotations."""
     command = invocation.argv[0]
     where = f"exec provider {invocation.provider.name!r} command {command!r}"
-    env = {**os.environ, **invocation.env, EXEC_INFO_ENV: invocation.exec_info}
+    env = {**_inherited_env(), **invocation.env, EXEC_INFO_ENV: invocation.exec_info}
     try:
         output = runner(invocation.argv, env, timeout)
     except OSError as err:
         return _failure(f"{where} could not be started: {err.strerror or err}")
-    secrets = _secrets_in(output.stdout)
+    secrets = _secrets_in(output.stdout) + _env_secrets(invocation)
     if output.timed_out:
         return _failure(_with_stderr(f"{where} timed out after {timeout:g}s", output.stderr, secrets))
     if output.returncode != 0:

@@ -1,10 +1,12 @@
 """Which planned objects already exist in the cluster under another owner (adoption, SPEC §4).
 
-An object that carries this program's managed-by label (same key and value) was
-written by this program, e.g. by a run that failed before it could record its
-outputs; only the others (the controller's, the seeds' Event Framework's, hand-made)
-need ``adoptExisting``. Lists each (apiVersion, kind, namespace) once and answers
-from that list, so a first run over thousands of objects costs a handful of requests.
+Every object this program writes is stamped with the stack that owns it
+(``OWNER_ANNOTATION``, set in inventory/stack.py). An existing object carrying the
+current stack's stamp was written by this stack, e.g. by a run that failed before
+it could record its outputs; any other object (the controller's, the seeds' Event
+Framework's, another stack's, hand-made) needs ``adoptExisting``. Lists each
+(apiVersion, kind, namespace) once, metadata only, so a first run over thousands
+of objects costs a handful of small requests and never reads Secret data.
 """
 
 from __future__ import annotations
@@ -13,21 +15,27 @@ from typing import Any
 
 from inventory.objects import DesiredObject
 from inventory.settings import Settings
+from inventory.sources import InventoryReadError
+
+OWNER_ANNOTATION = "cluster-inventory.io/stack"
+# Ask the API server for metadata only (names and annotations), not whole objects.
+_METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"}
 
 
 class ExistingObjects:
-    """Callable: does this planned object exist with another owner?"""
+    """Callable: does this planned object exist with another owner than ``owner``?"""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, owner: str) -> None:
         self._settings = settings
-        self._names: dict[tuple[str, str, str | None], frozenset[str]] = {}
+        self._owner = owner
+        self._foreign: dict[tuple[str, str, str | None], frozenset[str]] = {}
         self._client: Any = None
 
     def __call__(self, obj: DesiredObject) -> bool:
         key = (obj.api_version, obj.kind, obj.namespace)
-        if key not in self._names:
-            self._names[key] = self._list(*key)
-        return obj.name in self._names[key]
+        if key not in self._foreign:
+            self._foreign[key] = self._list(*key)
+        return obj.name in self._foreign[key]
 
     def _dynamic(self) -> Any:
         if self._client is None:
@@ -39,14 +47,23 @@ class ExistingObjects:
         return self._client
 
     def _list(self, api_version: str, kind: str, namespace: str | None) -> frozenset[str]:
-        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 
+        where = f"{kind} ({api_version}) in namespace {namespace}" if namespace else f"{kind} ({api_version})"
         try:
             resource = self._dynamic().resources.get(api_version=api_version, kind=kind)
-            items = resource.get(namespace=namespace).items if namespace else resource.get().items
+            items = resource.get(namespace=namespace, header_params=_METADATA_ONLY).items
         except (ResourceNotFoundError, NotFoundError):
             return frozenset()  # no such kind or namespace: nothing can clash
-        key, value = self._settings.managed_by_label, self._settings.managed_by_value
+        except (ApiException, DynamicApiError, OSError) as err:
+            reason = getattr(err, "reason", None) or type(err).__name__
+            raise InventoryReadError(
+                f"checking for existing objects: list {where} failed: {reason}; the deploying identity needs "
+                f"list on {kind} (see rbac/)"
+            ) from None
         return frozenset(
-            item.metadata.name for item in items if ((item.metadata.labels or {}).get(key)) != value
+            item.metadata.name
+            for item in items
+            if ((item.metadata.annotations or {}).get(OWNER_ANNOTATION)) != self._owner
         )

@@ -22,34 +22,46 @@ from inventory.sources import InventoryReadError
 class Inventory(pulumi.ComponentResource):
     """Parent of every object the program manages, so `pulumi stack` reads as one tree."""
 
-    def __init__(self, name: str, objects: tuple[DesiredObject, ...], provider: k8s.Provider) -> None:
+    def __init__(self, name: str, objects: tuple[DesiredObject, ...], owner: str, provider: k8s.Provider) -> None:
         super().__init__("cluster-inventory:index:Inventory", name)
         opts = pulumi.ResourceOptions(parent=self, provider=provider)
         for obj in objects:
-            stack.declare_object(obj, opts)
+            stack.declare_object(obj, owner, opts)
         self.register_outputs({"objects": len(objects)})
 
 
 # The file backend may be rewriting the checkpoint at the moment the program
 # reads it (seen once as "failed to load checkpoint: EOF"); a short retry rides it out.
-READ_OUTPUTS_ATTEMPTS = 5
-READ_OUTPUTS_BACKOFF_S = 0.2
+READ_STATE_ATTEMPTS = 5
+READ_STATE_BACKOFF_S = 0.2
+
+
+def stack_name() -> str:
+    return f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+
+
+def _read_own_stack(token: str, args: dict[str, str]) -> dict[str, Any]:
+    for attempt in range(1, READ_STATE_ATTEMPTS + 1):
+        try:
+            result = pulumi.runtime.invoke(token, args)
+            value: dict[str, Any] = result.value or {}
+            return value
+        except Exception as err:  # the engine reports a missing stack or backend error here
+            if attempt == READ_STATE_ATTEMPTS or "checkpoint" not in str(err):
+                raise stack.GuardError(f"cannot read the last deployed state of stack {stack_name()}: {err}") from err
+            time.sleep(READ_STATE_BACKOFF_S * attempt)
+    return {}
 
 
 def previous_managed_objects() -> list[str]:
-    """The ``managedObjects`` output of this stack's last deployment (empty on the first)."""
-    name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    for attempt in range(1, READ_OUTPUTS_ATTEMPTS + 1):
-        try:
-            result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name})
-            break
-        except Exception as err:  # the engine reports a missing stack or backend error here
-            if attempt == READ_OUTPUTS_ATTEMPTS or "checkpoint" not in str(err):
-                raise stack.GuardError(f"cannot read the last deployed outputs of stack {name}: {err}") from err
-            time.sleep(READ_OUTPUTS_BACKOFF_S * attempt)
-    outputs: dict[str, Any] = (result.value or {}).get("outputs") or {}
-    managed = outputs.get(stack.MANAGED_OBJECTS_OUTPUT) or []
-    return [str(item) for item in managed]
+    """Every object this stack manages now: the kubernetes resources in its saved state,
+    plus the last ``managedObjects`` output (they differ after a failed update, whose
+    pending deletions stay in the state but not in the outputs)."""
+    resources = _read_own_stack("pulumi:pulumi:readStackResourceOutputs", {"stackName": stack_name()})
+    managed = set(stack.logical_names_from_urns((resources.get("outputs") or {}).keys()))
+    outputs = _read_own_stack("pulumi:pulumi:readStackOutputs", {"name": stack_name()}).get("outputs") or {}
+    managed.update(str(item) for item in outputs.get(stack.MANAGED_OBJECTS_OUTPUT) or [])
+    return sorted(managed)
 
 
 def run() -> None:
@@ -76,7 +88,7 @@ def _run() -> None:
     current = [obj.logical_name for obj in plan.objects]
     stack.check_deletion_cap(previous, current, settings)
     if not settings.adopt_existing:
-        stack.check_adoption(plan.objects, previous, ExistingObjects(settings), settings)
+        stack.check_adoption(plan.objects, previous, ExistingObjects(settings, stack_name()), settings)
 
     kubeconfig = stack.provider_kubeconfig(settings)
     provider = k8s.Provider(
@@ -84,7 +96,7 @@ def _run() -> None:
         kubeconfig=pulumi.Output.secret(kubeconfig) if kubeconfig else None,
         context=settings.context or None,
     )
-    Inventory("inventory", plan.objects, provider)
+    Inventory("inventory", plan.objects, stack_name(), provider)
 
     for diagnostic in plan.diagnostics:
         pulumi.log.warn(f"{diagnostic.subject}: {diagnostic.reason}")

@@ -72,6 +72,16 @@ def check_secret_config(settings: Settings, is_secret: Callable[[str], bool]) ->
                          + "\n".join(problems))
 
 
+def logical_names_from_urns(urns: Iterable[str]) -> list[str]:
+    """``Kind/namespace/name`` of the kubernetes objects among a stack's resource URNs."""
+    names = []
+    for urn in urns:
+        parts = urn.split("::")
+        if len(parts) == 4 and parts[2].split("$")[-1].startswith("kubernetes:"):
+            names.append(parts[3])
+    return names
+
+
 def deletions(previous: Iterable[str], current: Iterable[str]) -> list[str]:
     return sorted(set(previous) - set(current))
 
@@ -118,31 +128,35 @@ PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce"
 PULUMI_ANNOTATIONS = {DELETION_POLICY_ANNOTATION: "background", PATCH_FORCE_ANNOTATION: "true"}
 
 
-def _metadata(obj: DesiredObject) -> dict[str, Any]:
+def _metadata(obj: DesiredObject, owner: str) -> dict[str, Any]:
+    from inventory.existing import OWNER_ANNOTATION
+
     metadata = obj.metadata()
-    metadata["annotations"] = {**metadata.get("annotations", {}), **PULUMI_ANNOTATIONS}
+    metadata["annotations"] = {**metadata.get("annotations", {}), **PULUMI_ANNOTATIONS, OWNER_ANNOTATION: owner}
     return metadata
 
 
-def declare_object(obj: DesiredObject, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-    """One pulumi-kubernetes resource per planned object; credential data as Pulumi secrets."""
+def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """One pulumi-kubernetes resource per planned object, stamped with its owning stack;
+    credential data as Pulumi secrets."""
     name = obj.logical_name
+    metadata = _metadata(obj, owner)
     if obj.api_version == "v1" and obj.kind == "Secret":
         data: dict[str, Any] = dict(obj.fields.get("data", {}))
         for key, value in obj.secret_data.items():
             data[key] = pulumi.Output.secret(base64.b64encode(value).decode("ascii"))
         return k8s.core.v1.Secret(
             name,
-            metadata=_metadata(obj),
+            metadata=metadata,
             type=obj.fields.get("type", "Opaque"),
             data=data,
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["data"])),
         )
     if obj.api_version == "v1" and obj.kind == "ConfigMap":
-        return k8s.core.v1.ConfigMap(name, metadata=_metadata(obj), data=dict(obj.fields.get("data", {})), opts=opts)
+        return k8s.core.v1.ConfigMap(name, metadata=metadata, data=dict(obj.fields.get("data", {})), opts=opts)
     extra = {key: value for key, value in obj.fields.items()}
     return k8s.apiextensions.CustomResource(
-        name, api_version=obj.api_version, kind=obj.kind, metadata=_metadata(obj), opts=opts, **extra
+        name, api_version=obj.api_version, kind=obj.kind, metadata=metadata, opts=opts, **extra
     )
 
 

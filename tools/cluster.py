@@ -50,22 +50,29 @@ def log(message: str) -> None:
     print(f"[cluster] {message}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open while choosing, so no two are equal)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def alive(pid: int) -> bool:
+    """The process runs and is one of ours (after a reboot the pid may belong to another program)."""
     try:
         os.kill(pid, 0)
+        # A zombie still answers kill(0); treat it as gone.
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return False
+        program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
     except OSError:
         return False
-    # A zombie still answers kill(0); treat it as gone.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
+    return Path(program).name in ("etcd", "kube-apiserver", "kube-controller-manager")
 
 
 def load_state() -> dict[str, Any] | None:
@@ -242,7 +249,7 @@ def up() -> None:
     data = Path(tempfile.mkdtemp(prefix="cluster-inventory-"))
     pki = data / "pki"
     make_certs(pki)
-    etcd_port, peer_port, port = free_port(), free_port(), free_port()
+    etcd_port, peer_port, port = free_ports(3)
     etcd_log, api_log = data / "etcd.log", data / "kube-apiserver.log"
     etcd_pid = spawn([
         tool("etcd"), "--name", "local", "--data-dir", str(data / "etcd"),

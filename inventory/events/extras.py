@@ -334,12 +334,13 @@ def _check_type(mapping: Mapping[str, Any], field: str, expected: type, path: st
 
 
 def _mapping(value: Any, path: str, problems: _Problems, *, required: bool = False) -> Mapping[str, Any]:
+    # Only the type is reported, never the value: under a Secret it may be the credential itself.
     if value is None:
         if required:
             problems.add(path, "required: a mapping")
         return {}
     if not isinstance(value, Mapping):
-        problems.add(path, f"expected a mapping, got {value!r}")
+        problems.add(path, f"expected a mapping, got a {type(value).__name__}")
         return {}
     return value
 
@@ -348,14 +349,14 @@ def _list_of_mappings(value: Any, path: str, problems: _Problems) -> list[Mappin
     if value is None:
         return []
     if not isinstance(value, list):
-        problems.add(path, f"expected a list, got {value!r}")
+        problems.add(path, f"expected a list, got a {type(value).__name__}")
         return []
     items: list[Mapping[str, Any]] = []
     for index, item in enumerate(value):
         if isinstance(item, Mapping):
             items.append(item)
         else:
-            problems.add(f"{path}[{index}]", f"expected a mapping, got {item!r}")
+            problems.add(f"{path}[{index}]", f"expected a mapping, got a {type(item).__name__}")
     return items
 
 

@@ -43,9 +43,10 @@ class Inventory:
             self.core.patch_namespace(name, body)
 
     def secret(self, namespace: str, name: str, data: dict[str, str], *, type_: str = "Opaque",
-               labels: dict[str, str] | None = None) -> None:
+               labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> None:
         body = {
-            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+            "metadata": {"name": name, "namespace": namespace, "labels": labels or {},
+                         "annotations": annotations or {}},
             "type": type_,
             "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
         }

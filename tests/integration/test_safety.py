@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
+from inventory.existing import OWNER_ANNOTATION
 from tests.integration.controlplane import ControlPlane
 from tests.integration.inventory_objects import (
     SVELTOS,
@@ -114,15 +115,21 @@ def test_existing_objects_are_not_taken_over_without_adopt_existing(
     stack.destroy()
 
 
-def test_objects_carrying_this_programs_managed_by_label_need_no_adoption(
+def test_objects_stamped_with_this_stack_need_no_adoption_but_another_stacks_do(
     control_plane: ControlPlane, small_inventory: dict[str, str], tmp_path: Path
 ) -> None:
-    """E.g. written by a first run that failed before it recorded its outputs."""
+    """Own stamp: e.g. written by a first run that failed before it recorded its outputs."""
     inv = Inventory(control_plane.api)
+    fleet = small_inventory["fleet"]
     ours = {"app.kubernetes.io/managed-by": f"ci-{small_inventory['id']}"}
-    inv.secret(small_inventory["fleet"], "prof-sveltos-kubeconfig", {"kubeconfig": "stale"}, labels=ours)
+    inv.secret(fleet, "prof-sveltos-kubeconfig", {"kubeconfig": "stale"}, labels=ours,
+               annotations={OWNER_ANNOTATION: "organization/cluster-inventory/other"})
     stack = _stack(tmp_path, control_plane, small_inventory)
+    with pytest.raises(auto.CommandError, match="already exist"):
+        stack.up()  # same managed-by label, but another stack's object
+    inv.core.patch_namespaced_secret("prof-sveltos-kubeconfig", fleet, {
+        "metadata": {"annotations": {OWNER_ANNOTATION: "organization/cluster-inventory/test"}}})
     stack.up()
-    secret = inv.core.read_namespaced_secret("prof-sveltos-kubeconfig", small_inventory["fleet"])
+    secret = inv.core.read_namespaced_secret("prof-sveltos-kubeconfig", fleet)
     assert json.loads(base64.b64decode(secret.data["kubeconfig"]))["users"][0]["user"]["token"] == "t2"
     stack.destroy()

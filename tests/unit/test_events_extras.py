@@ -154,7 +154,7 @@ def test_trigger_needs_an_event_source_name() -> None:
 @pytest.mark.parametrize(("spec", "expected"), [
     ({"policyRefs": [{"kind": "Helm", "name": "x"}]}, "spec.policyRefs[0].kind: 'Helm' is not one of ConfigMap"),
     ({"policyRefs": [{"kind": "ConfigMap"}]}, "spec.policyRefs[0].name: required"),
-    ({"policyRefs": {"kind": "ConfigMap"}}, "spec.policyRefs: expected a list"),
+    ({"policyRefs": {"kind": "ConfigMap"}}, "spec.policyRefs: expected a list, got a dict"),
     ({"policyRefs": [{"kind": "Secret", "name": "x", "deploymentType": "Both"}]},
      "spec.policyRefs[0].deploymentType: 'Both' is not one of Local, Remote"),
     ({"configMapGenerator": [{"name": "x"}]}, "spec.configMapGenerator[0].nameFormat: required"),
@@ -215,6 +215,19 @@ def test_secret_data_must_be_base64_and_is_never_quoted() -> None:
     message = problems(extraSecrets=[{"metadata": {"name": "s"}, "data": {"token": "not base64!"}}])
     assert "extraSecrets[0] (s): data['token']: is not valid base64 (use stringData for plain text)" in message
     assert "not base64!" not in message
+
+
+def test_malformed_secret_string_data_is_reported_by_type_and_never_quoted() -> None:
+    message = problems(extraSecrets=[{"metadata": {"name": "s"}, "stringData": "password: hunter2-s3cret"}])
+    assert "extraSecrets[0] (s): stringData: expected a mapping, got a str" in message
+    assert "hunter2-s3cret" not in message
+
+
+def test_malformed_list_is_reported_by_type_and_never_quoted() -> None:
+    message = problems(extraEventTriggers=[{"metadata": {"name": "t"}, "spec": {
+        "eventSourceName": "s", "templateResourceRefs": ["token=hunter2-s3cret"]}}])
+    assert "extraEventTriggers[0] (t): spec.templateResourceRefs[0]: expected a mapping, got a str" in message
+    assert "hunter2-s3cret" not in message
 
 
 def test_managed_by_label_cannot_be_overridden() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -137,6 +138,34 @@ def test_provider_file_env_reaches_the_plugin(tmp_path: Path) -> None:
     assert seen["env"]["FLEET_REGION"] == "eu-west-1"
 
 
+@pytest.mark.parametrize("name", ["PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN", "KUBECONFIG"])
+def test_plugin_does_not_inherit_the_deploy_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv(name, "deploy-secret-value")
+
+    seen = run_recorded(tmp_path)
+
+    assert name not in seen["env"]
+
+
+def test_provider_file_may_still_hand_pulumi_variables_and_kubeconfig_to_the_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PULUMI_ACCESS_TOKEN", "deploy-secret-value")
+    explicit = {"PULUMI_ACCESS_TOKEN": "for-the-plugin", "KUBECONFIG": "/etc/fleet/kubeconfig"}
+
+    seen = run_recorded(tmp_path, env=explicit)
+
+    assert {name: seen["env"][name] for name in explicit} == explicit
+
+
+def test_provider_file_may_set_path_and_loader_variables(tmp_path: Path) -> None:
+    operator_env = {"PATH": os.environ["PATH"], "LD_LIBRARY_PATH": "/opt/fleet/lib", "PYTHONNOUSERSITE": "1"}
+
+    seen = run_recorded(tmp_path, env=operator_env)
+
+    assert {name: seen["env"][name] for name in operator_env} == operator_env
+
+
 def test_plugin_runs_without_a_shell(tmp_path: Path) -> None:
     literal_args = ["$(CLUSTER_NAME)", "; touch pwned", "*"]
 
@@ -210,6 +239,23 @@ def test_invalid_envs_extension_is_an_error_naming_the_provider(tmp_path: Path) 
 
     assert error_of(result).startswith("access provider 'fleet-token'")
     assert "additional-envs must be a YAML map" in error_of(result)
+
+
+@pytest.mark.parametrize("name", ["PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "PYTHONPATH", "PYTHONSTARTUP"])
+@pytest.mark.parametrize("policy", ["AppendIfNotExists", "Replace"])
+def test_profile_may_not_set_path_ld_or_python_variables(tmp_path: Path, name: str, policy: str) -> None:
+    record = tmp_path / "record.json"
+    provider_file = write_providers(
+        tmp_path, provider_entry(plugin("token.py"), env={"PLUGIN_RECORD": str(record)}, envs_policy=policy)
+    )
+
+    result = resolve_one(provider_file, profile(access(extensions={ENVS_EXTENSION: {name: "/tmp/evil"}})))
+
+    assert error_of(result) == (
+        f"access provider 'fleet-token': extension {ENVS_EXTENSION}: a ClusterProfile may not set {name} "
+        "(it could change which binary runs or inject code into it)"
+    )
+    assert not record.exists()
 
 
 def test_profile_without_a_server_is_an_error_and_the_plugin_does_not_run(tmp_path: Path) -> None:
@@ -301,8 +347,11 @@ def test_command_not_found_is_an_error_naming_the_command(tmp_path: Path) -> Non
     assert "no-such-plugin' could not be started: No such file or directory" in message
 
 
-def test_stderr_is_trimmed_to_500_characters_on_one_line(tmp_path: Path) -> None:
-    message = failure(tmp_path, "fail_with_stderr.py", env={"PLUGIN_STDERR": "line\n" * 400})
+def test_stderr_is_trimmed_to_500_characters_on_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inherited, not from the provider file: the file's values are redacted from stderr.
+    monkeypatch.setenv("PLUGIN_STDERR", "line\n" * 400)
+
+    message = failure(tmp_path, "fail_with_stderr.py")
 
     excerpt = message.split("; stderr: ", 1)[1]
     assert len(excerpt) == 500
@@ -313,6 +362,33 @@ def test_secret_the_plugin_echoes_on_stderr_is_redacted(tmp_path: Path) -> None:
     message = failure(tmp_path, "wrong_api_version.py")
 
     assert "stderr: debug: minted <redacted>" in message
+
+
+def test_provider_file_env_value_echoed_on_stderr_is_redacted(tmp_path: Path) -> None:
+    message = failure(
+        tmp_path, "echo_env_to_stderr.py", env={"PLUGIN_ECHO_ENV": "FLEET_PASSWORD", "FLEET_PASSWORD": "hunter2x"}
+    )
+
+    assert message.endswith("exited with status 1; stderr: error: login rejected for <redacted>=<redacted>")
+    assert "hunter2x" not in message
+
+
+def test_profile_env_value_echoed_on_stderr_is_redacted(tmp_path: Path) -> None:
+    provider_file = write_providers(
+        tmp_path,
+        provider_entry(plugin("echo_env_to_stderr.py"), env={"PLUGIN_ECHO_ENV": "TENANT_KEY"}, envs_policy="Replace"),
+    )
+
+    result = resolve_one(provider_file, profile(access(extensions={ENVS_EXTENSION: {"TENANT_KEY": "tk-91"}})))
+
+    assert error_of(result).endswith("stderr: error: login rejected for <redacted>=<redacted>")
+    assert "tk-91" not in error_of(result)
+
+
+def test_env_values_shorter_than_four_characters_are_not_redacted(tmp_path: Path) -> None:
+    message = failure(tmp_path, "echo_env_to_stderr.py", env={"PLUGIN_ECHO_ENV": "DEBUG", "DEBUG": "on"})
+
+    assert message.endswith("stderr: error: login rejected for <redacted>=on")
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from inventory.stack import (
     check_deletion_cap,
     check_secret_config,
     counts,
+    logical_names_from_urns,
     outputs,
     refresh_warning,
     settings_from_config,
@@ -110,3 +111,15 @@ def test_extra_secrets_in_plain_config_are_refused() -> None:
     with pytest.raises(GuardError, match="extraSecrets holds Secret data"):
         check_secret_config(settings, lambda key: False)
     check_secret_config(settings, lambda key: key == "cluster-inventory:extraSecrets")
+
+
+def test_managed_objects_are_read_back_from_resource_urns() -> None:
+    urns = [
+        "urn:pulumi:prod::cluster-inventory::pulumi:pulumi:Stack::cluster-inventory-prod",
+        "urn:pulumi:prod::cluster-inventory::pulumi:providers:kubernetes::management-cluster",
+        "urn:pulumi:prod::cluster-inventory::cluster-inventory:index:Inventory::inventory",
+        "urn:pulumi:prod::cluster-inventory::cluster-inventory:index:Inventory$kubernetes:core/v1:Secret::Secret/a/x",
+        "urn:pulumi:prod::cluster-inventory::cluster-inventory:index:Inventory"
+        "$kubernetes:lib.projectsveltos.io/v1beta1:EventSource::EventSource/push",
+    ]
+    assert logical_names_from_urns(urns) == ["Secret/a/x", "EventSource/push"]
