@@ -17,6 +17,8 @@ from inventory.diagnostics import Diagnostic, ObjectRef
 class Namespace:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Being deleted: the API server refuses new objects in it (403).
+    terminating: bool = False
 
     @property
     def ref(self) -> ObjectRef:

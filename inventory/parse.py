@@ -36,6 +36,8 @@ CAPI_GROUP = "cluster.x-k8s.io"
 CAPI_VERSIONS = ("v1beta2", "v1beta1")  # preference order when both are served
 PROFILE_GROUP = "multicluster.x-k8s.io"
 PROFILE_VERSION = "v1alpha1"
+# status.phase of a Namespace being deleted; metadata.deletionTimestamp is set just before it.
+TERMINATING_PHASE = "Terminating"
 
 ParsedObject = Namespace | Secret | CapiCluster | ClusterProfile
 
@@ -130,7 +132,14 @@ def parse_namespace(body: Mapping[str, Any]) -> Namespace:
     metadata = _metadata(body)
     name = _required_string(metadata, "name", "metadata")
     _check(namespace_problem(name))
-    return Namespace(name=name, labels=_labels(metadata))
+    status = _mapping(body.get("status"), "status")
+    return Namespace(name=name, labels=_labels(metadata), terminating=_is_terminating(metadata, status))
+
+
+def _is_terminating(metadata: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    # Either sign is enough; a manifest's unquoted deletionTimestamp reaches here as a YAML datetime.
+    deletion_requested = metadata.get("deletionTimestamp") not in (None, "")
+    return deletion_requested or _optional_string(status, "phase", "status") == TERMINATING_PHASE
 
 
 def parse_secret(body: Mapping[str, Any]) -> Secret:

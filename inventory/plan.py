@@ -21,7 +21,7 @@ from typing import Protocol
 
 from inventory.diagnostics import Diagnostic, ObjectRef, Severity
 from inventory.kubeconfig import validate_kubeconfig
-from inventory.model import CapiCluster, ClusterProfile, Inventory, Secret
+from inventory.model import CapiCluster, ClusterProfile, Inventory, Namespace, Secret
 from inventory.names import is_label_value, label_problems, name_problem
 from inventory.objects import DesiredObject, Feature
 from inventory.providers import (
@@ -231,9 +231,7 @@ class _Planner:
 
     def push_secrets(self) -> _PushSecrets:
         settings = self._settings
-        consumers = sorted(
-            ns.name for ns in self._inventory.namespaces if settings.consumer_namespace_label in ns.labels
-        )
+        consumers = sorted(ns.name for ns in self._writable_consumer_namespaces())
         set_namespaces = self._cluster_set_namespaces()
         targets = [
             target
@@ -256,6 +254,26 @@ class _Planner:
             )
         secrets.sort(key=lambda secret: secret.name)
         return _PushSecrets(tuple(consumers), tuple(secrets))
+
+    def _writable_consumer_namespaces(self) -> list[Namespace]:
+        """Consumer namespaces that can take new Secrets; a terminating one is reported and left out.
+
+        Creating into a terminating namespace is forbidden (403), and that one failure would
+        stop Pulumi from applying everything else.
+        """
+        writable = []
+        for namespace in self._inventory.namespaces:
+            if self._settings.consumer_namespace_label not in namespace.labels:
+                continue
+            if namespace.terminating:
+                self._warn(
+                    namespace.ref,
+                    "skipped: consumer namespace is terminating (being deleted), so no push Secrets are written "
+                    "to it: the API server forbids creating objects there",
+                )
+                continue
+            writable.append(namespace)
+        return writable
 
     def _cluster_set_namespaces(self) -> dict[str, str]:
         """ClusterSet name -> its namespace: the lexicographically first claimant (seed shortcoming 2)."""

@@ -96,6 +96,19 @@ def test_malformed_object_is_reported_with_its_file_and_document(tmp_path: Path)
     assert diagnostic.reason.endswith("(ns.yaml, document 2)")
 
 
+def test_terminating_namespace_manifest_is_read_as_terminating(tmp_path: Path) -> None:
+    labels = {"x-k8s.io/cluster-inventory-consumer": "true"}
+    (tmp_path / "ns.yaml").write_text(
+        "apiVersion: v1\nkind: Namespace\n"
+        f"metadata: {{name: going, labels: {json.dumps(labels)}, deletionTimestamp: 2025-03-01T12:00:00Z}}\n"
+        "status: {phase: Terminating}\n---\n"
+        f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: staying, labels: {json.dumps(labels)}}}\n"
+        "status: {phase: Active}\n"
+    )
+    inventory = read_directory(tmp_path, Settings())
+    assert inventory.namespaces == (Namespace("going", labels, terminating=True), Namespace("staying", labels))
+
+
 def test_missing_directory_is_a_read_error(tmp_path: Path) -> None:
     with pytest.raises(InventoryReadError, match="does not exist"):
         read_directory(tmp_path / "nope", Settings())

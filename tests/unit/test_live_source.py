@@ -57,6 +57,23 @@ def test_live_and_directory_sources_give_the_same_inventory(api: FakeApiServer, 
     assert len(from_cluster.clusters) == 2 and len(from_cluster.profiles) == 2 and len(from_cluster.secrets) == 3
 
 
+def test_terminating_namespace_is_read_as_terminating(api: FakeApiServer, tmp_path: Path) -> None:
+    api.add({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": "going",
+            "labels": {"x-k8s.io/cluster-inventory-consumer": "true"},
+            "deletionTimestamp": "2025-03-01T12:00:00Z",
+        },
+        "status": {"phase": "Terminating"},
+    })
+    inventory = read_cluster(settings_for(api, tmp_path))
+    assert [(n.name, n.terminating) for n in inventory.namespaces] == [
+        ("fleet-east", False), ("going", True), ("team-a", False), ("team-b", False)
+    ]
+
+
 def test_lists_are_paginated(api: FakeApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(live, "PAGE_SIZE", 1)
     inventory = read_cluster(settings_for(api, tmp_path))

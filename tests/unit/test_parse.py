@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -122,6 +123,36 @@ def test_malformed_object_reports_warning_and_others_are_kept() -> None:
     )
     assert inventory.namespaces == (Namespace("ok"),)
     assert inventory.diagnostics[0].severity is Severity.WARNING
+
+
+def namespace_body(metadata: dict[str, Any] | None = None, status: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a", **(metadata or {})}}
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+def test_namespace_in_phase_terminating_is_terminating() -> None:
+    inventory = parse(namespace_body(status={"phase": "Terminating"}))
+    assert inventory.namespaces == (Namespace("team-a", terminating=True),)
+
+
+@pytest.mark.parametrize("timestamp", ["2025-03-01T12:00:00Z", datetime(2025, 3, 1, 12, tzinfo=UTC)])
+def test_namespace_with_a_deletion_timestamp_is_terminating(timestamp: Any) -> None:
+    # An unquoted timestamp in a YAML manifest arrives as a datetime.
+    inventory = parse(namespace_body({"deletionTimestamp": timestamp}, status={"phase": "Active"}))
+    assert inventory.namespaces == (Namespace("team-a", terminating=True),)
+
+
+def test_active_namespace_is_not_terminating() -> None:
+    inventory = parse(namespace_body(status={"phase": "Active"}))
+    assert inventory.namespaces == (Namespace("team-a", terminating=False),)
+
+
+def test_namespace_status_that_is_not_a_map_is_reported() -> None:
+    inventory = parse(namespace_body(status="Terminating"))
+    assert inventory.namespaces == ()
+    assert only_reason(inventory) == "status: expected a map, got a str (doc-0)"
 
 
 def test_kinds_the_inventory_does_not_use_are_ignored() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from inventory.diagnostics import ObjectRef, Severity
 from inventory.model import CapiCluster, Namespace
 from inventory.objects import Feature
@@ -54,6 +56,35 @@ def test_push_secret_has_kep_4322_labels_type_and_config_key() -> None:
     }
     assert secret.fields == {"type": "Opaque"}
     assert secret.secret_data == {"config": kubeconfig("c1")}
+
+
+def test_terminating_consumer_namespace_gets_no_push_secrets_and_one_warning() -> None:
+    plan = plan_of(
+        cluster("mgmt", "c1"),
+        capi_kubeconfig_secret("mgmt", "c1"),
+        cluster("mgmt", "c2"),
+        capi_kubeconfig_secret("mgmt", "c2"),
+        consumer("team-a"),
+        replace(consumer("team-b"), terminating=True),
+    )
+    assert refs(plan) == ["Secret team-a/default-c1-kubeconfig", "Secret team-a/default-c2-kubeconfig"]
+    assert [str(d) for d in plan.diagnostics] == [
+        (
+            "warning: Namespace team-b: skipped: consumer namespace is terminating (being deleted), so no push "
+            "Secrets are written to it: the API server forbids creating objects there"
+        )
+    ]
+
+
+def test_terminating_namespace_that_is_not_a_consumer_is_not_reported() -> None:
+    plan = plan_of(
+        cluster("mgmt", "c1"),
+        capi_kubeconfig_secret("mgmt", "c1"),
+        consumer("team-a"),
+        Namespace("leaving", terminating=True),
+    )
+    assert refs(plan) == ["Secret team-a/default-c1-kubeconfig"]
+    assert plan.diagnostics == ()
 
 
 def test_profile_namespace_label_wins_over_clusterset() -> None:

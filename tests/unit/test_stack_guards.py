@@ -119,7 +119,9 @@ def test_managed_objects_are_read_back_from_resource_urns() -> None:
         "urn:pulumi:prod::cluster-inventory::pulumi:providers:kubernetes::management-cluster",
         "urn:pulumi:prod::cluster-inventory::cluster-inventory:index:Inventory::inventory",
         "urn:pulumi:prod::cluster-inventory::cluster-inventory:index:Inventory$kubernetes:core/v1:Secret::Secret/a/x",
-        "urn:pulumi:prod::cluster-inventory::cluster-inventory:index:Inventory"
-        "$kubernetes:lib.projectsveltos.io/v1beta1:EventSource::EventSource/push",
+        (
+            "urn:pulumi:prod::cluster-inventory::cluster-inventory:index:Inventory"
+            "$kubernetes:lib.projectsveltos.io/v1beta1:EventSource::EventSource/push"
+        ),
     ]
     assert logical_names_from_urns(urns) == ["Secret/a/x", "EventSource/push"]
