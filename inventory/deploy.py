@@ -22,27 +22,33 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pulumi import automation as auto
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-def _pulumi_command() -> object:
+def pulumi_command(path: str | None = None) -> auto.PulumiCommand:
+    """The `pulumi` CLI found on ``path`` (default: this process's PATH), as the Automation API wants it."""
     from pulumi import automation as auto
 
-    binary = shutil.which("pulumi")
+    binary = shutil.which("pulumi", path=path)
     if binary is None:
         raise SystemExit("the `pulumi` CLI is not on PATH: run `make tools` and `eval \"$(tools/env.sh)\"`")
+    # PulumiCommand wants the directory above bin/; follow the tools/bin symlink to it.
     return auto.PulumiCommand(root=str(Path(binary).resolve().parent.parent), skip_version_check=True)
 
 
-def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR) -> object:
+def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR) -> auto.Stack:
     from pulumi import automation as auto
 
     from inventory.program import run
 
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(project_dir),
-        pulumi_command=_pulumi_command(),  # type: ignore[arg-type]
+        pulumi_command=pulumi_command(),
         env_vars={"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"},
         secrets_provider=os.environ.get("PULUMI_SECRETS_PROVIDER", "passphrase"),
     )
@@ -73,15 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     echo = lambda line: print(line, flush=True)
     try:
         if args.action == "preview":
-            stack.preview(on_output=echo, diff=args.diff, color="never")  # type: ignore[attr-defined]
+            stack.preview(on_output=echo, diff=args.diff, color="never")
         elif args.action == "up":
-            stack.up(on_output=echo, diff=args.diff, color="never")  # type: ignore[attr-defined]
+            stack.up(on_output=echo, diff=args.diff, color="never")
         elif args.action == "destroy":
-            stack.destroy(on_output=echo, color="never")  # type: ignore[attr-defined]
+            stack.destroy(on_output=echo, color="never")
         elif args.action == "refresh":
-            stack.refresh(on_output=echo, color="never")  # type: ignore[attr-defined]
+            stack.refresh(on_output=echo, color="never")
         else:
-            outputs = stack.outputs()  # type: ignore[attr-defined]
+            outputs = stack.outputs()
             print(json.dumps({k: ("[secret]" if v.secret else v.value) for k, v in outputs.items()}, indent=2))
     except auto.CommandError as err:
         first = next((line.strip() for line in str(err).splitlines() if line.strip()), "see the output above")

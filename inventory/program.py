@@ -41,16 +41,16 @@ def stack_name() -> str:
 
 
 def _read_own_stack(token: str, args: dict[str, str]) -> dict[str, Any]:
-    for attempt in range(1, READ_STATE_ATTEMPTS + 1):
+    attempt = 1
+    while True:
         try:
-            result = pulumi.runtime.invoke(token, args)
-            value: dict[str, Any] = result.value or {}
+            value: dict[str, Any] = pulumi.runtime.invoke(token, args).value or {}
             return value
         except Exception as err:  # the engine reports a missing stack or backend error here
             if attempt == READ_STATE_ATTEMPTS or "checkpoint" not in str(err):
                 raise stack.GuardError(f"cannot read the last deployed state of stack {stack_name()}: {err}") from err
             time.sleep(READ_STATE_BACKOFF_S * attempt)
-    return {}
+            attempt += 1
 
 
 def previous_managed_objects() -> list[str]:
@@ -87,8 +87,8 @@ def _run() -> None:
     previous = previous_managed_objects()
     current = [obj.logical_name for obj in plan.objects]
     stack.check_deletion_cap(previous, current, settings)
-    if not settings.adopt_existing:
-        stack.check_adoption(plan.objects, previous, ExistingObjects(settings, stack_name()), settings)
+    # ExistingObjects lists nothing until asked, and check_adoption asks only without adoptExisting.
+    stack.check_adoption(plan.objects, previous, ExistingObjects(settings, stack_name()), settings)
 
     kubeconfig = stack.provider_kubeconfig(settings)
     provider = k8s.Provider(

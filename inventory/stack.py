@@ -18,8 +18,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from inventory.existing import OWNER_ANNOTATION
 from inventory.objects import DesiredObject
 from inventory.settings import Settings
+from inventory.sources.live import is_kubeconfig_content
 
 CONFIG_NAMESPACE = "cluster-inventory"
 # Output listing every object this stack manages; the next run compares against
@@ -44,8 +46,6 @@ def settings_from_config(raw_config: Callable[[str], str | None]) -> Settings:
 
 def provider_kubeconfig(settings: Settings) -> str | None:
     """The kubeconfig content for the explicit Provider (a path is read here; None: ambient)."""
-    from inventory.sources.live import is_kubeconfig_content
-
     if not settings.kubeconfig:
         return None
     if is_kubeconfig_content(settings.kubeconfig):
@@ -56,8 +56,6 @@ def provider_kubeconfig(settings: Settings) -> str | None:
 
 def check_secret_config(settings: Settings, is_secret: Callable[[str], bool]) -> None:
     """Credentials given in config must be Pulumi secrets, or they sit in plain text in the state."""
-    from inventory.sources.live import is_kubeconfig_content
-
     problems = []
     if settings.kubeconfig and is_kubeconfig_content(settings.kubeconfig) and not is_secret(
         f"{CONFIG_NAMESPACE}:kubeconfig"
@@ -129,8 +127,6 @@ PULUMI_ANNOTATIONS = {DELETION_POLICY_ANNOTATION: "background", PATCH_FORCE_ANNO
 
 
 def _metadata(obj: DesiredObject, owner: str) -> dict[str, Any]:
-    from inventory.existing import OWNER_ANNOTATION
-
     metadata = obj.metadata()
     metadata["annotations"] = {**metadata.get("annotations", {}), **PULUMI_ANNOTATIONS, OWNER_ANNOTATION: owner}
     return metadata
@@ -154,9 +150,8 @@ def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions)
         )
     if obj.api_version == "v1" and obj.kind == "ConfigMap":
         return k8s.core.v1.ConfigMap(name, metadata=metadata, data=dict(obj.fields.get("data", {})), opts=opts)
-    extra = {key: value for key, value in obj.fields.items()}
     return k8s.apiextensions.CustomResource(
-        name, api_version=obj.api_version, kind=obj.kind, metadata=metadata, opts=opts, **extra
+        name, api_version=obj.api_version, kind=obj.kind, metadata=metadata, opts=opts, **obj.fields
     )
 
 

@@ -7,7 +7,7 @@ started if it is not running (and stopped again at the end if the tests started 
 
 from __future__ import annotations
 
-import os
+import functools
 import subprocess
 import sys
 import uuid
@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("CLUSTER_INVENTORY_CACHE", Path.home() / ".cache" / "cluster-inventory"))
-TOOLS_BIN = CACHE / "tools" / "bin"
-PULUMI_HOME = CACHE / "pulumi-home"
 KUBECONFIG = REPO / ".local" / "kubeconfig"
 NAMESPACED_TEST_KINDS = (
     ("cluster.x-k8s.io", "v1beta2", "clusters"),
@@ -28,15 +25,17 @@ NAMESPACED_TEST_KINDS = (
 )
 
 
+@functools.cache
+def _tools_env() -> dict[str, str]:
+    exported = subprocess.run(["bash", "-c", 'eval "$(tools/env.sh)" && env -0'], cwd=REPO,
+                              capture_output=True, check=True).stdout.decode()
+    return dict(entry.split("=", 1) for entry in exported.split("\0") if "=" in entry)
+
+
 def tools_env() -> dict[str, str]:
-    """The environment tools/env.sh prints: built tools first on PATH, no plugin downloads."""
-    env = dict(os.environ)
-    env["PATH"] = f"{TOOLS_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["PULUMI_HOME"] = str(PULUMI_HOME)
-    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
-    env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
-    env["CLUSTER_INVENTORY_CACHE"] = str(CACHE)
-    return env
+    """This process's environment as tools/env.sh sets it up (built tools first on PATH,
+    no plugin downloads): the one definition, shared with the Makefile and users' shells."""
+    return dict(_tools_env())  # a copy: callers add their own variables
 
 
 def ensure_tools() -> None:

@@ -18,8 +18,8 @@ import yaml
 from pulumi import automation as auto
 
 from inventory.program import run
-from tests.integration.controlplane import PULUMI_HOME, REPO, tools_env
-from tests.integration.pulumi_stack import PASSPHRASE, pulumi_root
+from tests.integration.controlplane import REPO
+from tests.integration.pulumi_stack import local_backend_env, workspace_options
 
 
 class ProjectStack:
@@ -28,19 +28,11 @@ class ProjectStack:
         workdir.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
         (workdir / "stacks").mkdir(exist_ok=True)
-        state = workdir / "state"
-        state.mkdir(exist_ok=True)
-        env = {k: v for k, v in tools_env().items() if k.startswith("PULUMI_")}
-        env.update({"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE, "PULUMI_BACKEND_URL": f"file://{state}"})
-        self.env = env
+        self.env = local_backend_env(workdir)
         self.output: list[str] = []
         self.stack = auto.create_or_select_stack(
             stack_name=name, project_name="cluster-inventory", program=run,
-            opts=auto.LocalWorkspaceOptions(
-                work_dir=str(workdir), pulumi_home=str(PULUMI_HOME), env_vars=env,
-                pulumi_command=auto.PulumiCommand(root=str(pulumi_root()), skip_version_check=True),
-                secrets_provider="passphrase",
-            ),
+            opts=workspace_options(workdir, self.env),
         )
 
     def configure(self, **values: Any) -> None:
@@ -83,7 +75,7 @@ class ProjectStack:
         (The Automation API's export_stack adds --show-secrets, so it is not used here.)
         """
         exported = subprocess.run(
-            [str(pulumi_root() / "bin" / "pulumi"), "stack", "export", "--stack", self.name],
+            [self.stack.workspace.pulumi_command.command, "stack", "export", "--stack", self.name],
             cwd=self.workdir, env={**os.environ, **self.env}, capture_output=True, text=True, check=True,
         ).stdout
         at_rest = "".join(p.read_text() for p in (self.workdir / "state").rglob("*.json"))

@@ -11,30 +11,38 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-from tests.integration.controlplane import CACHE, PULUMI_HOME, tools_env
+from inventory.deploy import pulumi_command
+from tests.integration.controlplane import tools_env
 
 PASSPHRASE = "test-passphrase-not-a-secret"
 
 
-def pulumi_root() -> Path:
-    return next((CACHE / "tools").glob("pulumi-3.*"))
-
-
-def inline_stack(
-    workdir: Path, project: str, stack: str, program: Callable[[], None], extra_env: dict[str, str] | None = None
-) -> auto.Stack:
+def local_backend_env(workdir: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The Pulumi variables of the tools environment, plus a file backend under ``workdir``."""
     state = workdir / "state"
     state.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in tools_env().items() if k.startswith("PULUMI_")}
     env.update({"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE, "PULUMI_BACKEND_URL": f"file://{state}"})
     env.update(extra_env or {})
-    opts = auto.LocalWorkspaceOptions(
+    return env
+
+
+def workspace_options(workdir: Path, env: dict[str, str], **settings: object) -> auto.LocalWorkspaceOptions:
+    return auto.LocalWorkspaceOptions(
         work_dir=str(workdir),
-        pulumi_home=str(PULUMI_HOME),
+        pulumi_home=env["PULUMI_HOME"],
         env_vars=env,
-        pulumi_command=auto.PulumiCommand(root=str(pulumi_root()), skip_version_check=True),
-        project_settings=auto.ProjectSettings(
-            name=project, runtime="python", backend=auto.ProjectBackend(url=f"file://{state}")),
+        pulumi_command=pulumi_command(tools_env()["PATH"]),
         secrets_provider="passphrase",
+        **settings,  # type: ignore[arg-type]
     )
+
+
+def inline_stack(
+    workdir: Path, project: str, stack: str, program: Callable[[], None], extra_env: dict[str, str] | None = None
+) -> auto.Stack:
+    env = local_backend_env(workdir, extra_env)
+    settings = auto.ProjectSettings(name=project, runtime="python",
+                                    backend=auto.ProjectBackend(url=env["PULUMI_BACKEND_URL"]))
+    opts = workspace_options(workdir, env, project_settings=settings)
     return auto.create_or_select_stack(stack_name=stack, project_name=project, program=program, opts=opts)
