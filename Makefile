@@ -13,7 +13,7 @@ DEMO_PASSPHRASE := cluster-inventory-demo-only
 DEMO_ENV = export PULUMI_BACKEND_URL="file://$(CURDIR)/.local/state" PULUMI_CONFIG_PASSPHRASE="$(DEMO_PASSPHRASE)"
 DEMO_STEP = printf '\n[demo] == %s ==\n' 
 
-.PHONY: help venv tools cluster-up cluster-down demo demo-down test test-unit lint bench-plan clean
+.PHONY: help venv tools cluster-up cluster-down demo demo-down test test-unit lint bench-plan bench-deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ lint: venv ## ruff, mypy --strict on inventory/, actionlint on the workflows
 
 bench-plan: venv ## plan 1,000 and 10,000 clusters x 10 consumer namespaces; prints time and peak RSS
 	@$(PY) bench/bench_plan.py
+
+bench-deploy: cluster-up ## deploy 200 and 1,000 synthetic clusters (SIZE=N for your own) beside the API server's floor
+	@$(TOOLS_ENV); $(PY) bench/bench_deploy.py $(if $(SIZE),--size $(SIZE))
 
 clean: cluster-down ## stop the cluster and remove the virtualenv (built tools stay cached)
 	rm -rf $(VENV) .local

@@ -65,17 +65,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stack", required=True, help="stack name (config in stacks/Pulumi.<stack>.yaml)")
     parser.add_argument("--diff", action="store_true", help="show a detailed diff (preview/up)")
     parser.add_argument("--yes", action="store_true", help="accepted for symmetry with `pulumi up --yes`")
+    parser.add_argument("--cwd", type=Path, default=PROJECT_DIR,
+                        help="project directory holding Pulumi.yaml and stacks/ (as `pulumi --cwd`)")
     args = parser.parse_args(argv)
 
-    config_file = PROJECT_DIR / "stacks" / f"Pulumi.{args.stack}.yaml"
+    config_file = args.cwd / "stacks" / f"Pulumi.{args.stack}.yaml"
     if not config_file.is_file():
         # A typo in a stack name must not create a new stack that runs on defaults
         # against whatever cluster KUBECONFIG points at.
-        print(f"no stack config {config_file.relative_to(PROJECT_DIR)}: create it first (see "
+        print(f"no stack config {config_file}: create it first (see "
               f"stacks/Pulumi.production.example.yaml and README, 'Pointing it at a real management cluster')",
               file=sys.stderr)
         return 2
-    stack = select_stack(args.stack)
+    stack = select_stack(args.stack, args.cwd.resolve())
     echo = lambda line: print(line, flush=True)
     try:
         if args.action == "preview":

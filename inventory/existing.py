@@ -23,19 +23,34 @@ _METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadataList;v=v1;
 
 
 class ExistingObjects:
-    """Callable: does this planned object exist with another owner than ``owner``?"""
+    """Callable: does this planned object exist with another owner than ``owner``?
+    ``exists`` asks whether an object exists at all, whoever owns it."""
 
     def __init__(self, settings: Settings, owner: str) -> None:
         self._settings = settings
         self._owner = owner
-        self._foreign: dict[tuple[str, str, str | None], frozenset[str]] = {}
+        self._owners: dict[tuple[str, str, str | None], dict[str, str | None]] = {}
         self._client: Any = None
 
     def __call__(self, obj: DesiredObject) -> bool:
-        key = (obj.api_version, obj.kind, obj.namespace)
-        if key not in self._foreign:
-            self._foreign[key] = self._list(*key)
-        return obj.name in self._foreign[key]
+        owners = self._owners_of(obj.api_version, obj.kind, obj.namespace)
+        return obj.name in owners and owners[obj.name] != self._owner
+
+    def exists(self, logical_name: str, shape: str | None) -> bool:
+        """Does the object named ``Kind/namespace/name`` (shape ``apiVersion Kind ...``) exist?
+        Without a shape its apiVersion is unknown, so it is taken to exist."""
+        if shape is None:
+            return True
+        api_version, kind = shape.split(" ")[:2]
+        parts = logical_name.split("/")
+        namespace, name = (parts[1], parts[2]) if len(parts) == 3 else (None, parts[-1])
+        return name in self._owners_of(api_version, kind, namespace)
+
+    def _owners_of(self, api_version: str, kind: str, namespace: str | None) -> dict[str, str | None]:
+        key = (api_version, kind, namespace)
+        if key not in self._owners:
+            self._owners[key] = self._list(*key)
+        return self._owners[key]
 
     def _dynamic(self) -> Any:
         if self._client is None:
@@ -46,7 +61,7 @@ class ExistingObjects:
             self._client = DynamicClient(api_client(self._settings))  # type: ignore[no-untyped-call]
         return self._client
 
-    def _list(self, api_version: str, kind: str, namespace: str | None) -> frozenset[str]:
+    def _list(self, api_version: str, kind: str, namespace: str | None) -> dict[str, str | None]:
         from kubernetes.client.exceptions import ApiException
         from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 
@@ -55,15 +70,11 @@ class ExistingObjects:
             resource = self._dynamic().resources.get(api_version=api_version, kind=kind)
             items = resource.get(namespace=namespace, header_params=_METADATA_ONLY).items
         except (ResourceNotFoundError, NotFoundError):
-            return frozenset()  # no such kind or namespace: nothing can clash
+            return {}  # no such kind or namespace: nothing can clash
         except (ApiException, DynamicApiError, OSError) as err:
             reason = getattr(err, "reason", None) or type(err).__name__
             raise InventoryReadError(
                 f"checking for existing objects: list {where} failed: {reason}; the deploying identity needs "
                 f"list on {kind} (see rbac/)"
             ) from None
-        return frozenset(
-            item.metadata.name
-            for item in items
-            if ((item.metadata.annotations or {}).get(OWNER_ANNOTATION)) != self._owner
-        )
+        return {item.metadata.name: (item.metadata.annotations or {}).get(OWNER_ANNOTATION) for item in items}

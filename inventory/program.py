@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from inventory import stack
+from inventory import guards, stack
 from inventory.diagnostics import Severity
 from inventory.objects import DesiredObject
 from inventory.settings import Settings, SettingsError
@@ -48,33 +48,31 @@ def _read_own_stack(token: str, args: dict[str, str]) -> dict[str, Any]:
             return value
         except Exception as err:  # the engine reports a missing stack or backend error here
             if attempt == READ_STATE_ATTEMPTS or "checkpoint" not in str(err):
-                raise stack.GuardError(f"cannot read the last deployed state of stack {stack_name()}: {err}") from err
+                raise guards.GuardError(f"cannot read the last deployed state of stack {stack_name()}: {err}") from err
             time.sleep(READ_STATE_BACKOFF_S * attempt)
             attempt += 1
 
 
-def previous_managed_objects() -> list[str]:
-    """Every object this stack manages now: the kubernetes resources in its saved state,
-    plus the last ``managedObjects`` output (they differ after a failed update, whose
-    pending deletions stay in the state but not in the outputs)."""
-    resources = _read_own_stack("pulumi:pulumi:readStackResourceOutputs", {"stackName": stack_name()})
-    managed = set(stack.logical_names_from_urns((resources.get("outputs") or {}).keys()))
+def previous_run() -> guards.PreviousRun:
+    """What the last run of this stack recorded: its objects with their shapes, the deletions
+    it had to make, and the cluster it wrote to (the outputs only: no resource state is read)."""
     outputs = _read_own_stack("pulumi:pulumi:readStackOutputs", {"name": stack_name()}).get("outputs") or {}
-    managed.update(str(item) for item in outputs.get(stack.MANAGED_OBJECTS_OUTPUT) or [])
-    return sorted(managed)
+    return guards.PreviousRun.from_outputs(outputs, stack.MANAGED_OBJECTS_OUTPUT, stack.PENDING_DELETIONS_OUTPUT,
+                                           stack.MANAGEMENT_CLUSTER_OUTPUT)
 
 
 def run() -> None:
     """The program; a guard or input failure ends it with a message, not a traceback."""
     try:
         _run()
-    except (stack.GuardError, SettingsError, InventoryReadError) as err:
+    except (guards.GuardError, SettingsError, InventoryReadError) as err:
         raise pulumi.RunError(str(err)) from None
 
 
 def _run() -> None:
     from inventory.existing import ExistingObjects
     from inventory.pipeline import compute_plan
+    from inventory.sources.live import cluster_identity
 
     settings: Settings = stack.settings_from_config(pulumi.runtime.get_config)
     stack.check_secret_config(settings, pulumi.runtime.is_config_secret)
@@ -82,20 +80,20 @@ def _run() -> None:
     plan = compute_plan(settings, now)  # a failed read raises here: nothing is declared or deleted
     errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
     if errors:
-        raise stack.GuardError("the inventory has errors:\n" + "\n".join(str(d) for d in errors))
+        raise guards.GuardError("the inventory has errors:\n" + "\n".join(str(d) for d in errors))
 
-    previous = previous_managed_objects()
-    current = [obj.logical_name for obj in plan.objects]
-    stack.check_deletion_cap(previous, current, settings)
-    # ExistingObjects lists nothing until asked, and check_adoption asks only without adoptExisting.
-    stack.check_adoption(plan.objects, previous, ExistingObjects(settings, stack_name()), settings)
+    cluster = cluster_identity(settings)
+    guards.check_pinned_cluster(cluster, settings)
+    previous = previous_run()
+    guards.check_cluster_move(previous, cluster, settings)
+    # ExistingObjects lists nothing until asked: for the adoption check (only without
+    # adoptExisting) and for deletions a failed earlier run left undone (usually none).
+    existing = ExistingObjects(settings, stack_name())
+    deletions = guards.planned_deletions(previous, plan.objects, cluster, existing.exists)
+    guards.check_deletion_cap(deletions, settings)
+    guards.check_adoption(plan.objects, previous.objects.keys(), existing, settings)
 
-    kubeconfig = stack.provider_kubeconfig(settings)
-    provider = k8s.Provider(
-        "management-cluster",
-        kubeconfig=pulumi.Output.secret(kubeconfig) if kubeconfig else None,
-        context=settings.context or None,
-    )
+    provider = k8s.Provider("management-cluster", **stack.provider_args(settings, cluster))
     Inventory("inventory", plan.objects, stack_name(), provider)
 
     for diagnostic in plan.diagnostics:
@@ -103,5 +101,9 @@ def _run() -> None:
     warning = stack.refresh_warning(plan.refresh_due, now, settings)
     if warning:
         pulumi.log.warn(warning)
-    for key, value in stack.outputs(plan.objects, plan.diagnostics, plan.refresh_due, settings).items():
+    current = {obj.logical_name for obj in plan.objects}
+    removed = {d.logical_name: previous.objects.get(d.logical_name) or previous.pending.get(d.logical_name)
+               for d in deletions if d.logical_name not in current}
+    for key, value in stack.outputs(plan.objects, plan.diagnostics, plan.refresh_due, settings, removed,
+                                    cluster).items():
         pulumi.export(key, value)

@@ -43,6 +43,9 @@ class Settings:
     # Where the inventory is read from, and where objects are written.
     kubeconfig: str | None = None  # a path, or the kubeconfig content itself (keep it a Pulumi secret)
     context: str | None = None
+    # The UID of the management cluster's kube-system namespace, when the stack is pinned to
+    # one cluster; changing it is how a stack moves to another cluster (inventory/guards.py).
+    management_cluster_id: str | None = None
     inventory_dir: str | None = None  # read manifests from here instead of the live cluster
 
     push_mode: Mode = Mode.DIRECT  # feature A

@@ -1,8 +1,8 @@
 """The Pulumi layer: declare every planned object as a stack resource.
 
-Thin on purpose: all decisions are in ``inventory.plan``; this module maps
-``DesiredObject``s onto pulumi-kubernetes resources, keeps credentials secret,
-enforces the deletion cap and the adoption switch, and exports the outputs.
+Thin on purpose: all decisions are in ``inventory.plan`` and ``inventory.guards``; this
+module maps ``DesiredObject``s onto pulumi-kubernetes resources, keeps credentials
+secret, configures the provider and exports the outputs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import base64
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,18 +19,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from inventory.existing import OWNER_ANNOTATION
+from inventory.guards import GuardError, objects_by_shape
 from inventory.objects import DesiredObject
 from inventory.settings import Settings
 from inventory.sources.live import is_kubeconfig_content
 
 CONFIG_NAMESPACE = "cluster-inventory"
-# Output listing every object this stack manages; the next run compares against
-# it to count deletions (the mass-deletion guard) and to tell adoption from creation.
+# Outputs the next run reads back (inventory/guards.py): every object this stack manages,
+# grouped by shape, to count deletions and replacements and to tell adoption from creation;
+# the deletions this run makes, in case it fails before making them; the cluster it wrote to.
 MANAGED_OBJECTS_OUTPUT = "managedObjects"
-
-
-class GuardError(Exception):
-    """The run would do something dangerous; nothing has been declared."""
+PENDING_DELETIONS_OUTPUT = "pendingDeletions"
+MANAGEMENT_CLUSTER_OUTPUT = "managementCluster"
 
 
 def settings_from_config(raw_config: Callable[[str], str | None]) -> Settings:
@@ -54,6 +54,23 @@ def provider_kubeconfig(settings: Settings) -> str | None:
         return handle.read()
 
 
+def provider_args(settings: Settings, cluster: str) -> dict[str, Any]:
+    """The explicit kubernetes Provider: reads and writes go to the cluster of ``settings``."""
+    kubeconfig = provider_kubeconfig(settings)
+    return {
+        "kubeconfig": pulumi.Output.secret(kubeconfig) if kubeconfig else None,
+        "context": settings.context or None,
+        # Without it the provider guesses a cluster change from the kubeconfig's server and
+        # user, and a new address for the same cluster replaces every object. With it, only a
+        # change of this value does (guards.check_cluster_move decides when that may happen).
+        "cluster_identifier": cluster,
+        # A rotated or re-minted credential must reach consumers as an update of the same
+        # object (same UID, no DELETE event), not as a delete and create.
+        "enable_secret_mutable": True,
+        "enable_config_map_mutable": True,
+    }
+
+
 def check_secret_config(settings: Settings, is_secret: Callable[[str], bool]) -> None:
     """Credentials given in config must be Pulumi secrets, or they sit in plain text in the state."""
     problems = []
@@ -68,50 +85,6 @@ def check_secret_config(settings: Settings, is_secret: Callable[[str], bool]) ->
     if problems:
         raise GuardError("credentials in plain-text config would be stored unencrypted in the state:\n"
                          + "\n".join(problems))
-
-
-def logical_names_from_urns(urns: Iterable[str]) -> list[str]:
-    """``Kind/namespace/name`` of the kubernetes objects among a stack's resource URNs."""
-    names = []
-    for urn in urns:
-        parts = urn.split("::")
-        if len(parts) == 4 and parts[2].split("$")[-1].startswith("kubernetes:"):
-            names.append(parts[3])
-    return names
-
-
-def deletions(previous: Iterable[str], current: Iterable[str]) -> list[str]:
-    return sorted(set(previous) - set(current))
-
-
-def check_deletion_cap(previous: Sequence[str], current: Sequence[str], settings: Settings) -> None:
-    removed = deletions(previous, current)
-    if len(removed) > settings.max_deletions and not settings.allow_mass_deletion:
-        sample = ", ".join(removed[:5]) + (" ..." if len(removed) > 5 else "")
-        raise GuardError(
-            f"this run would delete {len(removed)} managed objects (maxDeletions is "
-            f"{settings.max_deletions}): {sample}. If the inventory really shrank, run again with "
-            f"`pulumi config set cluster-inventory:allowMassDeletion true` (or raise maxDeletions); "
-            f"if not, check the inventory source before anything is removed."
-        )
-
-
-def check_adoption(
-    planned: Sequence[DesiredObject], previous: Sequence[str], existing: Callable[[DesiredObject], bool],
-    settings: Settings,
-) -> None:
-    """Refuse to take over objects this stack did not create, unless adoptExisting is set."""
-    if settings.adopt_existing:
-        return
-    known = set(previous)
-    clashes = [obj.logical_name for obj in planned if obj.logical_name not in known and existing(obj)]
-    if clashes:
-        sample = ", ".join(clashes[:5]) + (" ..." if len(clashes) > 5 else "")
-        raise GuardError(
-            f"{len(clashes)} objects already exist and are not managed by this stack: {sample}. "
-            f"To take them over (migrating from the controller or the Event Framework), run with "
-            f"`pulumi config set cluster-inventory:adoptExisting true`; see README, Migration."
-        )
 
 
 # None of the managed objects owns dependents, so Pulumi's default foreground
@@ -178,14 +151,21 @@ def refresh_warning(refresh_due: datetime | None, now: datetime, settings: Setti
 
 
 def outputs(
-    objects: Sequence[DesiredObject], diagnostics: Sequence[Any], refresh_due: datetime | None, settings: Settings
+    objects: Sequence[DesiredObject], diagnostics: Sequence[Any], refresh_due: datetime | None, settings: Settings,
+    removed: Mapping[str, str | None] | None = None, cluster: str | None = None,
 ) -> Mapping[str, Any]:
+    """The stack outputs; ``removed`` (name -> shape) are the objects this run deletes."""
+    pending: dict[str, list[str]] = {}
+    for name, shape in sorted((removed or {}).items()):
+        pending.setdefault(shape or "unknown", []).append(name)
     return {
         "counts": counts(objects),
         "skipped": [str(d) for d in diagnostics],
         "earliestCredentialRefresh": refresh_due.isoformat() if refresh_due else None,
         "modes": {"push": settings.push_mode.value, "sveltos": settings.sveltos_mode.value},
-        MANAGED_OBJECTS_OUTPUT: sorted(obj.logical_name for obj in objects),
+        MANAGED_OBJECTS_OUTPUT: objects_by_shape(objects),
+        PENDING_DELETIONS_OUTPUT: dict(sorted(pending.items())),
+        MANAGEMENT_CLUSTER_OUTPUT: cluster,
     }
 
 

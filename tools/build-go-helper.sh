@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Build one of the small Go test helpers under tools/go/ (gotemplate: Go text/template
-# with Sveltos' function map; luaeval: gopher-lua with Sveltos' Lua conversions) into a
-# cache outside the repository, and print the binary's path.
+# Build one of the small Go helpers under tools/go/ (gotemplate: Go text/template
+# with Sveltos' function map; luaeval: gopher-lua with Sveltos' Lua conversions;
+# applier: the concurrent server-side applier `make bench-deploy` measures as its floor)
+# into a cache outside the repository, and print the binary's path.
 #
-#   tools/build-go-helper.sh gotemplate|luaeval
+#   tools/build-go-helper.sh gotemplate|luaeval|applier
 #
 # The cache key is a hash of the helper's go.mod, go.sum and main.go, so a change to the
 # pinned modules or to the helper builds a new binary beside the old one and a stale
@@ -12,10 +13,10 @@
 # needed (the projectsveltos modules are not in the checksum database reachable here).
 set -euo pipefail
 
-name="${1:?usage: build-go-helper.sh gotemplate|luaeval}"
+name="${1:?usage: build-go-helper.sh gotemplate|luaeval|applier}"
 case "$name" in
-    gotemplate|luaeval) ;;
-    *) echo "build-go-helper.sh: unknown helper '$name' (gotemplate or luaeval)" >&2; exit 2 ;;
+    gotemplate|luaeval|applier) ;;
+    *) echo "build-go-helper.sh: unknown helper '$name' (gotemplate, luaeval or applier)" >&2; exit 2 ;;
 esac
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

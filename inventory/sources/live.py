@@ -56,6 +56,29 @@ def read_cluster(settings: Settings) -> Inventory:
     return select_relevant(build_inventory(raws), settings)
 
 
+# A cluster has no identity API; the UID of its kube-system namespace is the usual stand-in
+# (it lives as long as the cluster and no address, certificate or user changes it).
+IDENTITY_NAMESPACE = "kube-system"
+
+
+def cluster_identity(settings: Settings) -> str:
+    """The identity of the cluster ``settings`` point at: its kube-system namespace's UID."""
+    client = api_client(settings)
+    try:
+        reader = _ClusterReader(client, settings)
+        resource = _Resource(f"read the {IDENTITY_NAMESPACE} namespace (the cluster's identity)",
+                             "list namespaces", f"the cluster has no {IDENTITY_NAMESPACE} namespace")
+        body = reader._call(resource, partial(reader._core.list_namespace,
+                                              field_selector=f"metadata.name={IDENTITY_NAMESPACE}", **_raw_options()))
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+    items = json.loads(body).get("items") or []
+    if not items:
+        raise InventoryReadError(f"the cluster at {client.configuration.host} has no {IDENTITY_NAMESPACE} namespace, "
+                                 "the identity this program keeps a stack to")
+    return str(items[0]["metadata"]["uid"])
+
+
 def api_client(settings: Settings) -> k8s.ApiClient:
     """An API client from ``settings.kubeconfig`` (a path or the content) and context.
 

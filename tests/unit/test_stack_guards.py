@@ -7,16 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from inventory.guards import GuardError
 from inventory.objects import DesiredObject, Feature
 from inventory.settings import Mode, Settings
 from inventory.stack import (
-    GuardError,
-    check_adoption,
-    check_deletion_cap,
     check_secret_config,
     counts,
-    logical_names_from_urns,
     outputs,
+    provider_args,
     refresh_warning,
     settings_from_config,
 )
@@ -42,35 +40,6 @@ def test_config_values_are_read_with_their_types() -> None:
     assert settings.kubeconfig is None  # empty means ambient
 
 
-def test_deletions_up_to_the_cap_are_allowed() -> None:
-    check_deletion_cap(["Secret/a/x", "Secret/a/y"], ["Secret/a/x"], Settings(max_deletions=1))
-
-
-def test_deletions_over_the_cap_stop_the_run_and_say_how_to_allow_them() -> None:
-    with pytest.raises(GuardError, match="would delete 2 managed objects.*allowMassDeletion"):
-        check_deletion_cap(["Secret/a/x", "Secret/a/y"], [], Settings(max_deletions=1))
-
-
-def test_allow_mass_deletion_lifts_the_cap() -> None:
-    check_deletion_cap(["Secret/a/x", "Secret/a/y"], [], Settings(max_deletions=1, allow_mass_deletion=True))
-
-
-def test_existing_object_unknown_to_the_stack_is_refused_without_adoption() -> None:
-    with pytest.raises(GuardError, match="1 objects already exist.*adoptExisting"):
-        check_adoption([_secret("a", "x")], [], lambda obj: True, Settings())
-
-
-def test_existing_object_the_stack_already_manages_is_not_an_adoption() -> None:
-    check_adoption([_secret("a", "x")], ["Secret/a/x"], lambda obj: True, Settings())
-
-
-def test_adopt_existing_takes_over_without_looking() -> None:
-    def must_not_be_called(obj: DesiredObject) -> bool:
-        raise AssertionError("existence checked although adoptExisting is set")
-
-    check_adoption([_secret("a", "x")], [], must_not_be_called, Settings(adopt_existing=True))
-
-
 def test_counts_are_per_feature_and_kind() -> None:
     objects = [_secret("a", "x"), _secret("b", "x"), _secret("a", "p-sveltos-kubeconfig", Feature.SVELTOS)]
     assert counts(objects) == {"push": {"Secret": 2}, "sveltos": {"Secret": 1}}
@@ -79,7 +48,21 @@ def test_counts_are_per_feature_and_kind() -> None:
 def test_outputs_carry_no_credential_bytes() -> None:
     rendered = json.dumps(outputs([_secret("a", "x")], [], None, Settings()))
     assert "SECRET-BYTES" not in rendered
-    assert json.loads(rendered)["managedObjects"] == ["Secret/a/x"]
+    assert json.loads(rendered)["managedObjects"] == {"v1 Secret Opaque": ["Secret/a/x"]}
+
+
+def test_outputs_record_the_deletions_this_run_makes_and_the_cluster() -> None:
+    result = outputs([_secret("a", "x")], [], None, Settings(), {"Secret/a/gone": "v1 Secret Opaque"}, "uid-1")
+    assert result["pendingDeletions"] == {"v1 Secret Opaque": ["Secret/a/gone"]}
+    assert result["managementCluster"] == "uid-1"
+
+
+def test_provider_updates_secrets_and_configmaps_in_place_and_keys_on_the_cluster_identity() -> None:
+    args = provider_args(Settings(context="mgmt"), "uid-1")
+    assert args["enable_secret_mutable"] is True
+    assert args["enable_config_map_mutable"] is True
+    assert args["cluster_identifier"] == "uid-1"
+    assert args["context"] == "mgmt"
 
 
 def test_refresh_before_the_next_scheduled_run_warns() -> None:
@@ -111,17 +94,3 @@ def test_extra_secrets_in_plain_config_are_refused() -> None:
     with pytest.raises(GuardError, match="extraSecrets holds Secret data"):
         check_secret_config(settings, lambda key: False)
     check_secret_config(settings, lambda key: key == "cluster-inventory:extraSecrets")
-
-
-def test_managed_objects_are_read_back_from_resource_urns() -> None:
-    urns = [
-        "urn:pulumi:prod::cluster-inventory::pulumi:pulumi:Stack::cluster-inventory-prod",
-        "urn:pulumi:prod::cluster-inventory::pulumi:providers:kubernetes::management-cluster",
-        "urn:pulumi:prod::cluster-inventory::cluster-inventory:index:Inventory::inventory",
-        "urn:pulumi:prod::cluster-inventory::cluster-inventory:index:Inventory$kubernetes:core/v1:Secret::Secret/a/x",
-        (
-            "urn:pulumi:prod::cluster-inventory::cluster-inventory:index:Inventory"
-            "$kubernetes:lib.projectsveltos.io/v1beta1:EventSource::EventSource/push"
-        ),
-    ]
-    assert logical_names_from_urns(urns) == ["Secret/a/x", "EventSource/push"]

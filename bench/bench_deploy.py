@@ -1,0 +1,471 @@
+"""Benchmark deploying a synthetic fleet on the local control plane, with the floor beside it.
+
+    python bench/bench_deploy.py                 # 200 and 1,000 CAPI Clusters (make bench-deploy)
+    python bench/bench_deploy.py --size 500      # your own fleet size
+    python bench/bench_deploy.py --size 2000 --consumers 8
+
+Per size: N CAPI Clusters (5.5 KB certificate kubeconfigs) x C consumer namespaces, plus N
+ClusterProfiles reading those kubeconfigs through ``kubeconfig-secretreader``: N*C push
+Secrets + N Sveltos Secrets + N SveltosClusters. The inventory is written into namespaces of
+its own, and the stack reads only those (its consumer label is the size's own), so the
+cluster may hold other things.
+
+First the floor: the project's concurrent server-side applier (tools/go/applier, client-go,
+8 connections, no client-side rate limit) applies exactly the objects `render` prints
+(create), again as a dry run, then deletes them. Then the program, through the command users
+run (`python -m inventory deploy ...`, defaults, nothing set by hand), in this order: cold
+preview, cold up, no-op preview, no-op up, rotate 10% of the CAPI kubeconfigs then up,
+remove 10% of the clusters then up, destroy. For each: wall time, ratio to the floor, peak
+RSS and CPU seconds of every process (python, pulumi, the provider), API requests by verb
+(the API server's own apiserver_request_total) and the size of the state file.
+
+Results: a table on stdout and JSON in bench/results/ (not committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+KUBECONFIG = REPO / ".local" / "kubeconfig"
+RESULTS = REPO / "bench" / "results"
+SIZES = (200, 1_000)
+CONSUMERS = 3
+CAPI_NAMESPACES = 10
+PASSPHRASE = "cluster-inventory-bench-only"  # protects nothing: a throw-away stack in a temp dir
+STACK = "bench"
+SAMPLE_INTERVAL_S = 0.1
+# The processes whose peak RSS and CPU the table shows, by the name the kernel gives them.
+PROCESS_GROUPS = {
+    "python": "python",
+    "pulumi": "pulumi",
+    "pulumi-resource-kubernetes": "provider",
+    "pulumi-resource-": "provider",  # comm is cut at 15 characters
+    "pulumi-language-": "language host",
+}
+
+_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: {name}
+  cluster:
+    server: https://{name}.clusters.example:6443
+    certificate-authority-data: {ca}
+users:
+- name: {name}-admin
+  user:
+    client-certificate-data: {cert}
+    client-key-data: {key}
+contexts:
+- name: {name}-admin@{name}
+  context:
+    cluster: {name}
+    user: {name}-admin
+current-context: {name}-admin@{name}
+"""
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- the synthetic fleet
+
+
+@dataclass(frozen=True)
+class Fleet:
+    clusters: int
+    consumers: int
+
+    @property
+    def prefix(self) -> str:
+        return f"bench{self.clusters}"
+
+    @property
+    def consumer_label(self) -> str:
+        return f"bench.cluster-inventory.io/consumer-{self.clusters}"
+
+    @property
+    def profile_namespace(self) -> str:
+        return f"{self.prefix}-fleet"
+
+    def capi_namespace(self, index: int) -> str:
+        return f"{self.prefix}-capi-{index % CAPI_NAMESPACES}"
+
+    @property
+    def namespaces(self) -> list[str]:
+        return ([self.capi_namespace(i) for i in range(CAPI_NAMESPACES)] + [self.profile_namespace]
+                + [f"{self.prefix}-consumer-{c}" for c in range(self.consumers)])
+
+    @property
+    def objects(self) -> int:
+        return self.clusters * self.consumers + 2 * self.clusters
+
+    def stack_config(self) -> dict[str, Any]:
+        return {
+            "cluster-inventory:kubeconfig": str(KUBECONFIG),
+            "cluster-inventory:scheduleIntervalMinutes": 0,
+            "cluster-inventory:capiNamespaces": [self.capi_namespace(i) for i in range(CAPI_NAMESPACES)],
+            "cluster-inventory:profileNamespaces": [self.profile_namespace],
+            "cluster-inventory:consumerNamespaceLabel": self.consumer_label,
+            # The "remove 10%" scenario deletes 10% x (consumers + 2) objects on purpose.
+            "cluster-inventory:maxDeletions": self.objects,
+        }
+
+
+def _random_b64(size: int) -> str:
+    return base64.b64encode(random.randbytes(size)).decode("ascii")
+
+
+def kubeconfig_secret(fleet: Fleet, index: int, generation: int = 0) -> dict[str, Any]:
+    name = f"cluster-{index:05d}"
+    text = _KUBECONFIG.format(name=name, ca=_random_b64(1100), cert=_random_b64(1150), key=_random_b64(1700))
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
+        "metadata": {"name": f"{name}-kubeconfig", "namespace": fleet.capi_namespace(index),
+                     "labels": {"cluster.x-k8s.io/cluster-name": name},
+                     "annotations": {"bench.cluster-inventory.io/generation": str(generation)}},
+        "data": {"value": base64.b64encode(text.encode()).decode("ascii")},
+    }
+
+
+def inventory_manifests(fleet: Fleet) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(namespaces, everything else) of the synthetic inventory."""
+    namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}} for name in fleet.namespaces]
+    for namespace in namespaces[-fleet.consumers:]:
+        namespace["metadata"]["labels"] = {fleet.consumer_label: namespace["metadata"]["name"]}
+    objects: list[dict[str, Any]] = []
+    for i in range(fleet.clusters):
+        name, capi_namespace = f"cluster-{i:05d}", fleet.capi_namespace(i)
+        objects.append({
+            "apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
+            "metadata": {"name": name, "namespace": capi_namespace,
+                         "labels": {"clusterprofile-name": name, "clusterprofile-namespace": fleet.profile_namespace}},
+            "spec": {},
+        })
+        objects.append(kubeconfig_secret(fleet, i))
+        objects.append({
+            "apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ClusterProfile",
+            "metadata": {"name": name, "namespace": fleet.profile_namespace,
+                         "labels": {"env": "bench", "region": f"r{i % 7}"}},
+            "spec": {"displayName": f"Cluster {i}", "clusterManager": {"name": "bench"}},
+            "status": {"accessProviders": [{"name": "kubeconfig-secretreader", "cluster": {
+                "server": f"https://{name}.clusters.example:6443",
+                "extensions": [{"name": "client.authentication.k8s.io/exec",
+                                "extension": {"name": f"{name}-kubeconfig", "key": "value",
+                                              "namespace": capi_namespace}}]}}]},
+        })
+    return namespaces, objects
+
+
+def removed_clusters(fleet: Fleet) -> list[dict[str, Any]]:
+    """The Cluster, kubeconfig Secret and ClusterProfile of every tenth cluster."""
+    _, objects = inventory_manifests(fleet)
+    return [obj for obj in objects
+            if int(obj["metadata"]["name"].split("-")[1]) % 10 == 5]
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def applier(mode: str, manifests: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    binary = subprocess.run(["bash", str(REPO / "tools" / "build-go-helper.sh"), "applier"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    done = subprocess.run([binary, "--kubeconfig", str(KUBECONFIG), "--mode", mode], input=json.dumps(manifests),
+                          capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    if result["errors"]:
+        raise SystemExit(f"applier {mode}: {result['errors']} errors, first: {result['firstError']}")
+    return result
+
+
+def request_counts() -> Counter[str]:
+    """apiserver_request_total summed by verb, resource requests only."""
+    from kubernetes import config
+
+    api = config.new_client_from_config(str(KUBECONFIG))
+    try:
+        response = api.call_api("/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False,
+                                _return_http_data_only=True)
+        text = response.data.decode()
+    finally:
+        api.close()
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
+        if labels.get("resource"):
+            counts[labels["verb"]] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _group(comm: str) -> str | None:
+    for prefix, group in PROCESS_GROUPS.items():
+        if comm == prefix or (prefix.endswith("-") and comm.startswith(prefix)):
+            return group
+    return "python" if comm.startswith("python") else None
+
+
+@dataclass
+class ProcessTree:
+    """Samples a process and its descendants: peak RSS and CPU seconds per process group."""
+
+    root: int
+    peak_rss: dict[str, int] = field(default_factory=dict)
+    cpu: dict[int, tuple[str, float]] = field(default_factory=dict)
+
+    def sample(self) -> None:
+        ticks = os.sysconf("SC_CLK_TCK")
+        for pid in _descendants(self.root):
+            try:
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+                status = Path(f"/proc/{pid}/status").read_text()
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            group = _group(comm)
+            if group is None:
+                continue
+            rss = next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+            self.peak_rss[group] = max(self.peak_rss.get(group, 0), rss)
+            self.cpu[pid] = (group, (int(stat[11]) + int(stat[12])) / ticks)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        totals: Counter[str] = Counter()
+        for group, seconds in self.cpu.values():
+            totals[group] += seconds
+        return dict(totals)
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    floor: str | None = None
+    ratio: float | None = None
+    peak_rss: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+    state_bytes: int | None = None
+    changes: str = ""
+
+
+class Bench:
+    def __init__(self, fleet: Fleet, workdir: Path) -> None:
+        self.fleet, self.workdir = fleet, workdir
+        self.steps: list[Step] = []
+        self.floor: dict[str, float] = {}
+        self.env = {**_tools_env(), "PULUMI_BACKEND_URL": f"file://{workdir / 'state'}",
+                    "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
+        shutil.copy(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
+        (workdir / "stacks").mkdir(exist_ok=True)
+        (workdir / "state").mkdir(exist_ok=True)
+        import yaml
+
+        (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": fleet.stack_config()}))
+
+    def state_bytes(self) -> int:
+        return sum(p.stat().st_size for p in (self.workdir / "state").rglob(f"{STACK}.json"))
+
+    def deploy(self, name: str, action: str, floor: str | None = None) -> Step:
+        command = [sys.executable, "-m", "inventory", "deploy", action, "--stack", STACK, "--cwd", str(self.workdir)]
+        before = request_counts()
+        log(f"{self.fleet.clusters} clusters: {name} ...")
+        start = time.perf_counter()
+        output = self.workdir / f"{name.replace(' ', '-')}.log"
+        with output.open("w") as sink:
+            process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=sink, stderr=subprocess.STDOUT)
+            tree = ProcessTree(process.pid)
+            last_report = start
+            while process.poll() is None:
+                tree.sample()
+                time.sleep(SAMPLE_INTERVAL_S)
+                if time.perf_counter() - last_report > 15:
+                    last_report = time.perf_counter()
+                    rss = ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in sorted(tree.peak_rss.items()))
+                    log(f"  ... {last_report - start:.0f} s, peak RSS so far: {rss}")
+        seconds = time.perf_counter() - start
+        if process.returncode != 0:
+            tail = output.read_text().splitlines()[-15:]
+            raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n" + "\n".join(tail))
+        after = request_counts()
+        step = Step(name, seconds, floor=floor, peak_rss=tree.peak_rss, cpu=tree.cpu_seconds(),
+                    requests={verb: after[verb] - before[verb] for verb in after if after[verb] - before[verb]},
+                    state_bytes=self.state_bytes(), changes=_summary(output.read_text()))
+        if floor:
+            step.ratio = seconds / self.floor[floor]
+        self.steps.append(step)
+        log(f"  {name}: {seconds:.1f} s{_ratio_text(step)} ({step.changes or 'no summary'}); "
+            + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in sorted(step.peak_rss.items())))
+        return step
+
+    def floor_step(self, mode: str, manifests: list[dict[str, Any]]) -> None:
+        before = request_counts()
+        result = applier(mode, manifests)
+        after = request_counts()
+        self.floor[mode] = result["seconds"]
+        self.steps.append(Step(f"floor: {mode}", result["seconds"],
+                               requests={v: after[v] - before[v] for v in after if after[v] - before[v]}))
+        log(f"{self.fleet.clusters} clusters: floor {mode} of {result['objects']} objects: {result['seconds']:.2f} s")
+
+
+def _ratio_text(step: Step) -> str:
+    return f" = {step.ratio:.1f}x floor {step.floor}" if step.ratio else ""
+
+
+def _summary(output: str) -> str:
+    """The CLI's resource summary, e.g. '+ 5000 to create'."""
+    lines = [line.strip() for line in output.splitlines()
+             if re.match(r"^\s*[-+~]*\s*\d+ (to |)(create|update|delete|replace|unchanged|created|updated|deleted|"
+                         r"replaced)", line)]
+    return "; ".join(lines)
+
+
+def _tools_env() -> dict[str, str]:
+    exported = subprocess.run(["bash", "-c", 'eval "$(tools/env.sh)" && env -0'], cwd=REPO,
+                              capture_output=True, check=True).stdout.decode()
+    return dict(entry.split("=", 1) for entry in exported.split("\0") if "=" in entry)
+
+
+def rendered_objects(fleet: Fleet) -> list[dict[str, Any]]:
+    """Exactly what `render` prints for the bench stack's config, credentials included."""
+    from inventory.pipeline import compute_plan
+    from inventory.settings import Settings
+
+    values = {key.split(":", 1)[1]: value for key, value in fleet.stack_config().items()}
+    plan = compute_plan(Settings.from_mapping(values), datetime.now(UTC))
+    if len(plan.objects) != fleet.objects:
+        raise SystemExit(f"the plan has {len(plan.objects)} objects, expected {fleet.objects}: "
+                         + "; ".join(str(d) for d in plan.diagnostics[:3]))
+    return [obj.manifest(show_secrets=True) for obj in plan.objects]
+
+
+def delete_namespaces(fleet: Fleet) -> None:
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    core = client.CoreV1Api(config.new_client_from_config(str(KUBECONFIG)))
+    for name in fleet.namespaces:
+        try:
+            core.delete_namespace(name)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        remaining = {ns.metadata.name for ns in core.list_namespace().items} & set(fleet.namespaces)
+        if not remaining:
+            return
+        time.sleep(1)
+    raise SystemExit(f"namespaces still terminating after 120 s: {sorted(remaining)}")
+
+
+def run_fleet(fleet: Fleet) -> list[Step]:
+    log(f"== {fleet.clusters} clusters x {fleet.consumers} consumers + {fleet.clusters} profiles "
+        f"= {fleet.objects} objects ==")
+    delete_namespaces(fleet)  # leftovers of an interrupted run
+    namespaces, inventory = inventory_manifests(fleet)
+    start = time.perf_counter()
+    applier("apply", namespaces)
+    applier("apply", inventory)
+    log(f"inventory of {len(inventory)} objects written in {time.perf_counter() - start:.1f} s")
+    with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
+        bench = Bench(fleet, Path(tmp))
+        rendered = rendered_objects(fleet)
+        bench.floor_step("apply", rendered)
+        bench.floor_step("dry-run", rendered)
+        bench.floor_step("delete", rendered)
+
+        bench.deploy("cold preview", "preview", floor="dry-run")
+        bench.deploy("cold up", "up", floor="apply")
+        bench.deploy("no-op preview", "preview", floor="dry-run")
+        bench.deploy("no-op up", "up", floor="dry-run")
+        rotated = [kubeconfig_secret(fleet, i, generation=1) for i in range(0, fleet.clusters, 10)]
+        applier("apply", rotated)
+        bench.deploy("rotate 10% + up", "up", floor="apply")
+        applier("delete", removed_clusters(fleet))
+        bench.deploy("remove 10% + up", "up", floor="delete")
+        bench.deploy("destroy", "destroy", floor="delete")
+        steps = bench.steps
+    delete_namespaces(fleet)
+    return steps
+
+
+def table(fleet: Fleet, steps: Sequence[Step]) -> Iterator[str]:
+    groups = ("python", "pulumi", "provider")
+    yield (f"\n{fleet.clusters} clusters x {fleet.consumers} consumers + {fleet.clusters} profiles "
+           f"= {fleet.objects} objects\n")
+    yield ("| step | wall s | x floor | peak RSS MiB python / pulumi / provider | CPU s python / pulumi / provider "
+           "| API requests | state MB |")
+    yield "|---|---|---|---|---|---|---|"
+    for step in steps:
+        rss = " / ".join(f"{step.peak_rss[g] / 2**20:.0f}" if g in step.peak_rss else "-" for g in groups)
+        cpu = " / ".join(f"{step.cpu[g]:.1f}" if g in step.cpu else "-" for g in groups)
+        requests = ", ".join(f"{verb} {n}" for verb, n in sorted(step.requests.items()))
+        state = f"{step.state_bytes / 1e6:.1f}" if step.state_bytes is not None else "-"
+        ratio = f"{step.ratio:.1f}" if step.ratio else "-"
+        yield f"| {step.name} | {step.seconds:.1f} | {ratio} | {rss} | {cpu} | {requests} | {state} |"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, action="append", help="CAPI Clusters (repeatable); default 200 and 1000")
+    parser.add_argument("--consumers", type=int, default=CONSUMERS, help="consumer namespaces (default 3)")
+    args = parser.parse_args()
+    if not KUBECONFIG.exists():
+        raise SystemExit("no local control plane: run `make cluster-up` first (make bench-deploy does)")
+    random.seed(4322)
+    results = []
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    lines = [f"bench-deploy {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {memory_gib:.0f} GiB"]
+    for size in args.size or SIZES:
+        fleet = Fleet(size, args.consumers)
+        steps = run_fleet(fleet)
+        lines.extend(table(fleet, steps))
+        results.append({"clusters": size, "consumers": args.consumers, "objects": fleet.objects,
+                        "steps": [step.__dict__ for step in steps]})
+    print("\n".join(lines))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"deploy-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    out.write_text(json.dumps(results, indent=2))
+    log(f"results: {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
