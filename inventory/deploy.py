@@ -45,11 +45,17 @@ def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR) -> auto.Stack
     from pulumi import automation as auto
 
     from inventory.program import run
+    from inventory.stack import SKIP_CHECKPOINTS
 
+    # A checkpoint after every step rewrites the whole state each time (quadratic in the
+    # stack's size; README, Sizing): write it once, when the update ends. The program runs
+    # in this process and checks the same variable (stack.checkpoint_problem).
+    os.environ.setdefault(SKIP_CHECKPOINTS, "true")
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(project_dir),
         pulumi_command=pulumi_command(),
-        env_vars={"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"},
+        env_vars={"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+                  SKIP_CHECKPOINTS: os.environ[SKIP_CHECKPOINTS]},
         secrets_provider=os.environ.get("PULUMI_SECRETS_PROVIDER", "passphrase"),
     )
     return auto.create_or_select_stack(stack_name=stack_name, project_name="cluster-inventory", program=run,

@@ -6,6 +6,7 @@ Automation API driver (``python -m inventory deploy``) runs inline.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -92,6 +93,12 @@ def _run() -> None:
     deletions = guards.planned_deletions(previous, plan.objects, cluster, existing.exists)
     guards.check_deletion_cap(deletions, settings)
     guards.check_adoption(plan.objects, previous.objects.keys(), existing, settings)
+
+    problem = stack.checkpoint_problem(len(plan.objects), os.environ)
+    if problem and not pulumi.runtime.is_dry_run():
+        raise guards.GuardError(problem)
+    if problem:
+        pulumi.log.warn(f"`pulumi up` would stop: {problem}")
 
     provider = k8s.Provider("management-cluster", **stack.provider_args(settings, cluster))
     Inventory("inventory", plan.objects, stack_name(), provider)
