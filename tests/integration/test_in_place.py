@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import yaml
@@ -41,7 +41,7 @@ class SecretWatch:
     selector: str
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, namespace/name, uid)
 
-    def __enter__(self) -> SecretWatch:
+    def __enter__(self) -> Self:
         listed = self.core.list_secret_for_all_namespaces(label_selector=self.selector)
         self._watch = watch.Watch()
         self._stopping = threading.Event()
