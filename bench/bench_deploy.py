@@ -57,9 +57,9 @@ SAMPLE_INTERVAL_S = 0.1
 PROCESS_GROUPS = {
     "python": "python",
     "pulumi": "pulumi",
-    "pulumi-resource-kubernetes": "provider",
-    "pulumi-resource-": "provider",  # comm is cut at 15 characters
-    "pulumi-language-": "language host",
+    # The kernel cuts a command's name to 15 characters.
+    "pulumi-resource": "provider",
+    "pulumi-language": "language host",
 }
 
 _KUBECONFIG = """apiVersion: v1
@@ -203,9 +203,8 @@ def request_counts() -> Counter[str]:
 
     api = config.new_client_from_config(str(KUBECONFIG))
     try:
-        response = api.call_api("/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False,
-                                _return_http_data_only=True)
-        text = response.data.decode()
+        response = api.call_api("GET", f"{api.configuration.host}/metrics")
+        text = response.read().decode()
     finally:
         api.close()
     counts: Counter[str] = Counter()
@@ -236,7 +235,7 @@ def _descendants(root: int) -> list[int]:
 
 def _group(comm: str) -> str | None:
     for prefix, group in PROCESS_GROUPS.items():
-        if comm == prefix or (prefix.endswith("-") and comm.startswith(prefix)):
+        if comm == prefix:
             return group
     return "python" if comm.startswith("python") else None
 

@@ -99,6 +99,21 @@ main() {
   build etcd "$ETCD_VERSION" etcd etcd .
   eval "$("$here/env.sh")"
   install_provider_plugin
+  no_automatic_log
+}
+
+no_automatic_log() {
+  # Since 3.2xx the CLI writes every verbose log line, property values included, to an
+  # encrypted, gzipped file under $PULUMI_HOME/logs on every run, with no switch to turn it
+  # off. Measured on a no-op preview of 1,000 objects: 48% of the CLI's CPU (13.5 s -> 3.6 s)
+  # and 29 s -> 16 s wall. In the project's own PULUMI_HOME a plain file stands where that
+  # directory would go, so the CLI reports "automatic logging unavailable" (at debug level)
+  # and runs without it; `-v`/`--logtostderr` logging works as before. README, Sizing.
+  local logs=$PULUMI_HOME/logs
+  if [[ ! -f $logs ]]; then
+    rm -rf "$logs"
+    printf 'cluster-inventory: the pulumi CLI writes no automatic log here (tools/build-tools.sh)\n' >"$logs"
+  fi
 }
 
 main "$@"
