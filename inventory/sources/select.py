@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from inventory.diagnostics import ObjectRef
 from inventory.model import ClusterProfile, Inventory, Namespace, Secret
 from inventory.providers import secret_reader_reference
-from inventory.settings import Mode, Settings
+from inventory.settings import ArgoCDSource, Mode, Settings
 
 # CAPI names a cluster's admin kubeconfig Secret `{cluster}-kubeconfig`; its other
 # Secrets (`-ca`, `-sa`, `-etcd` ...) carry the same label and hold private keys we must not keep.
@@ -40,10 +40,24 @@ def secret_selectors(settings: Settings) -> Selectors:
     )
 
 
+def reads_capi(settings: Settings) -> bool:
+    """CAPI Clusters and their kubeconfig Secrets feed feature A and Argo CD Secrets from Clusters."""
+    return settings.push_mode is Mode.DIRECT or (
+        settings.argocd_mode is Mode.DIRECT and ArgoCDSource.CLUSTERS in settings.argocd_sources
+    )
+
+
+def reads_profiles(settings: Settings) -> bool:
+    """ClusterProfiles and their credential Secrets feed feature B and Argo CD Secrets from profiles."""
+    return settings.sveltos_mode is Mode.DIRECT or (
+        settings.argocd_mode is Mode.DIRECT and ArgoCDSource.PROFILES in settings.argocd_sources
+    )
+
+
 def select_relevant(inventory: Inventory, settings: Settings) -> Inventory:
     """The part of ``inventory`` that planning the direct-mode features reads."""
-    push = settings.push_mode is Mode.DIRECT
-    sveltos = settings.sveltos_mode is Mode.DIRECT
+    push = reads_capi(settings)
+    sveltos = reads_profiles(settings)
     clusters = (
         tuple(
             cluster
