@@ -10,6 +10,7 @@ planned Secrets sharing either (or the Secret name) are reported and neither is 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from inventory.settings import Settings
 
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 CLUSTER_SECRET_TYPE = "cluster"
+# Only `config` holds credentials; the other keys stay readable in render (the stack keeps all of
+# a Secret's data secret anyway).
+CONFIG_KEY = "config"
 _OPAQUE: Mapping[str, str] = {"type": "Opaque"}
 
 
@@ -41,7 +45,8 @@ class _Planned:
     secret_name: str
     cluster_name: str
     server: str
-    data: Mapping[str, bytes]
+    data: Mapping[str, str]  # what a reviewer may read: name, server, project, namespaces ...
+    config: bytes  # the credentials
 
 
 def argocd_secrets(
@@ -80,7 +85,7 @@ def argocd_secrets(
     objects = [
         DesiredObject(
             "v1", "Secret", settings.argocd_namespace, item.secret_name, Feature.ARGOCD, item.origin.source,
-            _labels(item.origin, settings), {}, _OPAQUE, item.data,
+            _labels(item.origin, settings), {}, {**_OPAQUE, "data": item.data}, {CONFIG_KEY: item.config},
         )
         for item in planned
         if item.origin.source not in dropped
@@ -99,17 +104,15 @@ def _plan_one(cluster: ArgoCDSourceCluster, settings: Settings) -> _Planned:
     except ConversionError as err:
         raise ValueError(f"kubeconfig cannot become an Argo CD cluster config: {err}") from None
     cluster_name = settings.argocd_cluster_name_template.format(**fields)
-    data = {
-        "name": cluster_name.encode(),
-        "server": converted.server.encode(),
-        "config": json.dumps(converted.config, sort_keys=True, separators=(",", ":")).encode(),
-    }
+    values = {"name": cluster_name, "server": converted.server}
     if settings.argocd_project:
-        data["project"] = settings.argocd_project.encode()
+        values["project"] = settings.argocd_project
     if settings.argocd_cluster_namespaces:
-        data["namespaces"] = ",".join(settings.argocd_cluster_namespaces).encode()
-        data["clusterResources"] = str(settings.argocd_cluster_resources).lower().encode()
-    return _Planned(cluster, secret_name, cluster_name, converted.server, data)
+        values["namespaces"] = ",".join(settings.argocd_cluster_namespaces)
+        values["clusterResources"] = str(settings.argocd_cluster_resources).lower()
+    data = {key: base64.b64encode(value.encode()).decode("ascii") for key, value in values.items()}
+    config = json.dumps(converted.config, sort_keys=True, separators=(",", ":")).encode()
+    return _Planned(cluster, secret_name, cluster_name, converted.server, data, config)
 
 
 def _labels(cluster: ArgoCDSourceCluster, settings: Settings) -> dict[str, str]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import replace
 
 import pytest
 
 from inventory.diagnostics import ObjectRef
-from inventory.objects import Feature
+from inventory.objects import DesiredObject, Feature
 from inventory.settings import ArgoCDSource, Mode, Settings, SettingsError
 from tests.unit.inventory_support import (
     FIXTURES,
@@ -31,8 +32,11 @@ FROM_PROFILES = replace(ARGOCD, argocd_sources=(ArgoCDSource.PROFILES,))
 BOTH = replace(ARGOCD, argocd_sources=(ArgoCDSource.CLUSTERS, ArgoCDSource.PROFILES))
 
 
-def data(obj: object) -> dict[str, str]:
-    return {key: value.decode() for key, value in obj.secret_data.items()}  # type: ignore[attr-defined]
+def data(obj: DesiredObject) -> dict[str, str]:
+    """The Secret's data as Argo CD reads it: readable keys and the credential ``config``."""
+    readable = {key: base64.b64decode(value).decode() for key, value in obj.fields.get("data", {}).items()}
+    assert set(obj.secret_data) == {"config"}
+    return {**readable, "config": obj.secret_data["config"].decode()}
 
 
 def test_argo_cd_is_off_by_default() -> None:
@@ -49,7 +53,7 @@ def test_capi_cluster_becomes_a_cluster_secret_in_argocds_namespace() -> None:
         "argocd.argoproj.io/secret-type": "cluster",
         "app.kubernetes.io/managed-by": "cluster-inventory",
     }
-    assert secret.fields == {"type": "Opaque"}
+    assert secret.fields["type"] == "Opaque"
     assert data(secret) == {"name": "mgmt-c1", "server": "https://c1.example:6443", "config": json.dumps(
         {"bearerToken": "token-of-c1", "tlsClientConfig": {"caData": "Y2EtYzE=", "insecure": False}},
         sort_keys=True, separators=(",", ":"))}
