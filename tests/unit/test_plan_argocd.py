@@ -193,3 +193,26 @@ def test_turning_argo_cd_off_counts_against_the_deletion_cap() -> None:
     after = [obj.logical_name for obj in plan_of(*inventory, settings=replace(ARGOCD, argocd_mode=Mode.OFF)).objects]
     with pytest.raises(GuardError, match="would delete 2 managed objects"):
         check_deletion_cap(before, after, replace(ARGOCD, max_deletions=1))
+
+
+@pytest.mark.parametrize(
+    ("settings", "kept"),
+    [
+        (FROM_PROFILES, {"ClusterProfile", "labelled Secret"}),
+        (ARGOCD, {"Cluster", "CAPI kubeconfig Secret"}),
+        (replace(ARGOCD, argocd_mode=Mode.OFF), set()),
+    ],
+)
+def test_argo_cd_reads_its_sources_with_the_other_features_off(settings: Settings, kept: set[str]) -> None:
+    from inventory.sources.select import select_relevant
+    from tests.unit.inventory_support import inventory
+
+    selected = select_relevant(inventory(
+        cluster("mgmt", "c1"), capi_kubeconfig_secret("mgmt", "c1"),
+        profile("fleet", "p1"), labelled_secret("fleet", "p1", {"config": kubeconfig("p1")}),
+    ), settings)
+    found = {"Cluster"} if selected.clusters else set()
+    found |= {"ClusterProfile"} if selected.profiles else set()
+    found |= {"CAPI kubeconfig Secret" for s in selected.secrets if s.namespace == "mgmt"}
+    found |= {"labelled Secret" for s in selected.secrets if s.namespace == "fleet"}
+    assert found == kept
