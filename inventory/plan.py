@@ -34,7 +34,7 @@ from inventory.providers import (
     secret_reader_reference,
 )
 from inventory.settings import ArgoCDSource, Mode, PushLayout, Settings
-from inventory.sources.select import CAPI_KUBECONFIG_SUFFIX, SVELTOS_KUBECONFIG_SUFFIX
+from inventory.sources.select import CAPI_KUBECONFIG_SUFFIX, SVELTOS_KUBECONFIG_SUFFIX, is_mcr_lookalike
 
 SVELTOS_CLUSTER_API_VERSION = "lib.projectsveltos.io/v1beta1"
 SVELTOS_CLUSTER_KIND = "SveltosCluster"
@@ -286,9 +286,18 @@ class _Planner:
     def mcr_push_secrets(self, clusters: Sequence[PushCluster]) -> list[DesiredObject]:
         """multicluster-runtime's layout (``inventory.plan_mcr``)."""
         consumers, diagnostics = consumer_names(self._writable_consumer_namespaces(), self._settings)
-        objects, more = mcr_secrets(clusters, consumers, self._settings)
+        objects, more = mcr_secrets(clusters, consumers, self._settings, self._mcr_lookalikes())
         self.diagnostics.extend([*diagnostics, *more])
         return objects
+
+    def _mcr_lookalikes(self) -> list[Secret]:
+        """Secrets not managed here that carry multicluster-runtime's two labels."""
+        settings = self._settings
+        return [
+            secret
+            for secret in self._inventory.secrets
+            if is_mcr_lookalike(secret, settings)
+        ]
 
     def _writable_consumer_namespaces(self) -> list[Namespace]:
         """Consumer namespaces that can take new Secrets; a terminating one is reported and left out.

@@ -18,16 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from inventory.diagnostics import Diagnostic, ObjectRef, Severity
-from inventory.model import Namespace
+from inventory.model import Namespace, Secret
 from inventory.names import is_label_value, name_problem, namespace_problem
 from inventory.objects import DesiredObject, Feature
-from inventory.settings import Settings
+from inventory.settings import MCR_CONSUMER_LABEL, MCR_KUBECONFIG_KEY, MCR_PROFILE_LABEL, Settings
 
-# multicluster-runtime's SecretLabelKeyClusterInventoryConsumer, SecretLabelKeyClusterProfile
-# and SecretDataKeyKubeConfig.
-CONSUMER_LABEL = "x-k8s.io/cluster-inventory-consumer"
-PROFILE_LABEL = "x-k8s.io/cluster-profile"
-KUBECONFIG_KEY = "Config"
+CONSUMER_LABEL = MCR_CONSUMER_LABEL
+PROFILE_LABEL = MCR_PROFILE_LABEL
+KUBECONFIG_KEY = MCR_KUBECONFIG_KEY
 _OPAQUE: Mapping[str, str] = {"type": "Opaque"}
 
 
@@ -75,10 +73,19 @@ def consumer_names(namespaces: Sequence[Namespace], settings: Settings) -> tuple
 
 
 def mcr_secrets(
-    clusters: Sequence[PushCluster], consumers: Sequence[str], settings: Settings
+    clusters: Sequence[PushCluster], consumers: Sequence[str], settings: Settings, lookalike_secrets: Sequence[Secret] = ()
 ) -> tuple[list[DesiredObject], list[Diagnostic]]:
-    """One Secret per (ClusterProfile, consumer) in the profile's namespace; clashes and bad names reported."""
+    """One Secret per (ClusterProfile, consumer) in the profile's namespace; clashes and bad names reported.
+
+    ``lookalike_secrets`` are Secrets this program does not manage that carry both labels: the consumer
+    would find two Secrets and use neither, so such a pair is reported and not written
+    (a Secret of the planned name is an adoption instead, which the stack's guard handles).
+    """
     diagnostics: list[Diagnostic] = []
+    lookalikes: dict[tuple[str, str, str], list[Secret]] = {}
+    for secret in lookalike_secrets:
+        key = (secret.namespace, secret.labels.get(CONSUMER_LABEL, ""), secret.labels.get(PROFILE_LABEL, ""))
+        lookalikes.setdefault(key, []).append(secret)
     pairs: dict[tuple[str, str], list[_Pair]] = {}
     for cluster in clusters:
         problem = namespace_problem(cluster.profile_namespace)
@@ -106,6 +113,16 @@ def mcr_secrets(
                 ))
             continue
         pair = claimants[0]
+        found = [s for s in lookalikes.get((namespace, pair.consumer, pair.cluster.profile_name), []) if s.name != name]
+        if found:
+            diagnostics.append(_warning(
+                pair.cluster.source,
+                f"skipped for consumer {pair.consumer}: {', '.join(str(s.ref) for s in found)} already carries "
+                f"{CONSUMER_LABEL}={pair.consumer} and {PROFILE_LABEL}={pair.cluster.profile_name}, and "
+                "multicluster-runtime wants exactly one such Secret: delete it (or rename it to "
+                f"{name} and adopt it)",
+            ))
+            continue
         labels = {
             CONSUMER_LABEL: pair.consumer,
             PROFILE_LABEL: pair.cluster.profile_name,

@@ -32,6 +32,13 @@ class PushLayout(str, enum.Enum):
     MULTICLUSTER_RUNTIME = "multicluster-runtime"
 
 
+# multicluster-runtime's own constants (kubeconfigstrategy/secret.go: SecretLabelKeyClusterInventoryConsumer,
+# SecretLabelKeyClusterProfile, SecretDataKeyKubeConfig): the consumer looks for exactly these.
+MCR_CONSUMER_LABEL = "x-k8s.io/cluster-inventory-consumer"
+MCR_PROFILE_LABEL = "x-k8s.io/cluster-profile"
+MCR_KUBECONFIG_KEY = "Config"
+
+
 class ArgoCDSource(str, enum.Enum):
     """What an Argo CD cluster Secret is made from (SPEC §3 D)."""
 

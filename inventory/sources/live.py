@@ -34,6 +34,7 @@ from inventory.parse import (
 from inventory.settings import Settings
 from inventory.sources import InventoryReadError
 from inventory.sources.select import (
+    mcr_lookalike_selector,
     reads_capi,
     reads_profiles,
     referenced_secret_names,
@@ -134,6 +135,9 @@ class _ClusterReader:
             keep(self._secrets(selectors.profile_labelled, settings.profile_namespaces))
             keep(self._secrets(selectors.stored_credentials, settings.profile_namespaces))
             keep(self._referenced_secrets(profiles, objects))
+        lookalikes = mcr_lookalike_selector(settings)
+        if lookalikes is not None:
+            keep(self._secrets(lookalikes, ()))
         return [RawObject(body) for _, body in sorted(objects.items())]
 
     def _namespaces(self) -> Iterator[Mapping[str, Any]]:

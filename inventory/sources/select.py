@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from inventory.diagnostics import ObjectRef
 from inventory.model import ClusterProfile, Inventory, Namespace, Secret
 from inventory.providers import secret_reader_reference
-from inventory.settings import ArgoCDSource, Mode, Settings
+from inventory.settings import MCR_CONSUMER_LABEL, MCR_PROFILE_LABEL, ArgoCDSource, Mode, PushLayout, Settings
 
 # CAPI names a cluster's admin kubeconfig Secret `{cluster}-kubeconfig`; its other
 # Secrets (`-ca`, `-sa`, `-etcd` ...) carry the same label and hold private keys we must not keep.
@@ -37,6 +37,21 @@ def secret_selectors(settings: Settings) -> Selectors:
         # credential source would keep a deleted cluster's credentials alive forever.
         profile_labelled=f"{settings.profile_label},{settings.managed_by_label}!={settings.managed_by_value}",
         stored_credentials=f"{settings.managed_by_label}={settings.managed_by_value},!{settings.profile_label}",
+    )
+
+
+def mcr_lookalike_selector(settings: Settings) -> str | None:
+    """Secrets multicluster-runtime would find besides ours (only read in its layout)."""
+    if settings.push_mode is not Mode.DIRECT or settings.push_layout is not PushLayout.MULTICLUSTER_RUNTIME:
+        return None
+    return f"{MCR_CONSUMER_LABEL},{MCR_PROFILE_LABEL},{settings.managed_by_label}!={settings.managed_by_value}"
+
+
+def is_mcr_lookalike(secret: Secret, settings: Settings) -> bool:
+    return (
+        bool(secret.labels.get(MCR_CONSUMER_LABEL))
+        and bool(secret.labels.get(MCR_PROFILE_LABEL))
+        and secret.labels.get(settings.managed_by_label) != settings.managed_by_value
     )
 
 
@@ -80,6 +95,7 @@ def select_relevant(inventory: Inventory, settings: Settings) -> Inventory:
         for secret in inventory.secrets
         if (push and is_capi_kubeconfig_candidate(secret, settings))
         or (sveltos and (is_profile_credential_candidate(secret, settings) or secret.ref in referenced))
+        or (mcr_lookalike_selector(settings) is not None and is_mcr_lookalike(secret, settings))
     )
     return replace(inventory, clusters=clusters, namespaces=namespaces, profiles=profiles, secrets=secrets)
 

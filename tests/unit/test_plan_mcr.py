@@ -169,3 +169,30 @@ def test_multicluster_runtime_layout_needs_direct_mode() -> None:
 def test_unknown_push_layout_is_a_config_error() -> None:
     with pytest.raises(SettingsError, match="pushLayout: 'kep' is not one of seed, multicluster-runtime"):
         Settings.from_mapping({"pushLayout": "kep"})
+
+
+def test_a_foreign_secret_with_the_same_labels_is_reported_because_the_consumer_wants_exactly_one() -> None:
+    from tests.unit.inventory_support import secret
+
+    plan = plan_of(
+        cluster("mgmt", "c1", "prod", clusterprofile_namespace="fleet"),
+        capi_kubeconfig_secret("mgmt", "c1"),
+        named_consumer("team-a", "argo"),
+        secret("fleet", "hand-made", {"Config": kubeconfig("old")},
+               **{"x-k8s.io/cluster-inventory-consumer": "argo", "x-k8s.io/cluster-profile": "prod"}),
+        settings=MCR,
+    )
+    assert refs(plan) == []
+    assert reasons(plan, ObjectRef("Cluster", "mgmt", "c1")) == [
+        ("skipped for consumer argo: Secret fleet/hand-made already carries x-k8s.io/cluster-inventory-consumer=argo "
+        "and x-k8s.io/cluster-profile=prod, and multicluster-runtime wants exactly one such Secret: delete it (or "
+        "rename it to argo-prod-kubeconfig and adopt it)")
+    ]
+
+
+def test_the_lookalike_secrets_are_read_only_in_the_multicluster_runtime_layout() -> None:
+    from inventory.sources.select import mcr_lookalike_selector
+
+    assert mcr_lookalike_selector(Settings()) is None
+    assert mcr_lookalike_selector(MCR) == (
+        "x-k8s.io/cluster-inventory-consumer,x-k8s.io/cluster-profile,app.kubernetes.io/managed-by!=cluster-inventory")
