@@ -7,10 +7,11 @@ a kubeconfig. Argo CD (declarative setup): Secrets labelled
 ``config`` JSON of the documented fields. Every credential read back is used for a real
 request to the local API server, which says who it authenticated (SelfSubjectReview).
 
-The three inventory clusters are the local API server reached three ways, so Argo CD can
+The four inventory clusters are the local API server reached four ways, so Argo CD can
 tell them apart by server: ``127.0.0.1`` (ServiceAccount token + CA), ``localhost`` with
-``tls-server-name`` (the admin client certificate + CA) and a TCP relay on another port
-(token, ``insecure-skip-tls-verify``, through a ClusterProfile's kubeconfig-secretreader).
+``tls-server-name`` (the admin client certificate + CA), ``kubernetes.default.svc`` through
+an HTTP CONNECT proxy (``proxy-url``, token + CA), and a TCP relay on another port (token,
+``insecure-skip-tls-verify``, through a ClusterProfile's kubeconfig-secretreader).
 The steps share one stack and run in file order.
 """
 
@@ -108,6 +109,35 @@ class Relay:
         self._listener.close()
 
 
+class ConnectProxy(Relay):
+    """An HTTP CONNECT proxy that takes every host to the API server, and remembers what it was asked."""
+
+    def __init__(self, target_port: int) -> None:
+        self.requests: list[str] = []
+        super().__init__(target_port)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(downstream,), daemon=True).start()
+
+    def _tunnel(self, downstream: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = downstream.recv(4096)
+            if not chunk:
+                return
+            request += chunk
+        self.requests.append(request.split(b"\r\n", 1)[0].decode())
+        upstream = socket.create_connection(self._target)
+        downstream.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        for source, sink in ((downstream, upstream), (upstream, downstream)):
+            threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+
 @dataclass
 class World:
     run_id: str
@@ -116,6 +146,7 @@ class World:
     names: dict[str, str]
     config: dict[str, object]
     usernames: dict[str, str]  # inventory cluster -> the user its credentials authenticate as
+    proxy: ConnectProxy
     credentials: list[str] = field(default_factory=list)  # texts that must never be in the state
 
     @property
@@ -171,17 +202,20 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     inv.core.create_namespaced_service_account(names["fleet"], {"metadata": {"name": "reader"}})
     token = inv.core.create_namespaced_service_account_token(
         "reader", names["fleet"], {"spec": {"expirationSeconds": 3600}}).status.token
-    relay = Relay(port)
+    relay, proxy = Relay(port), ConnectProxy(port)
     kubeconfigs = {
         "alpha": kubeconfig(f"https://127.0.0.1:{port}", {"token": token}, ca),
         "beta": kubeconfig(f"https://localhost:{port}", admin_user, ca, **{"tls-server-name": "kubernetes.default.svc"}),
         "gamma": kubeconfig(f"https://127.0.0.1:{relay.port}", {"token": token}, None,
                             **{"insecure-skip-tls-verify": True}),
+        "delta": kubeconfig(f"https://kubernetes.default.svc:{port}", {"token": token}, ca,
+                            **{"proxy-url": f"http://127.0.0.1:{proxy.port}"}),
     }
     reader = f"system:serviceaccount:{names['fleet']}:reader"
     labels = {"clusterprofile-namespace": names["fleet"], "env": "prod", "team": "a"}
     inv.capi_cluster(names["capi"], "alpha", {"clusterprofile-name": "alpha", **labels}, kubeconfigs["alpha"])
     inv.capi_cluster(names["capi"], "beta", {"clusterprofile-name": "beta", **labels}, kubeconfigs["beta"])
+    inv.capi_cluster(names["capi"], "delta", {"clusterprofile-name": "delta", **labels}, kubeconfigs["delta"])
     inv.secret(names["fleet"], "gamma-source", {"kubeconfig": kubeconfigs["gamma"]})
     inv.cluster_profile(names["fleet"], "gamma", [secret_reader_provider(f"https://127.0.0.1:{relay.port}",
                                                                          "gamma-source", "kubeconfig")],
@@ -206,9 +240,10 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     secrets = [token, *kubeconfigs.values(), *(base64.b64encode(k.encode()).decode() for k in kubeconfigs.values()),
                admin_user["client-key-data"]]
     yield World(run_id, stack, inv, names, settings,
-                {"alpha": reader, "beta": ADMIN_USER, "gamma": reader}, secrets)
+                {"alpha": reader, "beta": ADMIN_USER, "gamma": reader, "delta": reader}, proxy, secrets)
     stack.destroy()
     relay.close()
+    proxy.close()
     for ns in names.values():
         if not ns.startswith(("consumer-", "kueue-")):
             control_plane.delete_namespace(ns)
@@ -249,6 +284,8 @@ def _argocd_client(server: str, cluster_config: dict[str, Any], tmp: Path) -> cl
             setattr(configuration, attribute, str(path))
     if "serverName" in tls:
         configuration.tls_server_name = tls["serverName"]
+    if "proxyUrl" in cluster_config:
+        configuration.proxy = cluster_config["proxyUrl"]
     if "bearerToken" in cluster_config:
         configuration.api_key = {"authorization": f"Bearer {cluster_config['bearerToken']}"}
     return client.ApiClient(configuration)
@@ -271,8 +308,8 @@ def test_up_creates_exactly_what_render_prints(world: World, tmp_path: Path) -> 
     fleet, argocd = world.names["fleet"], world.names["argocd"]
     consumer, capi = world.names["consumer"], world.names["capi"]
     assert expected == {
-        f"Secret/{fleet}/{consumer}-alpha-kubeconfig", f"Secret/{fleet}/{consumer}-beta-kubeconfig",
-        f"Secret/{argocd}/capi-{capi}-alpha", f"Secret/{argocd}/capi-{capi}-beta",
+        *(f"Secret/{fleet}/{consumer}-{name}-kubeconfig" for name in ("alpha", "beta", "delta")),
+        *(f"Secret/{argocd}/capi-{capi}-{name}" for name in ("alpha", "beta", "delta")),
         f"Secret/{argocd}/profile-{fleet}-gamma",
     }
     world.stack.configure(adoptExisting=None)
@@ -284,10 +321,18 @@ def test_adopted_secret_is_now_managed_and_holds_the_new_credentials(world: Worl
     assert base64.b64decode(secret.data["server"]).decode().startswith("https://127.0.0.1:")
 
 
-@pytest.mark.parametrize("profile", ["alpha", "beta"])
+@pytest.mark.parametrize("profile", ["alpha", "beta", "delta"])
 def test_multicluster_runtime_finds_one_secret_whose_config_authenticates(world: World, profile: str) -> None:
     api = config.new_client_from_config_dict(_mcr_kubeconfig(world, profile))
     assert whoami(api) == world.usernames[profile]
+
+
+def test_proxy_url_survives_into_both_shapes_and_is_used(world: World) -> None:
+    mcr = _mcr_kubeconfig(world, "delta")
+    assert mcr["clusters"][0]["cluster"]["proxy-url"] == f"http://127.0.0.1:{world.proxy.port}"
+    argocd = json.loads(_argocd_clusters(world)[f"{world.names['capi']}-delta"]["config"])
+    assert argocd["proxyUrl"] == f"http://127.0.0.1:{world.proxy.port}"
+    assert any(r.startswith("CONNECT kubernetes.default.svc:") for r in world.proxy.requests)
 
 
 def test_consumer_namespace_without_a_name_is_reported_in_the_outputs(world: World) -> None:
@@ -299,7 +344,7 @@ def test_consumer_namespace_without_a_name_is_reported_in_the_outputs(world: Wor
 def test_argocd_cluster_secrets_hold_only_documented_fields(world: World) -> None:
     clusters = _argocd_clusters(world)
     assert set(clusters) == {f"{world.names['capi']}-alpha", f"{world.names['capi']}-beta",
-                             f"{world.names['fleet']}-gamma"}
+                             f"{world.names['capi']}-delta", f"{world.names['fleet']}-gamma"}
     for data in clusters.values():
         assert set(data) - {"labels"} <= ARGOCD_DATA_KEYS
         assert documented_config_problems(json.loads(data["config"]), ARGOCD_CONFIG_FIELDS) == []
@@ -309,7 +354,8 @@ def test_argocd_cluster_secrets_hold_only_documented_fields(world: World) -> Non
 
 # gamma's kubeconfig says insecure-skip-tls-verify: the request is unverified on purpose.
 @pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
-@pytest.mark.parametrize(("cluster", "source"), [("alpha", "capi"), ("beta", "capi"), ("gamma", "fleet")])
+@pytest.mark.parametrize(("cluster", "source"),
+                         [("alpha", "capi"), ("beta", "capi"), ("gamma", "fleet"), ("delta", "capi")])
 def test_argocd_cluster_config_authenticates_to_the_api_server(world: World, cluster: str, source: str) -> None:
     data = _argocd_clusters(world)[f"{world.names[source]}-{cluster}"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -334,4 +380,4 @@ def test_deleted_cluster_profile_loses_its_argocd_secret(world: World) -> None:
     group, version, plural = PROFILES
     world.inventory.custom.delete_namespaced_custom_object(group, version, world.names["fleet"], plural, "gamma")
     world.stack.up()
-    assert set(_argocd_clusters(world)) == {f"{world.names['capi']}-alpha", f"{world.names['capi']}-beta"}
+    assert set(_argocd_clusters(world)) == {f"{world.names['capi']}-{name}" for name in ("alpha", "beta", "delta")}
