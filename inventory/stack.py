@@ -184,8 +184,7 @@ def outputs(
         "counts": counts(objects),
         "skipped": [str(d) for d in diagnostics],
         "earliestCredentialRefresh": refresh_due.isoformat() if refresh_due else None,
-        "modes": {"push": settings.push_mode.value, "sveltos": settings.sveltos_mode.value,
-                  "argocd": settings.argocd_mode.value},
+        "modes": {"push": settings.push_mode.value, "sveltos": settings.sveltos_mode.value},
         MANAGED_OBJECTS_OUTPUT: sorted(obj.logical_name for obj in objects),
     }
 
