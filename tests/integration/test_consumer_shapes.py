@@ -381,3 +381,11 @@ def test_deleted_cluster_profile_loses_its_argocd_secret(world: World) -> None:
     world.inventory.custom.delete_namespaced_custom_object(group, version, world.names["fleet"], plural, "gamma")
     world.stack.up()
     assert set(_argocd_clusters(world)) == {f"{world.names['capi']}-{name}" for name in ("alpha", "beta", "delta")}
+
+
+def test_turning_argocd_off_counts_against_the_deletion_cap(world: World) -> None:
+    world.stack.configure(argocdMode="off", maxDeletions=2)
+    with pytest.raises(auto.CommandError, match="would delete 3 managed objects"):
+        world.stack.up()
+    assert len(_argocd_clusters(world)) == 3  # nothing was deleted
+    world.stack.configure(argocdMode="direct", maxDeletions=None)

@@ -184,17 +184,6 @@ def test_render_shows_the_cluster_secret_with_its_data_redacted() -> None:
     assert "dG9rZW4tb2YtYzE" not in rendered  # nor as base64
 
 
-def test_turning_argo_cd_off_counts_against_the_deletion_cap() -> None:
-    from inventory.stack import GuardError, check_deletion_cap
-
-    inventory = (cluster("mgmt", "c1"), capi_kubeconfig_secret("mgmt", "c1"),
-                 cluster("mgmt", "c2"), capi_kubeconfig_secret("mgmt", "c2"))
-    before = [obj.logical_name for obj in plan_of(*inventory, settings=ARGOCD).objects]
-    after = [obj.logical_name for obj in plan_of(*inventory, settings=replace(ARGOCD, argocd_mode=Mode.OFF)).objects]
-    with pytest.raises(GuardError, match="would delete 2 managed objects"):
-        check_deletion_cap(before, after, replace(ARGOCD, max_deletions=1))
-
-
 @pytest.mark.parametrize(
     ("settings", "kept"),
     [
