@@ -19,6 +19,7 @@ class Feature(str, enum.Enum):
     PUSH = "push"  # A: KEP-4322 push-model Secrets in consumer namespaces
     SVELTOS = "sveltos"  # B: SveltosCluster + kubeconfig Secret per ClusterProfile
     EVENTS = "events"  # C: Sveltos Event Framework objects
+    ARGOCD = "argocd"  # D: Argo CD declarative cluster Secrets
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from datetime import datetime
 from inventory.diagnostics import ObjectRef, Severity
 from inventory.model import Inventory
 from inventory.plan import ExecCredentials, Plan, build_plan
-from inventory.settings import Mode, Settings, SettingsError
+from inventory.settings import Settings, SettingsError
+from inventory.sources.select import reads_profiles
 
 
 def read_inventory(settings: Settings) -> Inventory:
@@ -31,7 +32,7 @@ def read_inventory(settings: Settings) -> Inventory:
 
 def resolve_exec(inventory: Inventory, settings: Settings, now: datetime) -> Mapping[ObjectRef, ExecCredentials]:
     """Exec-plugin credentials per ClusterProfile; an unusable provider file raises SettingsError."""
-    if settings.exec_provider_file is None or settings.sveltos_mode is not Mode.DIRECT:
+    if settings.exec_provider_file is None or not reads_profiles(settings):
         return {}
     from inventory.execplugin import ProviderFileError, resolve_exec_credentials
 

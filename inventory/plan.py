@@ -7,6 +7,8 @@ which both the Pulumi stack and the render CLI consume.
 Feature A (SPEC §3 A, seed 000): a push-model kubeconfig Secret for every CAPI Cluster
 in every consumer namespace. Feature B (SPEC §3 B, seeds 001/002): a SveltosCluster and
 its kubeconfig Secret for every ClusterProfile. Each is planned only in direct mode.
+Feature A's multicluster-runtime layout is planned by ``inventory.plan_mcr`` and feature D,
+Argo CD cluster Secrets, by ``inventory.plan_argocd``, from the credentials resolved here.
 Credential bytes only ever travel in ``DesiredObject.secret_data``.
 """
 
@@ -24,13 +26,15 @@ from inventory.kubeconfig import validate_kubeconfig
 from inventory.model import CapiCluster, ClusterProfile, Inventory, Namespace, Secret
 from inventory.names import is_label_value, label_problems, name_problem
 from inventory.objects import DesiredObject, Feature
+from inventory.plan_argocd import ArgoCDSourceCluster, argocd_secrets
+from inventory.plan_mcr import PushCluster, consumer_names, mcr_secrets
 from inventory.providers import (
     SECRET_READER_PROVIDER,
     SecretReference,
     secret_reader_reference,
 )
-from inventory.settings import Mode, Settings
-from inventory.sources.select import CAPI_KUBECONFIG_SUFFIX, SVELTOS_KUBECONFIG_SUFFIX
+from inventory.settings import ArgoCDSource, Mode, PushLayout, Settings
+from inventory.sources.select import CAPI_KUBECONFIG_SUFFIX, SVELTOS_KUBECONFIG_SUFFIX, is_mcr_lookalike
 
 SVELTOS_CLUSTER_API_VERSION = "lib.projectsveltos.io/v1beta1"
 SVELTOS_CLUSTER_KIND = "SveltosCluster"
@@ -115,11 +119,22 @@ def _build_plan(
     extra_objects: Sequence[DesiredObject],
 ) -> Plan:
     planner = _Planner(inventory, settings)
-    push = planner.push_secrets() if settings.push_mode is Mode.DIRECT else _PushSecrets((), ())
+    push = _PushSecrets((), ())
     others: list[DesiredObject] = []
+    if settings.push_mode is Mode.DIRECT:
+        push_clusters = planner.push_clusters()
+        if settings.push_layout is PushLayout.MULTICLUSTER_RUNTIME:
+            others.extend(planner.mcr_push_secrets(push_clusters))
+        else:
+            push = planner.push_secrets(push_clusters)
     refresh_due = None
     if settings.sveltos_mode is Mode.DIRECT:
-        others, refresh_due = planner.sveltos_objects(exec_results)
+        sveltos, refresh_due = planner.sveltos_objects(exec_results)
+        others.extend(sveltos)
+    if settings.argocd_mode is Mode.DIRECT:
+        argocd, argocd_refresh_due = planner.argocd_objects(exec_results)
+        others.extend(argocd)
+        refresh_due = _earliest(refresh_due, argocd_refresh_due)
     others.extend(extra_objects)
     others, dropped_push = planner.without_clashes(push, others)
     objects = _in_plan_order(push.objects_by_namespace(dropped_push), others)
@@ -226,12 +241,15 @@ class _Planner:
         self._labelled_secrets = self._index_labelled_secrets()
         self._validated: dict[bytes, str | None] = {}  # one validation per distinct kubeconfig
         self._credential_sources: dict[ObjectRef, list[ObjectRef]] = {}  # source Secret -> its users
+        # Features A, B and D resolve the same credentials: once each, reported once.
+        self._capi_kubeconfigs: dict[ObjectRef, bytes | None] = {}
+        self._profile_credentials_found: dict[ObjectRef, _Credentials | None] = {}
 
     # ----- feature A --------------------------------------------------------------------
 
-    def push_secrets(self) -> _PushSecrets:
+    def push_clusters(self) -> list[PushCluster]:
+        """Every labelled CAPI Cluster with its ClusterProfile and kubeconfig; what it lacks is reported."""
         settings = self._settings
-        consumers = sorted(ns.name for ns in self._writable_consumer_namespaces())
         set_namespaces = self._cluster_set_namespaces()
         targets = [
             target
@@ -239,21 +257,47 @@ class _Planner:
             if settings.cluster_profile_name_label in cluster.labels
             and (target := self._push_target(cluster, set_namespaces)) is not None
         ]
-        secrets = []
-        for target in self._without_push_clashes(targets):
-            kubeconfig = self._capi_kubeconfig(target.cluster)
-            if kubeconfig is None:
-                continue
-            labels = {
-                settings.profile_label: target.profile_name,
-                settings.profile_namespace_label: target.profile_namespace,
-                settings.managed_by_label: settings.managed_by_value,
-            }
-            secrets.append(
-                _PushSecret(target.secret_name, target.cluster.ref, labels, {settings.push_secret_key: kubeconfig})
+        return [
+            PushCluster(target.cluster.ref, target.profile_name, target.profile_namespace, kubeconfig)
+            for target in self._without_push_clashes(targets)
+            if (kubeconfig := self._capi_kubeconfig(target.cluster)) is not None
+        ]
+
+    def push_secrets(self, clusters: Sequence[PushCluster]) -> _PushSecrets:
+        """Seed 000's layout: every Cluster's Secret in every consumer namespace."""
+        settings = self._settings
+        consumers = sorted(ns.name for ns in self._writable_consumer_namespaces())
+        secrets = [
+            _PushSecret(
+                push_secret_name(cluster.profile_namespace, cluster.profile_name),
+                cluster.source,
+                {
+                    settings.profile_label: cluster.profile_name,
+                    settings.profile_namespace_label: cluster.profile_namespace,
+                    settings.managed_by_label: settings.managed_by_value,
+                },
+                {settings.push_secret_key: cluster.kubeconfig},
             )
+            for cluster in clusters
+        ]
         secrets.sort(key=lambda secret: secret.name)
         return _PushSecrets(tuple(consumers), tuple(secrets))
+
+    def mcr_push_secrets(self, clusters: Sequence[PushCluster]) -> list[DesiredObject]:
+        """multicluster-runtime's layout (``inventory.plan_mcr``)."""
+        consumers, diagnostics = consumer_names(self._writable_consumer_namespaces(), self._settings)
+        objects, more = mcr_secrets(clusters, consumers, self._settings, self._mcr_lookalikes())
+        self.diagnostics.extend([*diagnostics, *more])
+        return objects
+
+    def _mcr_lookalikes(self) -> list[Secret]:
+        """Secrets not managed here that carry multicluster-runtime's two labels."""
+        settings = self._settings
+        return [
+            secret
+            for secret in self._inventory.secrets
+            if is_mcr_lookalike(secret, settings)
+        ]
 
     def _writable_consumer_namespaces(self) -> list[Namespace]:
         """Consumer namespaces that can take new Secrets; a terminating one is reported and left out.
@@ -341,6 +385,11 @@ class _Planner:
 
     def _capi_kubeconfig(self, cluster: CapiCluster) -> bytes | None:
         """The Cluster's kubeconfig from a Secret in its own namespace (shortcomings 1 and 4)."""
+        if cluster.ref not in self._capi_kubeconfigs:
+            self._capi_kubeconfigs[cluster.ref] = self._find_capi_kubeconfig(cluster)
+        return self._capi_kubeconfigs[cluster.ref]
+
+    def _find_capi_kubeconfig(self, cluster: CapiCluster) -> bytes | None:
         label = self._settings.capi_cluster_name_label
         candidates = self._capi_secrets.get((cluster.namespace, cluster.name), [])
         usable = [s for s in candidates if s.type == CAPI_KUBECONFIG_SECRET_TYPE]
@@ -427,6 +476,13 @@ class _Planner:
         return objects, refresh_due
 
     def _profile_credentials(
+        self, profile: ClusterProfile, exec_results: Mapping[ObjectRef, ExecCredentials]
+    ) -> _Credentials | None:
+        if profile.ref not in self._profile_credentials_found:
+            self._profile_credentials_found[profile.ref] = self._find_profile_credentials(profile, exec_results)
+        return self._profile_credentials_found[profile.ref]
+
+    def _find_profile_credentials(
         self, profile: ClusterProfile, exec_results: Mapping[ObjectRef, ExecCredentials]
     ) -> _Credentials | None:
         """The first credential source that applies (SPEC §3 B); each that fails is reported."""
@@ -525,6 +581,35 @@ class _Planner:
             f"{self._settings.sveltos_kubeconfig_key!r} or {SEED_SVELTOS_KUBECONFIG_KEY!r}: "
             "cannot tell which holds the kubeconfig"
         )
+
+    # ----- feature D: Argo CD --------------------------------------------------------------
+
+    def argocd_objects(
+        self, exec_results: Mapping[ObjectRef, ExecCredentials]
+    ) -> tuple[list[DesiredObject], datetime | None]:
+        """Argo CD cluster Secrets from the credentials features A and B resolve (``inventory.plan_argocd``)."""
+        settings = self._settings
+        sources: list[ArgoCDSourceCluster] = []
+        refresh_due: datetime | None = None
+        if ArgoCDSource.CLUSTERS in settings.argocd_sources:
+            for cluster in sorted(self._inventory.clusters, key=lambda c: c.ref.sort_key):
+                if settings.cluster_profile_name_label not in cluster.labels:
+                    continue
+                kubeconfig = self._capi_kubeconfig(cluster)
+                if kubeconfig is not None:
+                    sources.append(ArgoCDSourceCluster(cluster.ref, "capi", cluster.labels, kubeconfig))
+        if ArgoCDSource.PROFILES in settings.argocd_sources:
+            for profile in sorted(self._inventory.profiles, key=lambda p: p.ref.sort_key):
+                credentials = self._profile_credentials(profile, exec_results)
+                if credentials is None:
+                    continue
+                sources.append(
+                    ArgoCDSourceCluster(profile.ref, "profile", profile.labels, credentials.data[credentials.key])
+                )
+                refresh_due = _earliest(refresh_due, credentials.refresh_at)
+        objects, diagnostics = argocd_secrets(sources, settings)
+        self.diagnostics.extend(diagnostics)
+        return objects, refresh_due
 
     # ----- shared -----------------------------------------------------------------------
 
@@ -670,6 +755,10 @@ def _in_plan_order(push: dict[str, list[DesiredObject]], others: list[DesiredObj
         ordered.extend(sorted(pushed + other, key=lambda obj: obj.name) if pushed and other else pushed or other)
     ordered.extend(after)
     return tuple(ordered)
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    return min((t for t in (first, second) if t is not None), default=None)
 
 
 def _object_claim(obj: DesiredObject) -> _Claim:

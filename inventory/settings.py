@@ -22,6 +22,34 @@ class Mode(str, enum.Enum):
     OFF = "off"
 
 
+class PushLayout(str, enum.Enum):
+    """Where feature A's Secrets live and how they are labelled (SPEC §3 A and D)."""
+
+    # Seed 000: `{cpNs}-{cpName}-kubeconfig` in every consumer namespace, key pushSecretKey.
+    SEED = "seed"
+    # multicluster-runtime's Secret strategy: one Secret per ClusterProfile x consumer in the
+    # profile's namespace, labelled with both names, kubeconfig under key `Config`.
+    MULTICLUSTER_RUNTIME = "multicluster-runtime"
+
+
+# multicluster-runtime's own constants (kubeconfigstrategy/secret.go: SecretLabelKeyClusterInventoryConsumer,
+# SecretLabelKeyClusterProfile, SecretDataKeyKubeConfig): the consumer looks for exactly these.
+MCR_CONSUMER_LABEL = "x-k8s.io/cluster-inventory-consumer"
+MCR_PROFILE_LABEL = "x-k8s.io/cluster-profile"
+MCR_KUBECONFIG_KEY = "Config"
+
+
+class ArgoCDSource(str, enum.Enum):
+    """What an Argo CD cluster Secret is made from (SPEC §3 D)."""
+
+    CLUSTERS = "clusters"  # CAPI Clusters and their kubeconfig Secrets (as capi2argo-cluster-operator)
+    PROFILES = "profiles"  # ClusterProfiles and the credentials feature B resolves
+
+
+# Fields an Argo CD name template may use; each names the source object.
+ARGOCD_TEMPLATE_FIELDS = ("source", "namespace", "name")
+
+
 class SettingsError(ValueError):
     """The configuration is unusable; the message lists every problem, one per line."""
 
@@ -50,6 +78,7 @@ class Settings:
 
     push_mode: Mode = Mode.DIRECT  # feature A
     sveltos_mode: Mode = Mode.DIRECT  # feature B
+    push_layout: PushLayout = PushLayout.SEED  # feature A's shape
 
     capi_namespaces: tuple[str, ...] = ()  # empty: all namespaces
     profile_namespaces: tuple[str, ...] = ()  # empty: all namespaces
@@ -75,6 +104,17 @@ class Settings:
     display_name_annotation: str = "clusterinventory.projectsveltos.io/display-name"
     managed_by_label: str = "app.kubernetes.io/managed-by"
     managed_by_value: str = "cluster-inventory"
+
+    # Argo CD declarative cluster Secrets (SPEC §3 D): direct or off; Sveltos has no part in them.
+    argocd_mode: Mode = Mode.OFF
+    argocd_sources: tuple[ArgoCDSource, ...] = (ArgoCDSource.CLUSTERS,)
+    argocd_namespace: str = "argocd"
+    argocd_project: str = ""  # empty: not a project-scoped cluster
+    argocd_secret_name_template: str = "{source}-{namespace}-{name}"
+    argocd_cluster_name_template: str = "{namespace}-{name}"
+    argocd_labels: tuple[str, ...] = ()  # label keys copied from the source object
+    argocd_cluster_namespaces: tuple[str, ...] = ()  # empty: every namespace of the cluster
+    argocd_cluster_resources: bool = False  # only written with argocd_cluster_namespaces
 
     # Exec credential plugins (SPEC §3 B.2).
     exec_provider_file: str | None = None
@@ -160,6 +200,7 @@ class Settings:
         if self.max_deletions < 0:
             problems.append(f"maxDeletions: {self.max_deletions!r} must be 0 or more")
         problems.extend(self._output_value_problems())
+        problems.extend(self._consumer_shape_problems())
         for key, value in self.management_cluster_selector.items():
             if not is_label_key(key):
                 problems.append(f"managementClusterSelector: {key!r} is not a valid label key")
@@ -188,6 +229,53 @@ class Settings:
         return problems
 
 
+    def _consumer_shape_problems(self) -> list[str]:
+        """The push layout and the Argo CD feature's values (SPEC §3 D)."""
+        from inventory.names import namespace_problem
+
+        problems = []
+        if self.push_layout is PushLayout.MULTICLUSTER_RUNTIME and self.push_mode is Mode.EVENTS:
+            problems.append(
+                "pushLayout: multicluster-runtime needs pushMode direct (the Event Framework templates write "
+                "seed 000's layout)"
+            )
+        if self.argocd_mode is Mode.EVENTS:
+            problems.append("argocdMode: 'events' is not available for Argo CD cluster Secrets: choose direct or off")
+        if self.argocd_mode is Mode.DIRECT and not self.argocd_sources:
+            problems.append("argocdSources: at least one of clusters, profiles is needed when argocdMode is direct")
+        problem = namespace_problem(self.argocd_namespace)
+        if problem is not None:
+            problems.append(f"argocdNamespace: {problem}")
+        for attr in ("argocd_secret_name_template", "argocd_cluster_name_template"):
+            problem = template_problem(getattr(self, attr))
+            if problem is not None:
+                problems.append(f"{_config_key(attr)}: {problem}")
+        for key in self.argocd_labels:
+            if not is_label_key(key):
+                problems.append(f"argocdLabels: {key!r} is not a valid label key")
+        for namespace in self.argocd_cluster_namespaces:
+            problem = namespace_problem(namespace)
+            if problem is not None:
+                problems.append(f"argocdClusterNamespaces: {problem}")
+        return problems
+
+
+def template_problem(template: str) -> str | None:
+    """Why ``template`` cannot make names from a source object, or None."""
+    import string
+
+    try:
+        fields_used = [field_name for _, field_name, _, _ in string.Formatter().parse(template) if field_name is not None]
+    except ValueError as err:
+        return f"{template!r} is not a valid template: {err}"
+    unknown = sorted({name for name in fields_used if name not in ARGOCD_TEMPLATE_FIELDS})
+    if unknown:
+        return f"{template!r} uses {', '.join(unknown)}; the fields are {', '.join(ARGOCD_TEMPLATE_FIELDS)}"
+    if not fields_used:
+        return f"{template!r} uses no field, so every cluster would get the same name"
+    return None
+
+
 def _attr_of(key: str) -> str:
     return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), key)
 
@@ -197,10 +285,11 @@ def _config_key(attr: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-_MODE_FIELDS = {"push_mode", "sveltos_mode"}
-_TUPLE_OF_STR = {"capi_namespaces", "profile_namespaces", "cluster_set_namespace_labels"}
+_MODE_FIELDS = {"push_mode", "sveltos_mode", "argocd_mode"}
+_TUPLE_OF_STR = {"capi_namespaces", "profile_namespaces", "cluster_set_namespace_labels", "argocd_labels",
+                 "argocd_cluster_namespaces", "argocd_sources"}
 _TUPLE_OF_OBJECTS = {"extra_event_sources", "extra_event_triggers", "extra_config_maps", "extra_secrets"}
-_BOOLS = {"allow_mass_deletion", "adopt_existing"}
+_BOOLS = {"allow_mass_deletion", "adopt_existing", "argocd_cluster_resources"}
 _INTS = {"schedule_interval_minutes", "max_deletions"}
 
 
@@ -208,9 +297,13 @@ def _coerce(attr: str, value: Any) -> Any:
     """Turn a config value (Pulumi config gives strings or parsed JSON) into the field's type."""
     if attr in _MODE_FIELDS:
         return _coerce_mode(value)
+    if attr == "push_layout":
+        return _coerce_choice(PushLayout, value)
     if attr in _TUPLE_OF_STR:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")
+        if attr == "argocd_sources":
+            return tuple(dict.fromkeys(_coerce_choice(ArgoCDSource, v) for v in value))
         return tuple(value)
     if attr in _TUPLE_OF_OBJECTS:
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -235,6 +328,13 @@ def _coerce(attr: str, value: Any) -> Any:
     if value is not None and not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
     return value
+
+
+def _coerce_choice(choices: type[enum.Enum], value: Any) -> Any:
+    try:
+        return choices(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not one of {', '.join(c.value for c in choices)}") from None
 
 
 def _coerce_mode(value: Any) -> Mode:

@@ -31,9 +31,12 @@ from inventory.parse import (
     RawObject,
     build_inventory,
 )
-from inventory.settings import Mode, Settings
+from inventory.settings import Settings
 from inventory.sources import InventoryReadError
 from inventory.sources.select import (
+    mcr_lookalike_selector,
+    reads_capi,
+    reads_profiles,
     referenced_secret_names,
     secret_selectors,
     select_relevant,
@@ -145,16 +148,19 @@ class _ClusterReader:
                 metadata = item.get("metadata") or {}
                 objects[(str(item.get("kind")), str(metadata.get("namespace")), str(metadata.get("name")))] = item
 
-        if settings.push_mode is Mode.DIRECT:
+        if reads_capi(settings):
             keep(self._capi_clusters())
             keep(self._namespaces())
             keep(self._secrets(selectors.capi_kubeconfig, settings.capi_namespaces))
-        if settings.sveltos_mode is Mode.DIRECT:
+        if reads_profiles(settings):
             profiles = list(self._profiles())
             keep(iter(profiles))
             keep(self._secrets(selectors.profile_labelled, settings.profile_namespaces))
             keep(self._secrets(selectors.stored_credentials, settings.profile_namespaces))
             keep(self._referenced_secrets(profiles, objects))
+        lookalikes = mcr_lookalike_selector(settings)
+        if lookalikes is not None:
+            keep(self._secrets(lookalikes, ()))
         return [RawObject(body) for _, body in sorted(objects.items())]
 
     def _namespaces(self) -> Iterator[Mapping[str, Any]]:

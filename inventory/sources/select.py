@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from inventory.diagnostics import ObjectRef
 from inventory.model import ClusterProfile, Inventory, Namespace, Secret
 from inventory.providers import secret_reader_reference
-from inventory.settings import Mode, Settings
+from inventory.settings import MCR_CONSUMER_LABEL, MCR_PROFILE_LABEL, ArgoCDSource, Mode, PushLayout, Settings
 
 # CAPI names a cluster's admin kubeconfig Secret `{cluster}-kubeconfig`; its other
 # Secrets (`-ca`, `-sa`, `-etcd` ...) carry the same label and hold private keys we must not keep.
@@ -40,10 +40,39 @@ def secret_selectors(settings: Settings) -> Selectors:
     )
 
 
+def mcr_lookalike_selector(settings: Settings) -> str | None:
+    """Secrets multicluster-runtime would find besides ours (only read in its layout)."""
+    if settings.push_mode is not Mode.DIRECT or settings.push_layout is not PushLayout.MULTICLUSTER_RUNTIME:
+        return None
+    return f"{MCR_CONSUMER_LABEL},{MCR_PROFILE_LABEL},{settings.managed_by_label}!={settings.managed_by_value}"
+
+
+def is_mcr_lookalike(secret: Secret, settings: Settings) -> bool:
+    return (
+        bool(secret.labels.get(MCR_CONSUMER_LABEL))
+        and bool(secret.labels.get(MCR_PROFILE_LABEL))
+        and secret.labels.get(settings.managed_by_label) != settings.managed_by_value
+    )
+
+
+def reads_capi(settings: Settings) -> bool:
+    """CAPI Clusters and their kubeconfig Secrets feed feature A and Argo CD Secrets from Clusters."""
+    return settings.push_mode is Mode.DIRECT or (
+        settings.argocd_mode is Mode.DIRECT and ArgoCDSource.CLUSTERS in settings.argocd_sources
+    )
+
+
+def reads_profiles(settings: Settings) -> bool:
+    """ClusterProfiles and their credential Secrets feed feature B and Argo CD Secrets from profiles."""
+    return settings.sveltos_mode is Mode.DIRECT or (
+        settings.argocd_mode is Mode.DIRECT and ArgoCDSource.PROFILES in settings.argocd_sources
+    )
+
+
 def select_relevant(inventory: Inventory, settings: Settings) -> Inventory:
     """The part of ``inventory`` that planning the direct-mode features reads."""
-    push = settings.push_mode is Mode.DIRECT
-    sveltos = settings.sveltos_mode is Mode.DIRECT
+    push = reads_capi(settings)
+    sveltos = reads_profiles(settings)
     clusters = (
         tuple(
             cluster
@@ -66,6 +95,7 @@ def select_relevant(inventory: Inventory, settings: Settings) -> Inventory:
         for secret in inventory.secrets
         if (push and is_capi_kubeconfig_candidate(secret, settings))
         or (sveltos and (is_profile_credential_candidate(secret, settings) or secret.ref in referenced))
+        or (mcr_lookalike_selector(settings) is not None and is_mcr_lookalike(secret, settings))
     )
     return replace(inventory, clusters=clusters, namespaces=namespaces, profiles=profiles, secrets=secrets)
 

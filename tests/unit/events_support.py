@@ -55,13 +55,17 @@ class SveltosRejects(AssertionError):
 
 # --- inputs -------------------------------------------------------------------------------
 
+# Fixture folders that hold other files than inventories: provider files, bare kubeconfigs.
+NOT_INVENTORIES = ("exec", "argocd-kubeconfigs")
+
+
 def fixture_cases() -> list[Path]:
     """Every inventory under tests/fixtures that direct mode plans: each case of an
     ``events-*`` folder, and every other folder (exec-plugin provider files aside) as one
     inventory. Folders whose reading fails (malformed files: an ERROR, so direct mode
     plans nothing) test the directory source, not planning, and are left out."""
     folders: list[Path] = []
-    for folder in sorted(path for path in FIXTURES.iterdir() if path.is_dir() and path.name != "exec"):
+    for folder in sorted(path for path in FIXTURES.iterdir() if path.is_dir() and path.name not in NOT_INVENTORIES):
         if folder.name.startswith("events-"):
             folders.extend(sorted(path for path in folder.iterdir() if path.is_dir()))
         else:
