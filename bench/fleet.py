@@ -1,0 +1,188 @@
+"""A synthetic fleet on the local control plane, shared by `make bench-deploy` and the
+recovery tests: N CAPI Clusters with 5.5 KB certificate kubeconfigs, C consumer namespaces,
+and N ClusterProfiles reading those kubeconfigs through ``kubeconfig-secretreader``, in
+namespaces of its own (prefix ``{name}{N}``); the stack reads only those.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+KUBECONFIG = REPO / ".local" / "kubeconfig"
+CAPI_NAMESPACES = 10
+
+_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: {name}
+  cluster:
+    server: https://{name}.clusters.example:6443
+    certificate-authority-data: {ca}
+users:
+- name: {name}-admin
+  user:
+    client-certificate-data: {cert}
+    client-key-data: {key}
+contexts:
+- name: {name}-admin@{name}
+  context:
+    cluster: {name}
+    user: {name}-admin
+current-context: {name}-admin@{name}
+"""
+
+
+@dataclass(frozen=True)
+class Fleet:
+    clusters: int
+    consumers: int
+    name: str = "bench"
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}{self.clusters}"
+
+    @property
+    def consumer_label(self) -> str:
+        return f"bench.cluster-inventory.io/consumer-{self.prefix}"
+
+    @property
+    def profile_namespace(self) -> str:
+        return f"{self.prefix}-fleet"
+
+    def capi_namespace(self, index: int) -> str:
+        return f"{self.prefix}-capi-{index % CAPI_NAMESPACES}"
+
+    @property
+    def namespaces(self) -> list[str]:
+        return ([self.capi_namespace(i) for i in range(CAPI_NAMESPACES)] + [self.profile_namespace]
+                + [f"{self.prefix}-consumer-{c}" for c in range(self.consumers)])
+
+    @property
+    def objects(self) -> int:
+        return self.clusters * self.consumers + 2 * self.clusters
+
+    def stack_config(self) -> dict[str, Any]:
+        return {
+            "cluster-inventory:kubeconfig": str(KUBECONFIG),
+            "cluster-inventory:scheduleIntervalMinutes": 0,
+            "cluster-inventory:capiNamespaces": [self.capi_namespace(i) for i in range(CAPI_NAMESPACES)],
+            "cluster-inventory:profileNamespaces": [self.profile_namespace],
+            "cluster-inventory:consumerNamespaceLabel": self.consumer_label,
+            # The "remove 10%" scenario deletes 10% x (consumers + 2) objects on purpose.
+            "cluster-inventory:maxDeletions": self.objects,
+        }
+
+
+def _random_b64(size: int) -> str:
+    return base64.b64encode(random.randbytes(size)).decode("ascii")
+
+
+def kubeconfig_secret(fleet: Fleet, index: int, generation: int = 0) -> dict[str, Any]:
+    name = f"cluster-{index:05d}"
+    text = _KUBECONFIG.format(name=name, ca=_random_b64(1100), cert=_random_b64(1150), key=_random_b64(1700))
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
+        "metadata": {"name": f"{name}-kubeconfig", "namespace": fleet.capi_namespace(index),
+                     "labels": {"cluster.x-k8s.io/cluster-name": name},
+                     "annotations": {"bench.cluster-inventory.io/generation": str(generation)}},
+        "data": {"value": base64.b64encode(text.encode()).decode("ascii")},
+    }
+
+
+def inventory_manifests(fleet: Fleet) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(namespaces, everything else) of the synthetic inventory."""
+    namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}} for name in fleet.namespaces]
+    for namespace in namespaces[-fleet.consumers:]:
+        namespace["metadata"]["labels"] = {fleet.consumer_label: namespace["metadata"]["name"]}
+    objects: list[dict[str, Any]] = []
+    for i in range(fleet.clusters):
+        name, capi_namespace = f"cluster-{i:05d}", fleet.capi_namespace(i)
+        objects.append({
+            "apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
+            "metadata": {"name": name, "namespace": capi_namespace,
+                         "labels": {"clusterprofile-name": name, "clusterprofile-namespace": fleet.profile_namespace}},
+            "spec": {},
+        })
+        objects.append(kubeconfig_secret(fleet, i))
+        objects.append({
+            "apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ClusterProfile",
+            "metadata": {"name": name, "namespace": fleet.profile_namespace,
+                         "labels": {"env": "bench", "region": f"r{i % 7}"}},
+            "spec": {"displayName": f"Cluster {i}", "clusterManager": {"name": "bench"}},
+            "status": {"accessProviders": [{"name": "kubeconfig-secretreader", "cluster": {
+                "server": f"https://{name}.clusters.example:6443",
+                "extensions": [{"name": "client.authentication.k8s.io/exec",
+                                "extension": {"name": f"{name}-kubeconfig", "key": "value",
+                                              "namespace": capi_namespace}}]}}]},
+        })
+    return namespaces, objects
+
+
+def removed_clusters(fleet: Fleet) -> list[dict[str, Any]]:
+    """The Cluster, kubeconfig Secret and ClusterProfile of every tenth cluster."""
+    _, objects = inventory_manifests(fleet)
+    return [obj for obj in objects
+            if int(obj["metadata"]["name"].split("-")[1]) % 10 == 5]
+
+
+def applier(mode: str, manifests: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    binary = subprocess.run(["bash", str(REPO / "tools" / "build-go-helper.sh"), "applier"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    done = subprocess.run([binary, "--kubeconfig", str(KUBECONFIG), "--mode", mode], input=json.dumps(manifests),
+                          capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    if result["errors"]:
+        raise SystemExit(f"applier {mode}: {result['errors']} errors, first: {result['firstError']}")
+    return result
+
+
+def tools_env() -> dict[str, str]:
+    exported = subprocess.run(["bash", "-c", 'eval "$(tools/env.sh)" && env -0'], cwd=REPO,
+                              capture_output=True, check=True).stdout.decode()
+    return dict(entry.split("=", 1) for entry in exported.split("\0") if "=" in entry)
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def delete_namespaces(fleet: Fleet) -> None:
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    core = client.CoreV1Api(config.new_client_from_config(str(KUBECONFIG)))
+    for name in fleet.namespaces:
+        try:
+            core.delete_namespace(name)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        remaining = {ns.metadata.name for ns in core.list_namespace().items} & set(fleet.namespaces)
+        if not remaining:
+            return
+        time.sleep(1)
+    raise SystemExit(f"namespaces still terminating after 120 s: {sorted(remaining)}")
