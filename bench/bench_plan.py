@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.fleet import KUBECONFIG_TEMPLATE
 from inventory.model import (
     AccessProvider,
     CapiCluster,
@@ -40,28 +41,6 @@ CONSUMER_NAMESPACES = 10
 RUNS = 3
 TARGET_SECONDS = 2.0
 TARGET_RSS_BYTES = 1 << 30
-
-# A CAPI admin kubeconfig: CA, client certificate and key make it ~5.5 KB, like the real ones.
-_KUBECONFIG = """apiVersion: v1
-kind: Config
-clusters:
-- name: {name}
-  cluster:
-    server: https://{name}.clusters.example:6443
-    certificate-authority-data: {ca}
-users:
-- name: {name}-admin
-  user:
-    client-certificate-data: {cert}
-    client-key-data: {key}
-contexts:
-- name: {name}-admin@{name}
-  context:
-    cluster: {name}
-    user: {name}-admin
-current-context: {name}-admin@{name}
-"""
-
 
 def _random_b64(size: int) -> str:
     return base64.b64encode(os.urandom(size)).decode("ascii")
@@ -85,7 +64,7 @@ def synthetic_inventory(clusters: int) -> Inventory:
         if i % 2:
             labels["clusterprofile-namespace"] = "fleet"
         capi_clusters.append(CapiCluster(capi_namespace, name, labels))
-        kubeconfig = _KUBECONFIG.format(name=name, ca=_random_b64(1100), cert=_random_b64(1150), key=_random_b64(1700))
+        kubeconfig = KUBECONFIG_TEMPLATE.format(name=name, ca=_random_b64(1100), cert=_random_b64(1150), key=_random_b64(1700))
         secrets.append(
             Secret(
                 capi_namespace,

@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 KUBECONFIG = REPO / ".local" / "kubeconfig"
 CAPI_NAMESPACES = 10
 
-_KUBECONFIG = """apiVersion: v1
+# A CAPI admin kubeconfig: CA, client certificate and key make it ~5.5 KB, like the real ones.
+KUBECONFIG_TEMPLATE = """apiVersion: v1
 kind: Config
 clusters:
 - name: {name}
@@ -89,7 +90,7 @@ def _random_b64(size: int) -> str:
 
 def kubeconfig_secret(fleet: Fleet, index: int, generation: int = 0) -> dict[str, Any]:
     name = f"cluster-{index:05d}"
-    text = _KUBECONFIG.format(name=name, ca=_random_b64(1100), cert=_random_b64(1150), key=_random_b64(1700))
+    text = KUBECONFIG_TEMPLATE.format(name=name, ca=_random_b64(1100), cert=_random_b64(1150), key=_random_b64(1700))
     return {
         "apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
         "metadata": {"name": f"{name}-kubeconfig", "namespace": fleet.capi_namespace(index),
