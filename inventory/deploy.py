@@ -56,6 +56,17 @@ def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR) -> auto.Stack
                                        opts=opts)
 
 
+def cli_error(err: Exception) -> str:
+    """The `pulumi` CLI's own error message from a failed Automation API command.
+
+    A CommandError's text is ``code: N / stdout: ... / stderr: ...``; the stdout has been
+    echoed already, and the stderr holds what the CLI would print itself (a stack lock, a
+    wrong passphrase, an unreachable backend), so that is what the user must see.
+    """
+    _, _, stderr = str(err).partition("\n stderr: ")
+    return "\n".join(line.rstrip() for line in stderr.splitlines() if line.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from pulumi import automation as auto
 
@@ -75,9 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"stacks/Pulumi.production.example.yaml and README, 'Pointing it at a real management cluster')",
               file=sys.stderr)
         return 2
-    stack = select_stack(args.stack)
     echo = lambda line: print(line, flush=True)
     try:
+        stack = select_stack(args.stack)
         if args.action == "preview":
             stack.preview(on_output=echo, diff=args.diff, color="never")
         elif args.action == "up":
@@ -90,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             outputs = stack.outputs()
             print(json.dumps({k: ("[secret]" if v.secret else v.value) for k, v in outputs.items()}, indent=2))
     except auto.CommandError as err:
-        first = next((line.strip() for line in str(err).splitlines() if line.strip()), "see the output above")
-        print(f"pulumi {args.action} failed (details above): {first}", file=sys.stderr)
+        message = cli_error(err) or "see the output above"
+        print(f"pulumi {args.action} failed: {message}", file=sys.stderr)
         return 1
     return 0
