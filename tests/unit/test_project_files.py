@@ -75,6 +75,6 @@ def test_workflows_install_the_pinned_cli_with_the_official_action() -> None:
 
 def test_pulumi_yaml_runs_the_program_in_the_makefiles_virtualenv() -> None:
     runtime = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["runtime"]
-    venv = re.search(r"^VENV := (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    venv = re.search(r"^VENV := (\S+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
     assert runtime["name"] == "python" and venv is not None
     assert runtime["options"] == {"toolchain": "pip", "virtualenv": venv.group(1)}
