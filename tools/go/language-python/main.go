@@ -174,7 +174,12 @@ func (h *host) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumir
 	if err != nil {
 		return nil, err
 	}
-	info, err := tc.About(ctx)
+	var info toolchain.Info
+	if opts.Toolchain == toolchain.Pip {
+		info, err = pipAbout(ctx, tc)
+	} else {
+		info, err = tc.About(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +192,35 @@ func (h *host) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumir
 			"typechecker":      "None",
 		},
 	}, nil
+}
+
+// pipAbout answers what upstream's pip toolchain About answers (interpreter path, Python and pip
+// versions) from one Python process instead of three: the CLI asks on every preview and update, and
+// `python -m pip --version` alone costs about half a second of CPU.
+func pipAbout(ctx context.Context, tc toolchain.Toolchain) (toolchain.Info, error) {
+	cmd, err := tc.Command(ctx, "-c", `import importlib.metadata as md, platform, sys
+print(sys.executable)
+print("Python " + platform.python_version())
+try:
+    print("pip " + md.version("pip"))
+except md.PackageNotFoundError:
+    print("")`)
+	if err != nil {
+		return toolchain.Info{}, err
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		return toolchain.Info{}, fmt.Errorf("failed to get python executable path: %w", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	for len(lines) < 3 {
+		lines = append(lines, "")
+	}
+	info := toolchain.Info{PythonExecutable: strings.TrimSpace(lines[0])}
+	// Like upstream, unparsable versions are left empty rather than failing About.
+	info.PythonVersion, _ = toolchain.ParsePythonVersion(lines[1])
+	info.ToolchainVersion, _ = toolchain.ParsePipVersion(lines[2])
+	return info, nil
 }
 
 func (h *host) GetProgramDependencies(
