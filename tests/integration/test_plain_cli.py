@@ -82,6 +82,8 @@ def test_plain_pulumi_commands_and_the_driver_make_the_same_objects(
 
     preview = pulumi(workdir, "preview", "--diff")
     assert "+ kubernetes:core/v1:Secret: (create)" in preview.stdout
+    # The language host is the one installed next to the CLI, not a stray copy on PATH.
+    assert "pulumi-language-python from $PATH" not in preview.stdout + preview.stderr
     up = pulumi(workdir, "up", "--yes", "--skip-preview")
     outputs = json.loads(pulumi(workdir, "stack", "output", "--json").stdout)
     assert outputs["counts"] == {"push": {"Secret": 2}, "sveltos": {"Secret": 1, "SveltosCluster": 1}}
