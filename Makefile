@@ -25,7 +25,7 @@ $(VENV)/.stamp: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.stamp ## create the virtualenv with pinned dependencies
 
-tools: ## build (or reuse from cache) pulumi, the kubernetes provider, kube-apiserver, kube-controller-manager, etcd
+tools: ## build (or reuse from cache) pulumi, its Python language host, the kubernetes provider, kube-apiserver, kube-controller-manager, etcd
 	@bash tools/build-tools.sh
 
 cluster-up: venv tools ## start etcd + kube-apiserver + GC/namespace controllers on loopback with the real CRDs
@@ -38,15 +38,16 @@ demo: cluster-up ## example inventory on the local control plane, then preview, 
 	@$(DEMO_STEP) "example inventory (examples/inventory)"
 	@echo "[demo] PULUMI_CONFIG_PASSPHRASE=$(DEMO_PASSPHRASE) -- a demo-only passphrase; state in .local/state"
 	@$(DEMO_ENV); $(PY) tools/demo.py apply
-	@$(DEMO_STEP) "python -m inventory deploy preview --stack $(DEMO_STACK)"
-	@$(TOOLS_ENV); $(DEMO_ENV); $(PY) -m inventory deploy preview --stack $(DEMO_STACK)
-	@$(DEMO_STEP) "python -m inventory deploy up --stack $(DEMO_STACK)"
-	@$(TOOLS_ENV); $(DEMO_ENV); $(PY) -m inventory deploy up --stack $(DEMO_STACK)
+	@$(TOOLS_ENV); $(DEMO_ENV); pulumi stack select --create $(DEMO_STACK) --secrets-provider passphrase
+	@$(DEMO_STEP) "pulumi preview --stack $(DEMO_STACK)"
+	@$(TOOLS_ENV); $(DEMO_ENV); pulumi preview --stack $(DEMO_STACK)
+	@$(DEMO_STEP) "pulumi up --yes --skip-preview --stack $(DEMO_STACK)"
+	@$(TOOLS_ENV); $(DEMO_ENV); pulumi up --yes --skip-preview --stack $(DEMO_STACK)
 	@$(TOOLS_ENV); $(DEMO_ENV); $(PY) tools/demo.py summary --stack $(DEMO_STACK)
 
 demo-down: venv ## destroy the demo stack, stop the local control plane, forget the demo state
 	@if $(PY) tools/cluster.py status >/dev/null && [ -d .local/state ]; then \
-	  $(TOOLS_ENV); $(DEMO_ENV); $(PY) -m inventory deploy destroy --stack $(DEMO_STACK); fi
+	  $(TOOLS_ENV); $(DEMO_ENV); pulumi destroy --yes --stack $(DEMO_STACK); fi
 	@$(PY) tools/cluster.py down
 	@rm -rf .local/state .local/demo.env
 

@@ -3,12 +3,14 @@
     python -m inventory deploy preview --stack dev [--diff]
     python -m inventory deploy up --stack dev [--yes]
     python -m inventory deploy destroy --stack dev
+    python -m inventory deploy cancel --stack dev    # the lock a killed update left
     python -m inventory deploy outputs --stack dev
 
 The program runs inline in this process (the Pulumi Python SDK serves the
 language runtime itself), so only the `pulumi` CLI and the kubernetes provider
-plugin are needed; `pulumi up` in the project directory works the same where a
-full Pulumi installation (with its Python language host) is present.
+plugin are needed; plain `pulumi up` in the project directory runs the same
+program through a language host. The driver sets PULUMI_SKIP_CHECKPOINTS=true
+(README, Sizing), which plain `pulumi` users set themselves for large stacks.
 Backend and secrets provider come from the environment as for `pulumi` itself
 (`PULUMI_BACKEND_URL` or `pulumi login`, `PULUMI_CONFIG_PASSPHRASE`).
 """
@@ -62,12 +64,23 @@ def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR) -> auto.Stack
                                        opts=opts)
 
 
+def cli_error(err: Exception) -> str:
+    """The `pulumi` CLI's own error message from a failed Automation API command.
+
+    A CommandError's text is ``code: N / stdout: ... / stderr: ...``; the stdout has been
+    echoed already, and the stderr holds what the CLI would print itself (a stack lock, a
+    wrong passphrase, an unreachable backend), so that is what the user must see.
+    """
+    _, _, stderr = str(err).partition("\n stderr: ")
+    return "\n".join(line.rstrip() for line in stderr.splitlines() if line.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from pulumi import automation as auto
 
     parser = argparse.ArgumentParser(prog="python -m inventory deploy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["preview", "up", "destroy", "refresh", "outputs"])
+    parser.add_argument("action", choices=["preview", "up", "destroy", "refresh", "cancel", "outputs"])
     parser.add_argument("--stack", required=True, help="stack name (config in stacks/Pulumi.<stack>.yaml)")
     parser.add_argument("--diff", action="store_true", help="show a detailed diff (preview/up)")
     parser.add_argument("--yes", action="store_true", help="accepted for symmetry with `pulumi up --yes`")
@@ -83,9 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"stacks/Pulumi.production.example.yaml and README, 'Pointing it at a real management cluster')",
               file=sys.stderr)
         return 2
-    stack = select_stack(args.stack, args.cwd.resolve())
     echo = lambda line: print(line, flush=True)
     try:
+        stack = select_stack(args.stack, args.cwd.resolve())
         if args.action == "preview":
             stack.preview(on_output=echo, diff=args.diff, color="never")
         elif args.action == "up":
@@ -94,11 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.destroy(on_output=echo, color="never")
         elif args.action == "refresh":
             stack.refresh(on_output=echo, color="never")
+        elif args.action == "cancel":
+            stack.cancel()  # removes the lock an update that was killed left behind
         else:
             outputs = stack.outputs()
             print(json.dumps({k: ("[secret]" if v.secret else v.value) for k, v in outputs.items()}, indent=2))
     except auto.CommandError as err:
-        first = next((line.strip() for line in str(err).splitlines() if line.strip()), "see the output above")
-        print(f"pulumi {args.action} failed (details above): {first}", file=sys.stderr)
+        message = cli_error(err) or "see the output above"
+        print(f"pulumi {args.action} failed: {message}", file=sys.stderr)
         return 1
     return 0

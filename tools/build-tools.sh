@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds (or reuses from cache) every Go tool the project runs: the Pulumi CLI,
-# the kubernetes provider plugin, kube-apiserver, kube-controller-manager and etcd. Everything lands
+# Builds (or reuses from cache) every Go tool the project runs: the Pulumi CLI, the
+# project's Python language host for it, the kubernetes provider plugin, kube-apiserver,
+# kube-controller-manager and etcd. Everything lands
 # outside the repository, in $CLUSTER_INVENTORY_CACHE (default
 # ~/.cache/cluster-inventory), one directory per tool and version; a stamp of
 # the wrapper module's files decides whether a cached build is still good.
@@ -43,7 +44,8 @@ build() {
     echo "$stamp" >"$dest/stamp"
     log "$name $version: built in $((SECONDS - start)) s"
   fi
-  [[ $name == pulumi-resource-* ]] || ln -sf "$dest/bin/$binary" "$tools/bin/$binary"
+  # Plugins are not put on PATH: Pulumi finds them itself (see main).
+  [[ $name == pulumi-resource-* || $name == pulumi-language-* ]] || ln -sf "$dest/bin/$binary" "$tools/bin/$binary"
 }
 
 build_provider() {
@@ -71,6 +73,22 @@ PY
     "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION"
 }
 
+build_language_host() {
+  # The module proxy does not serve Pulumi's Python language host, so the project builds its
+  # own stand-in (tools/go/language-python, README "Running Pulumi") against the pinned sdk/v3.
+  # It runs upstream's exec script from that same module, which must sit next to it.
+  build pulumi-language-python "$PULUMI_VERSION" language-python pulumi-language-python . \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
+  local bin=$tools/pulumi-language-python-$PULUMI_VERSION/bin sdk_dir
+  if [[ ! -x $bin/pulumi-language-python-exec || $bin/pulumi-language-python -nt $bin/pulumi-language-python-exec ]]; then
+    sdk_dir=$(cd "$here/go/language-python" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
+    install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
+  fi
+  # The CLI looks for its language hosts on PATH, then next to its own binary (symlinks
+  # followed); a PATH copy would warn on every run, so it goes next to the binary only.
+  ln -sfn "$bin/pulumi-language-python" "$tools/pulumi-$PULUMI_VERSION/bin/pulumi-language-python"
+}
+
 install_provider_plugin() {
   # Register the built provider as Pulumi's kubernetes plugin of that exact
   # version, so the CLI never looks for it online.
@@ -85,9 +103,10 @@ install_provider_plugin() {
 main() {
   # The provider is found through Pulumi's plugin directory, not PATH (a plugin on
   # PATH makes every run warn "using pulumi-resource-kubernetes from $PATH").
-  rm -f "$tools/bin/pulumi-resource-kubernetes"
+  rm -f "$tools/bin/pulumi-resource-kubernetes" "$tools/bin/pulumi-language-python"
   build pulumi "$PULUMI_VERSION" pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
+  build_language_host
   build_provider
   local k8s_version_flags="-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
   build kube-apiserver "$KUBERNETES_VERSION" kube-apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver \

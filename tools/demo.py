@@ -108,7 +108,7 @@ def apply() -> None:
 
 
 def stack_outputs(stack: str) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", "inventory", "deploy", "outputs", "--stack", stack],
+    result = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", stack],
                             check=False, cwd=REPO, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"cannot read the outputs of stack {stack}:\n{result.stderr.strip()}")
@@ -144,10 +144,10 @@ def summary(stack: str) -> None:
     for command in (
         f"kubectl --kubeconfig .local/kubeconfig get secrets -A -l {MANAGED_SELECTOR}",
         "kubectl --kubeconfig .local/kubeconfig get sveltosclusters -A",
-        f"python -m inventory deploy outputs --stack {stack}",
-        f"python -m inventory deploy preview --stack {stack} --diff   # after editing examples/ or stacks/",
+        f"pulumi stack output --stack {stack}",
+        f"pulumi preview --stack {stack} --diff   # after editing examples/ or stacks/",
         "python -m inventory render --from-dir examples/inventory --config examples/render.yaml",
-        "make demo-down                                             # destroy the stack, stop the cluster",
+        "make demo-down                          # destroy the stack, stop the cluster",
     ):
         print(f"    {command}")
     print()
@@ -158,7 +158,7 @@ def write_env_file() -> None:
     tools_env = subprocess.run(["bash", str(REPO / "tools" / "env.sh")], capture_output=True, text=True,
                                check=True).stdout
     lines = [
-        "# Written by `make demo`: source it to run the deploy commands against the demo stack.",
+        "# Written by `make demo`: source it to run `pulumi` against the demo stack.",
         tools_env.rstrip(),
         f"export PULUMI_BACKEND_URL={os.environ.get('PULUMI_BACKEND_URL', f'file://{DEMO_STATE}')!r}",
         "# The demo's passphrase: demo only, never for a real stack.",

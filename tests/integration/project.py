@@ -1,8 +1,11 @@
 """Test support: the project's own Pulumi program as a stack, driven by the real CLI.
 
-Each stack gets its own work directory (a copy of Pulumi.yaml), a local file
-backend and the passphrase secrets provider; everything the CLI prints is kept
-so tests can look for leaked credentials in it.
+Each stack gets its own work directory laid out as the project (a copy of Pulumi.yaml;
+__main__.py, inventory/ and .venv linked from the repository), a local file backend and
+the passphrase secrets provider. The program runs as `pulumi up` runs it: the CLI starts
+the Python language host, which runs __main__.py in the project's virtualenv (the
+Automation API only drives the CLI here; the program is not inline). Everything the CLI
+prints is kept so tests can look for leaked credentials in it.
 """
 
 from __future__ import annotations
@@ -17,23 +20,29 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from inventory.program import run
 from tests.integration.controlplane import REPO
 from tests.integration.pulumi_stack import local_backend_env, workspace_options
+
+
+def project_dir(workdir: Path) -> Path:
+    """``workdir`` made into this project's directory, with its own (empty) stacks/."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
+    for name in ("__main__.py", "inventory", ".venv"):
+        if not (workdir / name).exists():
+            (workdir / name).symlink_to(REPO / name)
+    (workdir / "stacks").mkdir(exist_ok=True)
+    return workdir
 
 
 class ProjectStack:
     def __init__(self, workdir: Path, name: str = "test") -> None:
         self.workdir, self.name = workdir, name
-        workdir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
-        (workdir / "stacks").mkdir(exist_ok=True)
+        project_dir(workdir)
         self.env = local_backend_env(workdir)
         self.output: list[str] = []
-        self.stack = auto.create_or_select_stack(
-            stack_name=name, project_name="cluster-inventory", program=run,
-            opts=workspace_options(workdir, self.env),
-        )
+        self.stack = auto.create_or_select_stack(stack_name=name, work_dir=str(workdir),
+                                                 opts=workspace_options(workdir, self.env))
 
     def configure(self, **values: Any) -> None:
         """Set config keys (camelCase, without the project prefix); None removes a key.

@@ -58,3 +58,23 @@ def test_every_stack_file_holds_valid_settings() -> None:
     for path in (REPO / "stacks").glob("Pulumi.*.yaml"):
         config = yaml.safe_load(path.read_text())["config"]
         Settings.from_mapping({key.split(":", 1)[1]: value for key, value in config.items()})
+
+
+def test_language_host_is_built_against_the_sdk_of_the_pinned_cli() -> None:
+    go_mod = (REPO / "tools" / "go" / "language-python" / "go.mod").read_text()
+    assert f"github.com/pulumi/pulumi/sdk/v3 v{_versions()['PULUMI_VERSION']}\n" in go_mod
+
+
+def test_workflows_install_the_pinned_cli_with_the_official_action() -> None:
+    for path in (REPO / ".github" / "workflows").glob("*.yml"):
+        steps = [step for job in yaml.safe_load(path.read_text())["jobs"].values() for step in job["steps"]]
+        pulumi_steps = [s for s in steps if str(s.get("uses", "")).startswith("pulumi/actions@")]
+        assert len(pulumi_steps) == 1, path.name
+        assert pulumi_steps[0]["with"]["pulumi-version"] == _versions()["PULUMI_VERSION"], path.name
+
+
+def test_pulumi_yaml_runs_the_program_in_the_makefiles_virtualenv() -> None:
+    runtime = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["runtime"]
+    venv = re.search(r"^VENV := (\S+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
+    assert runtime["name"] == "python" and venv is not None
+    assert runtime["options"] == {"toolchain": "pip", "virtualenv": venv.group(1)}
