@@ -154,7 +154,9 @@ def test_killing_the_api_server_in_an_up_that_rotates_every_credential_converges
         if updated >= 100:
             break
     _kill_and_restart_api_server(pause_s=3)
-    driver.communicate(timeout=600)
+    rest, _ = driver.communicate(timeout=600)
+    assert driver.returncode != 0, "the update finished before the API server went away: nothing was tested"
+    assert updated + rest.count(" updated (") < world.expected_secrets()
     _wait_for(lambda: _healthy(world), "the API server back")
     code, output = world.run("up")
     assert code == 0, output[-3000:]
