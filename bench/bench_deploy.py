@@ -12,8 +12,9 @@ cluster may hold other things.
 
 First the floor: the project's concurrent server-side applier (tools/go/applier, client-go,
 8 connections, no client-side rate limit) applies exactly the objects `render` prints
-(create), again as a dry run, then deletes them. Then the program, through the command users
-run (`python -m inventory deploy ...`, defaults, nothing set by hand), in this order: cold
+(create), again as a dry run, then deletes them. Then the program, through the commands users
+run (plain `pulumi` in a project directory, with the PULUMI_SKIP_CHECKPOINTS=true the program
+asks for at this size; `--entry driver` for `python -m inventory deploy`), in this order: cold
 preview, cold up, no-op preview, no-op up, rotate 10% of the CAPI kubeconfigs then up,
 remove 10% of the clusters then up, destroy. For each: wall time, ratio to the floor, peak
 RSS and CPU seconds of every process (python, pulumi, the provider), API requests by verb
@@ -149,14 +150,24 @@ class Step:
     changes: str = ""
 
 
+# How users run it: plain `pulumi` in the project directory (through the project's language
+# host; PULUMI_SKIP_CHECKPOINTS=true, which the program demands of a stack this large in a
+# self-managed backend, and --skip-preview as automation runs `up`), or the driver.
+ENTRIES = ("pulumi", "driver")
+
+
 class Bench:
-    def __init__(self, fleet: Fleet, workdir: Path) -> None:
-        self.fleet, self.workdir = fleet, workdir
+    def __init__(self, fleet: Fleet, workdir: Path, entry: str) -> None:
+        self.fleet, self.workdir, self.entry = fleet, workdir, entry
         self.steps: list[Step] = []
         self.floor: dict[str, float] = {}
         self.env = {**tools_env(), "PULUMI_BACKEND_URL": f"file://{workdir / 'state'}",
                     "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
         shutil.copy(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
+        if entry == "pulumi":
+            self.env["PULUMI_SKIP_CHECKPOINTS"] = "true"
+            for name in ("__main__.py", "inventory", ".venv"):
+                (workdir / name).symlink_to(REPO / name)
         (workdir / "stacks").mkdir(exist_ok=True)
         (workdir / "state").mkdir(exist_ok=True)
         import yaml
@@ -166,8 +177,14 @@ class Bench:
     def state_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.workdir / "state").rglob(f"{STACK}.json"))
 
+    def command(self, action: str) -> list[str]:
+        if self.entry == "driver":
+            return [sys.executable, "-m", "inventory", "deploy", action, "--stack", STACK, "--cwd", str(self.workdir)]
+        flags = {"preview": [], "up": ["--yes", "--skip-preview"], "destroy": ["--yes", "--skip-preview"]}[action]
+        return ["pulumi", action, "--stack", STACK, "--cwd", str(self.workdir), "--non-interactive", *flags]
+
     def deploy(self, name: str, action: str, floor: str | None = None) -> Step:
-        command = [sys.executable, "-m", "inventory", "deploy", action, "--stack", STACK, "--cwd", str(self.workdir)]
+        command = self.command(action)
         before = request_counts()
         log(f"{self.fleet.clusters} clusters: {name} ...")
         start = time.perf_counter()
@@ -233,7 +250,7 @@ def rendered_objects(fleet: Fleet) -> list[dict[str, Any]]:
     return [obj.manifest(show_secrets=True) for obj in plan.objects]
 
 
-def run_fleet(fleet: Fleet) -> list[Step]:
+def run_fleet(fleet: Fleet, entry: str) -> list[Step]:
     log(f"== {fleet.clusters} clusters x {fleet.consumers} consumers + {fleet.clusters} profiles "
         f"= {fleet.objects} objects ==")
     delete_namespaces(fleet)  # leftovers of an interrupted run
@@ -243,7 +260,10 @@ def run_fleet(fleet: Fleet) -> list[Step]:
     applier("apply", inventory)
     log(f"inventory of {len(inventory)} objects written in {time.perf_counter() - start:.1f} s")
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
-        bench = Bench(fleet, Path(tmp))
+        bench = Bench(fleet, Path(tmp), entry)
+        if entry == "pulumi":
+            subprocess.run(["pulumi", "stack", "init", STACK, "--secrets-provider", "passphrase", "--cwd", tmp],
+                           env=bench.env, check=True, capture_output=True)
         rendered = rendered_objects(fleet)
         bench.floor_step("apply", rendered)
         bench.floor_step("dry-run", rendered)
@@ -284,16 +304,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, action="append", help="CAPI Clusters (repeatable); default 200 and 1000")
     parser.add_argument("--consumers", type=int, default=CONSUMERS, help="consumer namespaces (default 3)")
+    parser.add_argument("--entry", choices=ENTRIES, default="pulumi",
+                        help="plain `pulumi` (default) or `python -m inventory deploy`")
     args = parser.parse_args()
     if not KUBECONFIG.exists():
         raise SystemExit("no local control plane: run `make cluster-up` first (make bench-deploy does)")
     random.seed(4322)
     results = []
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    lines = [f"bench-deploy {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {memory_gib:.0f} GiB"]
+    lines = [(f"bench-deploy {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {memory_gib:.0f} GiB, "
+             f"entry: {args.entry}")]
     for size in args.size or SIZES:
         fleet = Fleet(size, args.consumers)
-        steps = run_fleet(fleet)
+        steps = run_fleet(fleet, args.entry)
         lines.extend(table(fleet, steps))
         results.append({"clusters": size, "consumers": args.consumers, "objects": fleet.objects,
                         "steps": [step.__dict__ for step in steps]})
