@@ -16,8 +16,6 @@ from inventory import deploy
 from tests.integration.controlplane import tools_env
 from tests.integration.pulumi_stack import local_backend_env
 
-SELECT_STACK = deploy.select_stack
-
 
 def pulumi(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """`pulumi ARGS` in the project directory ``workdir``, with its local backend and passphrase."""
@@ -34,6 +32,4 @@ def driver(monkeypatch: pytest.MonkeyPatch, workdir: Path, *argv: str, env: dict
     overrides the backend and passphrase variables of ``workdir``'s local backend."""
     for key, value in local_backend_env(workdir, env).items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(deploy, "PROJECT_DIR", workdir)
-    monkeypatch.setattr(deploy, "select_stack", lambda name: SELECT_STACK(name, workdir))
-    return deploy.main(list(argv))
+    return deploy.main([*argv, "--cwd", str(workdir)])
