@@ -424,6 +424,10 @@ def sveltos_up() -> None:
         state["sveltos_pids"], state["pids"] = list(pids), control_plane + pids
         STATE.write_text(json.dumps(state))
     wait_for(lambda: health_ok(em_health) and health_ok(ac_health), "Sveltos controllers", pids, logs)
+    time.sleep(1)
+    for pid, logfile in zip(pids, logs):
+        if not alive(pid):
+            raise SystemExit(f"{logfile.stem} exited; last log lines:\n" + logfile.read_text(errors="replace")[-3000:])
     log(f"event-manager, addon-controller and eventreporter running (logs in {data})")
 
 

@@ -8,7 +8,8 @@
 // namespace and name as field selectors, deleting objects left out), keep objects
 // one of the evaluateCEL rules or the evaluate Lua accepts, run aggregatedSelection over
 // the lot, and report matchingResources plus, with collectResources, the resources as
-// JSON documents each followed by "---".
+// JSON documents each followed by "---\n" (the form event-manager v1.5.0's own tests feed
+// it; the older agent's bare "---" breaks libsveltos' CustomSplit at a second resource).
 //
 // Two layouts, matching event-manager's --agent-in-mgmt-cluster:
 //
@@ -82,17 +83,19 @@ type reporter struct {
 }
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the cluster (required)")
-	layout := flag.String("layout", "mgmt", "mgmt (event-manager --agent-in-mgmt-cluster=true) or managed")
-	clusterNamespace := flag.String("cluster-namespace", "mgmt", "namespace of the SveltosCluster reported for")
-	clusterName := flag.String("cluster-name", "mgmt", "name of the SveltosCluster reported for")
-	version := flag.String("version", "v1.5.0", "agent version announced to event-manager")
-	interval := flag.Duration("interval", 2*time.Second, "time between evaluations")
-	once := flag.Bool("once", false, "evaluate once and exit")
-	verbose := flag.Bool("v", false, "log every evaluation")
-	flag.Parse()
+	// A flag set of its own: controller-runtime registers --kubeconfig on the global one.
+	flags := flag.NewFlagSet("eventreporter", flag.ExitOnError)
+	kubeconfig := flags.String("kubeconfig", "", "kubeconfig of the cluster (required)")
+	layout := flags.String("layout", "mgmt", "mgmt (event-manager --agent-in-mgmt-cluster=true) or managed")
+	clusterNamespace := flags.String("cluster-namespace", "mgmt", "namespace of the SveltosCluster reported for")
+	clusterName := flags.String("cluster-name", "mgmt", "name of the SveltosCluster reported for")
+	version := flags.String("version", "v1.5.0", "agent version announced to event-manager")
+	interval := flags.Duration("interval", 2*time.Second, "time between evaluations")
+	once := flags.Bool("once", false, "evaluate once and exit")
+	verbose := flags.Bool("v", false, "log every evaluation")
+	_ = flags.Parse(os.Args[1:])
 	if *kubeconfig == "" || (*layout != "mgmt" && *layout != "managed") {
-		flag.Usage()
+		flags.Usage()
 		os.Exit(2)
 	}
 	level := 0
@@ -136,6 +139,8 @@ func newReporter(kubeconfig string, mgmtLayout bool, clusterNamespace, clusterNa
 		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
 	config.QPS, config.Burst = 50, 100
+	// Selecting both CAPI versions makes the API server warn about v1beta1 on every list.
+	config.WarningHandler = rest.NoWarnings{}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err
@@ -273,7 +278,7 @@ func (r *reporter) evaluate(ctx context.Context, mapper meta.RESTMapper, name st
 }
 
 // marshalResources is sveltos-agent's marshalSliceOfUnstructured: each resource as JSON,
-// each followed by "---"; event-manager splits them with libsveltos' deployer.CustomSplit.
+// each followed by "---\n"; event-manager splits them with libsveltos' deployer.CustomSplit.
 func marshalResources(resources []*unstructured.Unstructured) ([]byte, error) {
 	var builder strings.Builder
 	for _, resource := range resources {
@@ -282,7 +287,7 @@ func marshalResources(resources []*unstructured.Unstructured) ([]byte, error) {
 			return nil, err
 		}
 		builder.Write(raw)
-		builder.WriteString("---")
+		builder.WriteString("---\n")
 	}
 	return []byte(builder.String()), nil
 }
