@@ -40,6 +40,9 @@ PROFILE_LABEL = "x-k8s.io/cluster-profile"
 # the objects as this program's output.
 CONSUMER_LABELS = ("x-k8s.io/cluster-profile", "x-k8s.io/cluster-profile-namespace", "app.kubernetes.io/managed-by")
 OWNER_STAMP = "cluster-inventory.io/stack"
+# The ClusterProfiles event-manager creates per event, labelled with their EventTrigger.
+SVELTOS_PROFILES = ("config.projectsveltos.io", "v1beta1", "clusterprofiles")
+TRIGGER_LABEL = "eventtrigger.lib.projectsveltos.io/eventtriggername"
 
 
 @dataclass
@@ -288,6 +291,10 @@ def test_deleting_an_event_trigger_never_deletes_its_event_source(world: World) 
               "push Secrets withdrawn")
     # ... and the garbage collector has had its chance: the EventSource stays.
     assert _event_source(world, name)["metadata"]["name"] == name
+    # Sveltos' own ClusterProfiles of the old trigger finish going before the new trigger's
+    # claim the same Secrets (addon-controller refuses a resource another profile still holds).
+    _wait_for(lambda: not world.inventory.custom.list_cluster_custom_object(
+        *SVELTOS_PROFILES, label_selector=f"{TRIGGER_LABEL}={name}")["items"], "old ClusterProfiles gone")
     # The next run puts the EventTrigger back and Sveltos rewrites the Secrets.
     world.stack.stack.refresh(color="never")
     result = world.stack.up()
