@@ -228,48 +228,34 @@ def test_no_credential_in_state_or_cli_output(world: World) -> None:
         assert marker not in state and marker not in printed
 
 
-def test_new_consumer_namespace_gets_its_secrets(world: World) -> None:
+def test_new_consumer_namespace_cluster_and_cluster_profile_converge(world: World) -> None:
+    # All three at once: each is a separate Sveltos event, and one wait covers them.
     extra = f"team-c-{world.run_id}"
     world.inventory.namespace(extra, {world.consumer_label: ""})
     world.consumers.append(extra)
-    objects = _converge(world, expect_count=8)
-    assert {k for k in objects if k.startswith(f"Secret/{extra}/")} == {
-        f"Secret/{extra}/{world.fleet_ns}-alpha-kubeconfig", f"Secret/{extra}/default-beta-kubeconfig"}
-
-
-def test_new_cluster_gets_secrets_in_every_consumer_namespace(world: World) -> None:
     world.inventory.capi_cluster(world.capi_ns, "gamma", {"clusterprofile-name": "gamma"},
                                  kubeconfig_text("https://gamma.example:6443", world.markers[2]))
-    objects = _converge(world, expect_count=11)
-    assert {f"Secret/{ns}/default-gamma-kubeconfig" for ns in world.consumers} <= set(objects)
-
-
-def test_new_cluster_profile_gets_a_sveltoscluster_and_secret(world: World) -> None:
     world.inventory.cluster_profile(world.fleet_ns, "west", [])
     world.inventory.secret(world.fleet_ns, "west-credentials",
                            {"config": kubeconfig_text("https://west.example:6443", world.markers[4])},
                            labels={PROFILE_LABEL: "west"})
+    # 3 clusters x 3 consumers push Secrets; 2 SveltosClusters and their Secrets.
     objects = _converge(world, expect_count=13)
-    assert f"SveltosCluster/{world.fleet_ns}/west" in objects
+    assert {k for k in objects if k.startswith(f"Secret/{extra}/")} == {
+        f"Secret/{extra}/{world.fleet_ns}-alpha-kubeconfig", f"Secret/{extra}/default-beta-kubeconfig",
+        f"Secret/{extra}/default-gamma-kubeconfig"}
+    assert {f"Secret/{ns}/default-gamma-kubeconfig" for ns in world.consumers} <= set(objects)
+    assert {f"SveltosCluster/{world.fleet_ns}/west", f"Secret/{world.fleet_ns}/west-sveltos-kubeconfig"} <= set(objects)
 
 
-def test_consumer_namespace_that_stops_consuming_loses_its_secrets(world: World) -> None:
+def test_withdrawn_consumer_namespace_deleted_cluster_and_cluster_profile_converge(world: World) -> None:
     extra = world.consumers.pop()
     world.inventory.core.patch_namespace(extra, {"metadata": {"labels": {world.consumer_label: None}}})
-    objects = _converge(world, expect_count=10)
-    assert not any(k.startswith(f"Secret/{extra}/") for k in objects)
-
-
-def test_deleted_cluster_loses_its_secrets(world: World) -> None:
     group, version, plural = ("cluster.x-k8s.io", "v1beta1", "clusters")
     world.inventory.custom.delete_namespaced_custom_object(group, version, world.capi_ns, plural, "gamma")
-    objects = _converge(world, expect_count=8)
-    assert not any(k.endswith("/default-gamma-kubeconfig") for k in objects)
-
-
-def test_deleted_cluster_profile_loses_its_sveltoscluster_and_secret(world: World) -> None:
     world.inventory.delete_cluster_profile(world.fleet_ns, "west")
     objects = _converge(world, expect_count=6)
+    assert not any(k.startswith(f"Secret/{extra}/") or k.endswith("/default-gamma-kubeconfig") for k in objects)
     assert f"SveltosCluster/{world.fleet_ns}/west" not in objects
 
 
