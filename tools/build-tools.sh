@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds (or reuses from cache) every Go tool the project runs: the Pulumi CLI, the
 # project's Python language host for it, the kubernetes provider plugin, kube-apiserver,
-# kube-controller-manager and etcd. Everything lands
+# kube-controller-manager and etcd, and Sveltos' event-manager and addon-controller with
+# the project's EventReport writer. Everything lands
 # outside the repository, in $CLUSTER_INVENTORY_CACHE (default
 # ~/.cache/cluster-inventory), one directory per tool and version; a stamp of
 # the wrapper module's files decides whether a cached build is still good.
@@ -25,7 +26,7 @@ export CGO_ENABLED=0
 log() { printf '[tools] %s\n' "$*" >&2; }
 
 stamp_of() { # the inputs that decide a build: wrapper files, link flags, the Go version
-  (cd "$1" && cat go.mod go.sum ./*.go 2>/dev/null; echo "$2"; go env GOVERSION) | sha256sum | cut -c1-16
+  (cd "$1" && cat go.mod go.sum ./*.go ./*/*.go 2>/dev/null; echo "$2"; go env GOVERSION) | sha256sum | cut -c1-16
 }
 
 # build NAME VERSION WRAPPER_DIR BINARY PACKAGE LDFLAGS
@@ -100,6 +101,18 @@ install_provider_plugin() {
   fi
 }
 
+build_sveltos() {
+  # One wrapper module, three binaries; the Go build cache makes the second and third
+  # cheap. EVENT_MANAGER_VERSION and ADDON_CONTROLLER_VERSION must match its go.mod.
+  local wrapper=$here/go/sveltos
+  grep -q "github.com/projectsveltos/event-manager $EVENT_MANAGER_VERSION\$" "$wrapper/go.mod"
+  grep -q "github.com/projectsveltos/addon-controller $ADDON_CONTROLLER_VERSION\$" "$wrapper/go.mod"
+  build event-manager "$EVENT_MANAGER_VERSION" sveltos event-manager github.com/projectsveltos/event-manager/cmd
+  build addon-controller "$ADDON_CONTROLLER_VERSION" sveltos addon-controller \
+    github.com/projectsveltos/addon-controller/cmd
+  build eventreporter "$LIBSVELTOS_VERSION" sveltos eventreporter ./eventreporter
+}
+
 main() {
   # The provider is found through Pulumi's plugin directory, not PATH (a plugin on
   # PATH makes every run warn "using pulumi-resource-kubernetes from $PATH").
@@ -116,6 +129,7 @@ main() {
   build kube-controller-manager "$KUBERNETES_VERSION" kube-apiserver kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_version_flags"
   build etcd "$ETCD_VERSION" etcd etcd .
+  build_sveltos
   eval "$("$here/env.sh")"
   install_provider_plugin
   no_automatic_log

@@ -1,9 +1,20 @@
 """Start and stop a local management cluster: etcd, kube-apiserver and the garbage-collector
 and namespace controllers of kube-controller-manager on loopback, with the real CRDs.
 
-    python tools/cluster.py up      # idempotent; prints the kubeconfig path
-    python tools/cluster.py down    # stops both processes, frees the ports, removes the data
+    python tools/cluster.py up [--sveltos]   # idempotent; prints the kubeconfig path
+    python tools/cluster.py sveltos-up       # Sveltos on an already running control plane
+    python tools/cluster.py sveltos-down     # stops the Sveltos processes only
+    python tools/cluster.py down    # stops every process, frees the ports, removes the data
     python tools/cluster.py status
+
+With --sveltos (``make cluster-up SVELTOS=1``) the management cluster also runs Sveltos:
+every CRD of libsveltos, event-manager and addon-controller (read from the modules pinned
+in tools/go/sveltos), the management cluster registered as SveltosCluster mgmt/mgmt, and
+three processes: event-manager and addon-controller (built from their published modules)
+and eventreporter, the project's stand-in for sveltos-agent, whose module is not served
+(tools/go/sveltos/eventreporter). The agent runs "in the management cluster"
+(--agent-in-mgmt-cluster=true): event-manager then leaves the EventSources this program
+declares untouched (see README, "Events mode with real Sveltos").
 
 State lives in ``.local/`` of the repository (git-ignored): ``kubeconfig`` (admin),
 ``cluster.json`` (ports, pids, data dir). Certificates are generated locally with
@@ -45,6 +56,20 @@ CRD_SOURCES = {
 }
 STARTUP_TIMEOUT_S = 90
 
+# Sveltos (``up --sveltos``): every CRD these modules publish, from tools/go/sveltos.
+SVELTOS_CRD_MODULES = (
+    "github.com/projectsveltos/libsveltos",
+    "github.com/projectsveltos/event-manager",
+    "github.com/projectsveltos/addon-controller",
+)
+SVELTOS_VERSION = "v1.5.0"  # tools/versions.env EVENT_MANAGER_VERSION, announced by the agent handshake
+SVELTOS_PROGRAMS = ("event-manager", "addon-controller", "eventreporter")
+MGMT_NAMESPACE = "mgmt"
+MGMT_CLUSTER = "mgmt"
+SVELTOS_NAMESPACE = "projectsveltos"
+# The SveltosCluster's labels: the default managementClusterSelector (Pulumi.yaml).
+MGMT_CLUSTER_LABELS = {"type": "mgmt"}
+
 
 def log(message: str) -> None:
     print(f"[cluster] {message}", file=sys.stderr, flush=True)
@@ -72,7 +97,7 @@ def alive(pid: int) -> bool:
         program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
     except OSError:
         return False
-    return Path(program).name in ("etcd", "kube-apiserver", "kube-controller-manager")
+    return Path(program).name in ("etcd", "kube-apiserver", "kube-controller-manager", *SVELTOS_PROGRAMS)
 
 
 def load_state() -> dict[str, Any] | None:
@@ -179,11 +204,11 @@ def etcd_healthy(port: int) -> bool:
         return False
 
 
-def crd_files() -> list[Path]:
-    wrapper = REPO / "tools" / "go" / "crds"
+def module_dirs(wrapper: Path, modules: list[str]) -> dict[str, str]:
+    """Module path -> its directory in Go's module cache (downloaded on first use)."""
     env = dict(os.environ, GOFLAGS="-mod=readonly",
                GONOSUMDB="github.com/projectsveltos,sigs.k8s.io/cluster-inventory-api")
-    out = subprocess.run(["go", "mod", "download", "-json", *CRD_SOURCES], cwd=wrapper, env=env,
+    out = subprocess.run(["go", "mod", "download", "-json", *modules], cwd=wrapper, env=env,
                          check=True, capture_output=True, text=True).stdout
     decoder = json.JSONDecoder()
     dirs: dict[str, str] = {}
@@ -196,10 +221,21 @@ def crd_files() -> list[Path]:
         if info.get("Error"):
             raise SystemExit(f"cannot download {info['Path']}: {info['Error']}")
         dirs[info["Path"]] = info["Dir"]
+    return dirs
+
+
+def crd_files() -> list[Path]:
+    dirs = module_dirs(REPO / "tools" / "go" / "crds", list(CRD_SOURCES))
     return [Path(dirs[module]) / rel for module, paths in CRD_SOURCES.items() for rel in paths]
 
 
-def install_crds() -> None:
+def sveltos_crd_files() -> list[Path]:
+    dirs = module_dirs(REPO / "tools" / "go" / "sveltos", list(SVELTOS_CRD_MODULES))
+    return sorted(path for module in SVELTOS_CRD_MODULES
+                  for path in (Path(dirs[module]) / "config" / "crd" / "bases").glob("*.yaml"))
+
+
+def install_crds(files: list[Path] | None = None) -> None:
     import yaml
     from kubernetes import client, config
     from kubernetes.client.rest import ApiException
@@ -207,7 +243,7 @@ def install_crds() -> None:
     api_client = config.new_client_from_config(str(KUBECONFIG))
     ext = client.ApiextensionsV1Api(api_client)
     names = []
-    for path in crd_files():
+    for path in files if files is not None else crd_files():
         crd = yaml.safe_load(path.read_text())
         # No conversion webhook runs here: every served version converts with None.
         crd["spec"]["conversion"] = {"strategy": "None"}
@@ -236,11 +272,13 @@ def install_crds() -> None:
     log(f"{len(names)} CRDs Established: {', '.join(sorted(names))}")
 
 
-def up() -> None:
+def up(sveltos: bool = False) -> None:
     state = load_state()
     if state and all(alive(pid) for pid in state["pids"]) and healthy(state["port"], Path(state["pki"])):
         log(f"already running on https://127.0.0.1:{state['port']}")
         install_crds()
+        if sveltos:
+            sveltos_up()
         print(KUBECONFIG)
         return
     if state:
@@ -298,7 +336,128 @@ def up() -> None:
         raise SystemExit("kube-controller-manager exited; last log lines:\n"
                          + kcm_log.read_text(errors="replace")[-3000:])
     install_crds()
+    if sveltos:
+        sveltos_up()
     print(KUBECONFIG)
+
+
+def apply_object(api_client: Any, body: dict[str, Any]) -> None:
+    """Create or update (server-side apply, field manager cluster-py) one object."""
+    from kubernetes import dynamic
+
+    resource = dynamic.DynamicClient(api_client).resources.get(api_version=body["apiVersion"], kind=body["kind"])
+    resource.server_side_apply(body=body, field_manager="cluster-py", force_conflicts=True,
+                               namespace=body["metadata"].get("namespace"))
+
+
+def register_management_cluster() -> None:
+    """What sveltoscluster-manager and a Sveltos install would leave: the namespaces, the
+    management cluster as SveltosCluster mgmt/mgmt (labelled for managementClusterSelector,
+    its kubeconfig Secret, status.ready)."""
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(str(KUBECONFIG))
+    for name in (SVELTOS_NAMESPACE, MGMT_NAMESPACE):
+        apply_object(api_client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    secret = f"{MGMT_CLUSTER}-sveltos-kubeconfig"
+    apply_object(api_client, {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": secret, "namespace": MGMT_NAMESPACE},
+        "stringData": {"kubeconfig": KUBECONFIG.read_text()},
+    })
+    apply_object(api_client, {
+        "apiVersion": "lib.projectsveltos.io/v1beta1", "kind": "SveltosCluster",
+        "metadata": {"name": MGMT_CLUSTER, "namespace": MGMT_NAMESPACE, "labels": MGMT_CLUSTER_LABELS},
+        "spec": {"kubeconfigName": secret, "kubeconfigKeyName": "kubeconfig"},
+    })
+    custom = client.CustomObjectsApi(api_client)
+    status = {"status": {"ready": True, "connectionStatus": "Healthy"}}
+    custom.patch_namespaced_custom_object_status(
+        "lib.projectsveltos.io", "v1beta1", MGMT_NAMESPACE, "sveltosclusters", MGMT_CLUSTER, status)
+    log(f"management cluster registered as SveltosCluster {MGMT_NAMESPACE}/{MGMT_CLUSTER} {MGMT_CLUSTER_LABELS}")
+
+
+def health_ok(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def sveltos_up() -> None:
+    """Sveltos CRDs, the management cluster's registration, and the three processes."""
+    state = load_state()
+    if not state:
+        sys.exit("the control plane is not running: run `python tools/cluster.py up --sveltos`")
+    running = state.get("sveltos_pids", [])
+    if running and all(alive(pid) for pid in running):
+        log("Sveltos already running")
+        return
+    sveltos_down()
+    state = load_state() or state
+    install_crds(sveltos_crd_files())
+    register_management_cluster()
+    data = Path(state["data"])
+    em_health, em_webhook, ac_health, ac_webhook = free_ports(4)
+    common = [f"--kubeconfig={KUBECONFIG}", f"--version={SVELTOS_VERSION}", "--agent-in-mgmt-cluster=true",
+              "--diagnostics-address=0"]
+    commands = {
+        "event-manager": [tool("event-manager"), *common, f"--health-addr=127.0.0.1:{em_health}",
+                          f"--webhook-port={em_webhook}"],
+        "addon-controller": [tool("addon-controller"), *common, f"--health-addr=127.0.0.1:{ac_health}",
+                             f"--webhook-port={ac_webhook}", "--report-mode=0", "--disable-telemetry"],
+        "eventreporter": [tool("eventreporter"), f"--kubeconfig={KUBECONFIG}", "--layout=mgmt",
+                          f"--cluster-namespace={MGMT_NAMESPACE}", f"--cluster-name={MGMT_CLUSTER}",
+                          f"--version={SVELTOS_VERSION}", "--interval=1s"],
+    }
+    control_plane = list(state["pids"])
+    pids: list[int] = []
+    logs: list[Path] = []
+    for name, args in commands.items():
+        logfile = data / f"{name}.log"
+        pids.append(spawn(args, logfile))
+        logs.append(logfile)
+        # Recorded at once, so `down` stops them even if this start fails half-way.
+        state["sveltos_pids"], state["pids"] = list(pids), control_plane + pids
+        STATE.write_text(json.dumps(state))
+    wait_for(lambda: health_ok(em_health) and health_ok(ac_health), "Sveltos controllers", pids, logs)
+    time.sleep(1)
+    for pid, logfile in zip(pids, logs):
+        if not alive(pid):
+            raise SystemExit(f"{logfile.stem} exited; last log lines:\n" + logfile.read_text(errors="replace")[-3000:])
+    log(f"event-manager, addon-controller and eventreporter running (logs in {data})")
+
+
+def sveltos_down() -> None:
+    state = load_state()
+    if not state or not state.get("sveltos_pids"):
+        return
+    stop(state["sveltos_pids"])
+    state["pids"] = [pid for pid in state["pids"] if pid not in state["sveltos_pids"]]
+    state["sveltos_pids"] = []
+    STATE.write_text(json.dumps(state))
+    log("Sveltos stopped")
+
+
+def stop(pids: list[int]) -> None:
+    for pid in reversed(pids):
+        if alive(pid):
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except OSError:
+                pass
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in pids:
+        if alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def down() -> None:
@@ -306,21 +465,7 @@ def down() -> None:
     if not state:
         log("not running")
         return
-    for pid in reversed(state["pids"]):
-        if alive(pid):
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except OSError:
-                pass
-    deadline = time.monotonic() + 20
-    while any(alive(pid) for pid in state["pids"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid in state["pids"]:
-        if alive(pid):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+    stop(state["pids"])
     shutil.rmtree(state["data"], ignore_errors=True)
     STATE.unlink(missing_ok=True)
     KUBECONFIG.unlink(missing_ok=True)
@@ -336,8 +481,13 @@ def status() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "status"])
-    {"up": up, "down": down, "status": status}[parser.parse_args().command]()
+    parser.add_argument("command", choices=["up", "down", "status", "sveltos-up", "sveltos-down"])
+    parser.add_argument("--sveltos", action="store_true", help="with up: also run Sveltos (see above)")
+    args = parser.parse_args()
+    if args.command == "up":
+        up(sveltos=args.sveltos)
+    else:
+        {"down": down, "status": status, "sveltos-up": sveltos_up, "sveltos-down": sveltos_down}[args.command]()
 
 
 if __name__ == "__main__":

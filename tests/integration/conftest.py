@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.controlplane import ControlPlane, start_control_plane
+from tests.integration.controlplane import ControlPlane, cluster, start_control_plane
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +18,14 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
     name = control_plane.new_namespace()
     yield name
     control_plane.delete_namespace(name)
+
+
+@pytest.fixture(scope="module")
+def sveltos(control_plane: ControlPlane) -> Iterator[None]:
+    """Sveltos on the control plane for one test module (tools/cluster.py sveltos-up), stopped
+    after it, so no other test's Event Framework objects are acted on behind its back."""
+    cluster("sveltos-up").check_returncode()
+    try:
+        yield
+    finally:
+        cluster("sveltos-down")

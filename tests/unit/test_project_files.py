@@ -78,3 +78,20 @@ def test_pulumi_yaml_runs_the_program_in_the_makefiles_virtualenv() -> None:
     venv = re.search(r"^VENV := (\S+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
     assert runtime["name"] == "python" and venv is not None
     assert runtime["options"] == {"toolchain": "pip", "virtualenv": venv.group(1)}
+
+
+def _go_requires(wrapper: str) -> dict[str, str]:
+    text = (REPO / "tools" / "go" / wrapper / "go.mod").read_text()
+    return dict(re.findall(r"^\s*(?:require\s+)?(github\.com/projectsveltos/[\w.-]+) (v\S+)", text, re.MULTILINE))
+
+
+def test_sveltos_wrappers_pin_the_versions_of_versions_env() -> None:
+    versions = _versions()
+    sveltos, crds = _go_requires("sveltos"), _go_requires("crds")
+    assert sveltos["github.com/projectsveltos/event-manager"] == versions["EVENT_MANAGER_VERSION"]
+    assert sveltos["github.com/projectsveltos/addon-controller"] == versions["ADDON_CONTROLLER_VERSION"]
+    assert sveltos["github.com/projectsveltos/libsveltos"] == versions["LIBSVELTOS_VERSION"]
+    assert crds["github.com/projectsveltos/event-manager"] == versions["EVENT_MANAGER_VERSION"]
+    assert crds["github.com/projectsveltos/libsveltos"] == versions["LIBSVELTOS_VERSION"]
+    # The version the stand-in agent announces is the controllers' (tools/cluster.py).
+    assert f'SVELTOS_VERSION = "{versions["EVENT_MANAGER_VERSION"]}"' in (REPO / "tools" / "cluster.py").read_text()
