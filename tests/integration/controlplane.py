@@ -8,6 +8,7 @@ started if it is not running (and stopped again at the end if the tests started 
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 import sys
 import uuid
@@ -79,6 +80,17 @@ class ControlPlane:
         except ApiException as err:
             if err.status != 404:
                 raise
+
+
+def api_server_process() -> tuple[int, list[str]]:
+    """The running kube-apiserver's PID and command line (tools/cluster.py started it)."""
+    state = json.loads((REPO / ".local" / "cluster.json").read_text())
+    for pid in state["pids"]:
+        comm = Path(f"/proc/{pid}/comm")
+        if comm.exists() and comm.read_text().strip() == "kube-apiserver":
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            return pid, [arg.decode() for arg in argv]
+    raise AssertionError("no kube-apiserver among the local control plane's processes")
 
 
 def start_control_plane() -> Iterator[ControlPlane]:

@@ -22,7 +22,7 @@ import yaml
 from kubernetes import client, config
 from pulumi import automation as auto
 
-from tests.integration.controlplane import REPO, ControlPlane, tools_env
+from tests.integration.controlplane import REPO, ControlPlane, api_server_process, tools_env
 from tests.integration.inventory_objects import kubeconfig_text
 from tests.integration.project import ProjectStack
 
@@ -47,9 +47,7 @@ def second_cluster(control_plane: ControlPlane, tmp_path_factory: pytest.TempPat
     """The kubeconfig of another cluster: the local kube-apiserver's command line with its own
     port and etcd prefix."""
     state = json.loads((REPO / ".local" / "cluster.json").read_text())
-    api_pid = next(pid for pid in state["pids"] if Path(f"/proc/{pid}/comm").exists()
-                   and Path(f"/proc/{pid}/comm").read_text().strip() == "kube-apiserver")
-    argv = [a.decode() for a in Path(f"/proc/{api_pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")]
+    _, argv = api_server_process()
     port = _free_port()
     argv = [f"--secure-port={port}" if a.startswith("--secure-port=") else a for a in argv]
     argv.append(f"--etcd-prefix=/second-{uuid.uuid4().hex[:6]}")

@@ -25,7 +25,7 @@ from kubernetes import client
 
 from bench.fleet import Fleet, applier, delete_namespaces, descendants, inventory_manifests, kubeconfig_secret
 from inventory.existing import OWNER_ANNOTATION
-from tests.integration.controlplane import REPO, ControlPlane, tools_env
+from tests.integration.controlplane import REPO, ControlPlane, api_server_process, tools_env
 
 STACK = "recovery"
 CLUSTERS = 200  # x (3 consumers + 2) = 1,000 objects
@@ -130,14 +130,11 @@ def test_the_next_up_after_cancel_converges_with_nothing_lost_or_refused(world: 
 def _kill_and_restart_api_server(pause_s: float) -> None:
     state_file = REPO / ".local" / "cluster.json"
     state = json.loads(state_file.read_text())
-    api_pid = next(pid for pid in state["pids"]
-                   if Path(f"/proc/{pid}/comm").exists() and Path(f"/proc/{pid}/comm").read_text().strip()
-                   == "kube-apiserver")
-    argv = Path(f"/proc/{api_pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    api_pid, argv = api_server_process()
     os.kill(api_pid, signal.SIGKILL)
     time.sleep(pause_s)
     log = open(Path(state["data"]) / "kube-apiserver.log", "ab")  # noqa: SIM115 (the server keeps it)
-    restarted = subprocess.Popen([a.decode() for a in argv], stdout=log, stderr=log, start_new_session=True)
+    restarted = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
     state["pids"] = [restarted.pid if pid == api_pid else pid for pid in state["pids"]]
     state_file.write_text(json.dumps(state))
 
