@@ -45,9 +45,11 @@ def resolve_exec(inventory: Inventory, settings: Settings, now: datetime) -> Map
 def compute_plan(settings: Settings, now: datetime) -> Plan:
     """Everything one run declares. Raises SettingsError or InventoryReadError, never plans on a failed read."""
     from inventory.events import plan_events
+    from inventory.shards import select_shard
 
     event_objects = plan_events(settings)  # config problems stop the run before any read
     inventory = read_inventory(settings)
     has_errors = any(d.severity is Severity.ERROR for d in inventory.diagnostics)
     exec_results = {} if has_errors else resolve_exec(inventory, settings, now)
-    return build_plan(inventory, settings, exec_results, now, extra_objects=event_objects)
+    plan = build_plan(inventory, settings, exec_results, now, extra_objects=event_objects)
+    return select_shard(plan, settings)

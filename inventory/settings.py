@@ -126,6 +126,11 @@ class Settings:
     allow_mass_deletion: bool = False
     adopt_existing: bool = False
 
+    # One fleet split across several stacks (inventory/shards.py): this stack declares the
+    # objects of shard shard_index of shard_count.
+    shard_count: int = 1
+    shard_index: int = 0
+
     # Event Framework mode (SPEC §3 C).
     events_name_prefix: str = "cluster-inventory"
     events_namespace: str = "projectsveltos"  # where the ConfigMap templates live
@@ -199,6 +204,10 @@ class Settings:
             problems.append(f"scheduleIntervalMinutes: {self.schedule_interval_minutes!r} must be 0 or more")
         if self.max_deletions < 0:
             problems.append(f"maxDeletions: {self.max_deletions!r} must be 0 or more")
+        if self.shard_count < 1:
+            problems.append(f"shardCount: {self.shard_count!r} must be 1 or more")
+        elif not 0 <= self.shard_index < self.shard_count:
+            problems.append(f"shardIndex: {self.shard_index!r} must be from 0 to shardCount - 1 ({self.shard_count - 1})")
         problems.extend(self._output_value_problems())
         problems.extend(self._consumer_shape_problems())
         for key, value in self.management_cluster_selector.items():
@@ -290,7 +299,7 @@ _TUPLE_OF_STR = {"capi_namespaces", "profile_namespaces", "cluster_set_namespace
                  "argocd_cluster_namespaces", "argocd_sources"}
 _TUPLE_OF_OBJECTS = {"extra_event_sources", "extra_event_triggers", "extra_config_maps", "extra_secrets"}
 _BOOLS = {"allow_mass_deletion", "adopt_existing", "argocd_cluster_resources"}
-_INTS = {"schedule_interval_minutes", "max_deletions"}
+_INTS = {"schedule_interval_minutes", "max_deletions", "shard_count", "shard_index"}
 
 
 def _coerce(attr: str, value: Any) -> Any:
