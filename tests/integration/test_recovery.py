@@ -106,7 +106,11 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
 def test_killing_pulumi_in_a_cold_up_leaves_a_lock_that_names_the_fix(world: World) -> None:
     driver = world.deploy("up")
     _wait_for(lambda: len(world.managed_secrets()) >= 250, "250 Secrets written")
-    os.kill(_pulumi_process(driver.pid), signal.SIGKILL)
+    pulumi = _pulumi_process(driver.pid)
+    plugins = [pid for pid in descendants(pulumi) if pid != pulumi]
+    os.kill(pulumi, signal.SIGKILL)
+    for pid in plugins:  # as when a CI runner is killed: the provider goes with the CLI
+        os.kill(pid, signal.SIGKILL)
     output, _ = driver.communicate(timeout=120)
     assert driver.returncode != 0
     assert 0 < len(world.managed_secrets()) < world.expected_secrets()
