@@ -20,7 +20,7 @@ def _generated_table() -> str:
 
 def _readme_table() -> str:
     path = REPO / "README.md"
-    assert path.exists(), "README.md is missing (docs/README-draft.md holds the sections to merge)"
+    assert path.exists(), "README.md is missing"
     readme = path.read_text(encoding="utf-8")
     assert readme.count(START) == 1 and readme.count(END) == 1, f"README.md needs one {START} ... {END} block"
     return readme.split(START, 1)[1].split(END, 1)[0].strip("\n") + "\n"
