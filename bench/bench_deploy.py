@@ -46,7 +46,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.fleet import (
-    KUBECONFIG,
     Fleet,
     applier,
     delete_namespaces,
@@ -54,8 +53,8 @@ from bench.fleet import (
     inventory_manifests,
     kubeconfig_secret,
     removed_clusters,
-    tools_env,
 )
+from tests.integration.controlplane import KUBECONFIG, tools_env
 
 RESULTS = REPO / "bench" / "results"
 SIZES = (200, 1_000)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-KUBECONFIG = REPO / ".local" / "kubeconfig"
+from tests.integration.controlplane import KUBECONFIG, REPO
+
 CAPI_NAMESPACES = 10
 
 # A CAPI admin kubeconfig: CA, client certificate and key make it ~5.5 KB, like the real ones.
@@ -145,12 +145,6 @@ def applier(mode: str, manifests: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if result["errors"]:
         raise SystemExit(f"applier {mode}: {result['errors']} errors, first: {result['firstError']}")
     return result
-
-
-def tools_env() -> dict[str, str]:
-    exported = subprocess.run(["bash", "-c", 'eval "$(tools/env.sh)" && env -0'], cwd=REPO,
-                              capture_output=True, check=True).stdout.decode()
-    return dict(entry.split("=", 1) for entry in exported.split("\0") if "=" in entry)
 
 
 def descendants(root: int) -> list[int]:

@@ -11,8 +11,9 @@ import functools
 import json
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,15 @@ class ControlPlane:
         except ApiException as err:
             if err.status != 404:
                 raise
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float, interval: float = 0.2) -> None:
+    """Poll ``check`` until it holds; past ``timeout`` seconds the test fails naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(interval)
 
 
 def api_server_process() -> tuple[int, list[str]]:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import pytest
 import yaml
 from kubernetes.client.rest import ApiException
 
-from tests.integration.controlplane import REPO, ControlPlane
+from tests.integration.controlplane import REPO, ControlPlane, wait_for
 from tests.integration.inventory_objects import (
     EVENT_SOURCES,
     EVENT_TRIGGERS,
@@ -134,14 +134,6 @@ def _converge(world: World, *, expect_count: int | None = None) -> dict[str, dic
     return actual
 
 
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = CONVERGE_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(1)
-
-
 def _changes(result: object) -> dict[str, int]:
     return dict(result.summary.resource_changes or {})  # type: ignore[attr-defined]
 
@@ -195,7 +187,7 @@ def world(control_plane: ControlPlane, sveltos: None, tmp_path_factory: pytest.T
     yield world
     stack.destroy()
     # Sveltos withdraws what it wrote once the EventTriggers are gone.
-    _wait_for(lambda: world.sveltos_objects() == {}, "Sveltos withdraws its objects after destroy")
+    wait_for(lambda: world.sveltos_objects() == {}, "Sveltos withdraws its objects after destroy", CONVERGE_TIMEOUT_S, interval=1)
     for ns in [capi_ns, fleet_ns, *consumers]:
         control_plane.delete_namespace(ns)
 
@@ -271,16 +263,16 @@ def test_deleting_an_event_trigger_never_deletes_its_event_source(world: World) 
             return err.status == 404
         return False
 
-    _wait_for(trigger_gone, f"EventTrigger {name} deleted")
+    wait_for(trigger_gone, f"EventTrigger {name} deleted", CONVERGE_TIMEOUT_S, interval=1)
     # Sveltos withdraws the push Secrets (the ClusterProfiles of the trigger go) ...
-    _wait_for(lambda: not any(k.startswith("Secret/team-") for k in world.sveltos_objects()),
-              "push Secrets withdrawn")
+    wait_for(lambda: not any(k.startswith("Secret/team-") for k in world.sveltos_objects()),
+              "push Secrets withdrawn", CONVERGE_TIMEOUT_S, interval=1)
     # ... and the garbage collector has had its chance: the EventSource stays.
     assert _event_source(world, name)["metadata"]["name"] == name
     # Sveltos' own ClusterProfiles of the old trigger finish going before the new trigger's
     # claim the same Secrets (addon-controller refuses a resource another profile still holds).
-    _wait_for(lambda: not world.inventory.custom.list_cluster_custom_object(
-        *SVELTOS_PROFILES, label_selector=f"{TRIGGER_LABEL}={name}")["items"], "old ClusterProfiles gone")
+    wait_for(lambda: not world.inventory.custom.list_cluster_custom_object(
+        *SVELTOS_PROFILES, label_selector=f"{TRIGGER_LABEL}={name}")["items"], "old ClusterProfiles gone", CONVERGE_TIMEOUT_S, interval=1)
     # The next run puts the EventTrigger back and Sveltos rewrites the Secrets.
     world.stack.stack.refresh(color="never")
     result = world.stack.up()

@@ -4,6 +4,7 @@ same management cluster replaces nothing. The steps share one stack and run in f
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import uuid
@@ -97,8 +98,6 @@ class Fleet:
         return uids
 
     def secret_text(self, namespaced_name: str, key: str) -> str:
-        import base64
-
         namespace, name = namespaced_name.split("/")
         secret = self.inventory.core.read_namespaced_secret(name, namespace)
         return base64.b64decode(secret.data[key]).decode()

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from kubernetes import client
 
 from bench.fleet import Fleet, applier, delete_namespaces, descendants, inventory_manifests, kubeconfig_secret
 from inventory.existing import OWNER_ANNOTATION
-from tests.integration.controlplane import REPO, ControlPlane, api_server_process, tools_env
+from tests.integration.controlplane import REPO, ControlPlane, api_server_process, tools_env, wait_for
 
 STACK = "recovery"
 CLUSTERS = 200  # x (3 consumers + 2) = 1,000 objects
@@ -60,14 +60,6 @@ class World:
 
     def expected_secrets(self) -> int:
         return self.fleet.clusters * (self.fleet.consumers + 1)
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def _pulumi_process(root: int) -> int:
@@ -105,7 +97,7 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
 
 def test_killing_pulumi_in_a_cold_up_leaves_a_lock_that_names_the_fix(world: World) -> None:
     driver = world.deploy("up")
-    _wait_for(lambda: len(world.managed_secrets()) >= 250, "250 Secrets written")
+    wait_for(lambda: len(world.managed_secrets()) >= 250, "250 Secrets written", timeout=180)
     pulumi = _pulumi_process(driver.pid)
     plugins = [pid for pid in descendants(pulumi) if pid != pulumi]
     os.kill(pulumi, signal.SIGKILL)
@@ -158,7 +150,7 @@ def test_killing_the_api_server_in_an_up_that_rotates_every_credential_converges
     rest, _ = driver.communicate(timeout=600)
     assert driver.returncode != 0, "the update finished before the API server went away: nothing was tested"
     assert updated + rest.count(" updated (") < world.expected_secrets()
-    _wait_for(lambda: _healthy(world), "the API server back")
+    wait_for(lambda: _healthy(world), "the API server back", timeout=180)
     code, output = world.run("up")
     assert code == 0, output[-3000:]
     secrets = world.managed_secrets()
@@ -188,7 +180,7 @@ def test_two_ups_at_once_one_waits_out_with_the_lock_message_and_nothing_is_done
     first = world.deploy("up")
     # The second starts once the first holds the lock (two that start in the same instant
     # may each see the other's lock and both stop, which is safe but proves less).
-    _wait_for(lambda: any((world.workdir / "state").rglob("locks/**/*.json")), "the first up's lock")
+    wait_for(lambda: any((world.workdir / "state").rglob("locks/**/*.json")), "the first up's lock", timeout=180)
     second = world.deploy("up")
     outputs = [p.communicate(timeout=600)[0] for p in (first, second)]
     codes = sorted([first.returncode, second.returncode])
