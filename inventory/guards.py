@@ -55,14 +55,20 @@ class PreviousRun:
     objects: Mapping[str, str | None] = field(default_factory=dict)  # logical name -> shape (None: unknown)
     pending: Mapping[str, str | None] = field(default_factory=dict)  # deletions that run had still to do
     cluster: str | None = None  # the management cluster it wrote to
+    modes: Mapping[str, str] = field(default_factory=dict)  # feature -> direct/events/off ("push", "sveltos", ...)
+    handed_over: frozenset[str] = frozenset()  # objects it handed to Sveltos: forgotten, never deleted
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any], objects_key: str, pending_key: str,
-                     cluster_key: str) -> PreviousRun:
+                     cluster_key: str, modes_key: str = "modes", handed_over_key: str = "handedOver") -> PreviousRun:
         """Read the outputs back; a list of names (the format before shapes were recorded) has no shapes."""
         cluster = outputs.get(cluster_key)
+        modes = outputs.get(modes_key)
+        handed_over = outputs.get(handed_over_key)
         return cls(_named_shapes(outputs.get(objects_key)), _named_shapes(outputs.get(pending_key)),
-                   str(cluster) if cluster else None)
+                   str(cluster) if cluster else None,
+                   {str(k): str(v) for k, v in modes.items()} if isinstance(modes, Mapping) else {},
+                   frozenset(str(n) for n in handed_over) if isinstance(handed_over, list) else frozenset())
 
 
 def _named_shapes(value: Any) -> dict[str, str | None]:
@@ -96,6 +102,8 @@ def planned_deletions(
     current = {obj.logical_name: shape_of(obj) for obj in planned}
     result = []
     for name, shape in sorted(previous.objects.items()):
+        if name not in current and name in previous.handed_over:
+            continue  # handed to Sveltos: Pulumi forgets it (retainOnDelete), the object stays
         if name not in current:
             result.append(Deletion(name, "deleted: no longer in the inventory"))
         elif shape is not None and shape != current[name]:

@@ -44,12 +44,18 @@ def resolve_exec(inventory: Inventory, settings: Settings, now: datetime) -> Map
 
 def compute_plan(settings: Settings, now: datetime) -> Plan:
     """Everything one run declares. Raises SettingsError or InventoryReadError, never plans on a failed read."""
+    return compute(settings, now)[0]
+
+
+def compute(settings: Settings, now: datetime, read_with: Settings | None = None) -> tuple[Plan, Inventory]:
+    """``compute_plan``'s plan, and the inventory it was made from: read as ``read_with`` needs
+    it (a superset of what ``settings`` need, for a hand-over between modes) if given."""
     from inventory.events import plan_events
     from inventory.shards import select_shard
 
     event_objects = plan_events(settings)  # config problems stop the run before any read
-    inventory = read_inventory(settings)
+    inventory = read_inventory(read_with or settings)
     has_errors = any(d.severity is Severity.ERROR for d in inventory.diagnostics)
     exec_results = {} if has_errors else resolve_exec(inventory, settings, now)
     plan = build_plan(inventory, settings, exec_results, now, extra_objects=event_objects)
-    return select_shard(plan, settings)
+    return select_shard(plan, settings), inventory

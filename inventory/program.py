@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from inventory import guards, stack
+from inventory import guards, handover, model, stack
 from inventory.diagnostics import Severity
 from inventory.objects import DesiredObject
 from inventory.settings import Settings, SettingsError
@@ -23,11 +24,15 @@ from inventory.sources import InventoryReadError
 class Inventory(pulumi.ComponentResource):
     """Parent of every object the program manages, so `pulumi stack` reads as one tree."""
 
-    def __init__(self, name: str, objects: tuple[DesiredObject, ...], owner: str, provider: k8s.Provider) -> None:
+    def __init__(self, name: str, objects: tuple[DesiredObject, ...], owner: str, provider: k8s.Provider,
+                 handing_to_sveltos: tuple[DesiredObject, ...] = ()) -> None:
         super().__init__("cluster-inventory:index:Inventory", name)
         opts = pulumi.ResourceOptions(parent=self, provider=provider)
         for obj in objects:
             stack.declare_object(obj, owner, opts)
+        hand_over = pulumi.ResourceOptions.merge(opts, stack.hand_over_options())
+        for obj in handing_to_sveltos:
+            stack.declare_object(obj, owner, hand_over)
         self.register_outputs({"objects": len(objects)})
 
 
@@ -59,7 +64,8 @@ def previous_run() -> guards.PreviousRun:
     it had to make, and the cluster it wrote to (the outputs only: no resource state is read)."""
     outputs = _read_own_stack("pulumi:pulumi:readStackOutputs", {"name": stack_name()}).get("outputs") or {}
     return guards.PreviousRun.from_outputs(outputs, stack.MANAGED_OBJECTS_OUTPUT, stack.PENDING_DELETIONS_OUTPUT,
-                                           stack.MANAGEMENT_CLUSTER_OUTPUT)
+                                           stack.MANAGEMENT_CLUSTER_OUTPUT, stack.MODES_OUTPUT,
+                                           stack.HANDED_OVER_OUTPUT)
 
 
 # The Python SDK sends the engine 3-4 debug lines for every resource it registers, each a
@@ -85,27 +91,33 @@ def run() -> None:
 
 def _run() -> None:
     from inventory.existing import ExistingObjects
-    from inventory.pipeline import compute_plan
+    from inventory.pipeline import compute
     from inventory.sources.live import cluster_identity
 
     settings: Settings = stack.settings_from_config(pulumi.runtime.get_config)
     stack.check_secret_config(settings, pulumi.runtime.is_config_secret)
     now = stack.utcnow()
-    plan = compute_plan(settings, now)  # a failed read raises here: nothing is declared or deleted
+    previous = previous_run()
+    switch = handover.switch(previous.modes, settings)
+    # A failed read raises here: nothing is declared or deleted.
+    plan, inventory = compute(settings, now, handover.reading(settings, switch))
     errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
     if errors:
         raise guards.GuardError("the inventory has errors:\n" + "\n".join(str(d) for d in errors))
 
     cluster = cluster_identity(settings)
     guards.check_pinned_cluster(cluster, settings)
-    previous = previous_run()
     guards.check_cluster_move(previous, cluster, settings)
+    objects = handover.from_sveltos(plan.objects, switch.from_sveltos, stack_name())
+    handing = _handing_to_sveltos(inventory, settings, switch, previous, now)
     # ExistingObjects lists nothing until asked: for the adoption check (only without
     # adoptExisting) and for deletions a failed earlier run left undone (usually none).
     existing = ExistingObjects(settings, stack_name())
-    deletions = guards.planned_deletions(previous, plan.objects, cluster, existing.exists)
+    deletions = guards.planned_deletions(previous, objects + handing, cluster, existing.exists)
     guards.check_deletion_cap(deletions, settings)
-    guards.check_adoption(plan.objects, previous.objects.keys(), existing, settings)
+    # What this stack's own events mode had Sveltos write is this stack's to take back.
+    taken_back = {obj.logical_name for obj in objects if obj.feature in switch.from_sveltos}
+    guards.check_adoption(objects, previous.objects.keys() | taken_back, existing, settings)
 
     problem = stack.checkpoint_problem(len(plan.objects), os.environ)
     if problem and not pulumi.runtime.is_dry_run():
@@ -114,16 +126,44 @@ def _run() -> None:
         pulumi.log.warn(f"`pulumi up` would stop: {problem}")
 
     provider = k8s.Provider("management-cluster", **stack.provider_args(settings, cluster))
-    Inventory("inventory", plan.objects, stack_name(), provider)
+    Inventory("inventory", objects, stack_name(), provider, handing)
+    for message in handover_messages(switch, handing):
+        pulumi.log.info(message)
 
     for diagnostic in plan.diagnostics:
         pulumi.log.warn(f"{diagnostic.subject}: {diagnostic.reason}")
     warning = stack.refresh_warning(plan.refresh_due, now, settings)
     if warning:
         pulumi.log.warn(warning)
-    current = {obj.logical_name for obj in plan.objects}
+    current = {obj.logical_name for obj in objects + handing}
     removed = {d.logical_name: previous.objects.get(d.logical_name) or previous.pending.get(d.logical_name)
                for d in deletions if d.logical_name not in current}
-    for key, value in stack.outputs(plan.objects, plan.diagnostics, plan.refresh_due, settings, removed,
-                                    cluster).items():
+    for key, value in stack.outputs(objects, plan.diagnostics, plan.refresh_due, settings, removed,
+                                    cluster, handing).items():
         pulumi.export(key, value)
+
+
+def _handing_to_sveltos(inventory: model.Inventory, settings: Settings, switch: handover.Switch,
+                        previous: guards.PreviousRun, now: datetime) -> tuple[DesiredObject, ...]:
+    """The objects this run hands to Sveltos (kept until Sveltos has written them), in this shard."""
+    from inventory.plan import Plan
+    from inventory.shards import select_shard
+
+    candidates = handover.events_mode_objects(inventory, settings, switch.to_sveltos, now)
+    mine = select_shard(Plan(candidates, (), None, now), settings).objects
+    return handover.to_sveltos(mine, previous.objects.keys())
+
+
+def handover_messages(switch: handover.Switch, handing: tuple[DesiredObject, ...]) -> list[str]:
+    """What the run tells the user about a change of writer (shown by `pulumi up`)."""
+    messages = []
+    if switch.to_sveltos:
+        features = ", ".join(sorted(f.value for f in switch.to_sveltos))
+        messages.append(
+            f"handing {features} to Sveltos: {len(handing)} objects stay until Sveltos has written each of them "
+            f"(up to {handover.HAND_OVER_TIMEOUT} each); the next run forgets them without deleting them")
+    if switch.from_sveltos:
+        features = ", ".join(sorted(f.value for f in switch.from_sveltos))
+        messages.append(f"taking {features} back from Sveltos: this stack's objects claim Sveltos' owner "
+                        f"annotations, so Sveltos leaves them in place when its ClusterProfiles go")
+    return messages

@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from inventory.existing import OWNER_ANNOTATION
 from inventory.guards import GuardError, objects_by_shape
+from inventory.handover import HAND_OVER_TIMEOUT
 from inventory.objects import DesiredObject
 from inventory.settings import Settings
 from inventory.sources.live import is_kubeconfig_content
@@ -31,6 +32,10 @@ CONFIG_NAMESPACE = "cluster-inventory"
 MANAGED_OBJECTS_OUTPUT = "managedObjects"
 PENDING_DELETIONS_OUTPUT = "pendingDeletions"
 MANAGEMENT_CLUSTER_OUTPUT = "managementCluster"
+# The modes this run had (the next run sees a switch between direct and events), and the
+# objects it handed to Sveltos (the next run forgets them without deleting: inventory/handover.py).
+MODES_OUTPUT = "modes"
+HANDED_OVER_OUTPUT = "handedOver"
 
 
 def settings_from_config(raw_config: Callable[[str], str | None]) -> Settings:
@@ -136,6 +141,14 @@ def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions)
     )
 
 
+def hand_over_options() -> pulumi.ResourceOptions:
+    """An object handed to Sveltos: Pulumi forgets it instead of deleting it, and waits for Sveltos
+    (the object's ``pulumi.com/waitFor``) no longer than ``HAND_OVER_TIMEOUT``."""
+    timeout = HAND_OVER_TIMEOUT
+    return pulumi.ResourceOptions(retain_on_delete=True,
+                                  custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+
+
 def counts(objects: Sequence[DesiredObject]) -> dict[str, dict[str, int]]:
     """Objects per feature and kind, for the stack outputs and the demo summary."""
     tally = Counter((obj.feature.value, obj.kind) for obj in objects)
@@ -197,6 +210,7 @@ def refresh_warning(refresh_due: datetime | None, now: datetime, settings: Setti
 def outputs(
     objects: Sequence[DesiredObject], diagnostics: Sequence[Any], refresh_due: datetime | None, settings: Settings,
     removed: Mapping[str, str | None] | None = None, cluster: str | None = None,
+    handed_over: Sequence[DesiredObject] = (),
 ) -> Mapping[str, Any]:
     """The stack outputs; ``removed`` (name -> shape) are the objects this run deletes."""
     pending: dict[str, list[str]] = {}
@@ -206,9 +220,10 @@ def outputs(
         "counts": counts(objects),
         "skipped": [str(d) for d in diagnostics],
         "earliestCredentialRefresh": refresh_due.isoformat() if refresh_due else None,
-        "modes": {"push": settings.push_mode.value, "sveltos": settings.sveltos_mode.value,
-                  "argocd": settings.argocd_mode.value},
-        MANAGED_OBJECTS_OUTPUT: objects_by_shape(objects),
+        MODES_OUTPUT: {"push": settings.push_mode.value, "sveltos": settings.sveltos_mode.value,
+                       "argocd": settings.argocd_mode.value},
+        MANAGED_OBJECTS_OUTPUT: objects_by_shape([*objects, *handed_over]),
+        HANDED_OVER_OUTPUT: sorted(obj.logical_name for obj in handed_over),
         PENDING_DELETIONS_OUTPUT: dict(sorted(pending.items())),
         MANAGEMENT_CLUSTER_OUTPUT: cluster,
     }

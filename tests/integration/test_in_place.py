@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, watch
 from pulumi import automation as auto
-from urllib3.exceptions import ProtocolError
 
 from tests.integration.controlplane import ControlPlane
 from tests.integration.inventory_objects import (
@@ -29,46 +26,10 @@ from tests.integration.inventory_objects import (
     secret_reader_provider,
 )
 from tests.integration.project import ProjectStack
+from tests.integration.watching import ObjectWatch
 
 PLUGIN = Path(__file__).parent / "plugins" / "rotating-token"
 REFRESH_AT = "cluster-inventory.io/credential-refresh-at"
-
-
-@dataclass
-class SecretWatch:
-    """Every event on the managed Secrets while it runs (a real watch on the API server)."""
-
-    core: client.CoreV1Api
-    selector: str
-    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, namespace/name, uid)
-
-    def __enter__(self) -> Self:
-        listed = self.core.list_secret_for_all_namespaces(label_selector=self.selector)
-        self._watch = watch.Watch()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(listed.metadata.resource_version,), daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self, resource_version: str) -> None:
-        try:
-            for event in self._watch.stream(self.core.list_secret_for_all_namespaces, label_selector=self.selector,
-                                            resource_version=resource_version, timeout_seconds=300):
-                meta = event["object"].metadata
-                self.events.append((event["type"], f"{meta.namespace}/{meta.name}", meta.uid))
-        except ProtocolError:
-            if not self._stopping.is_set():
-                raise
-
-    def __exit__(self, *exc: object) -> None:
-        # The API server sends events within milliseconds; give the last ones a moment.
-        self._stopping.wait(1.0)
-        self._stopping.set()
-        self._watch.stop()
-        self._thread.join(timeout=10)
-
-    def of(self, kind: str) -> set[str]:
-        return {name for event_type, name, _ in self.events if event_type == kind}
 
 
 @dataclass
@@ -102,8 +63,8 @@ class Fleet:
         secret = self.inventory.core.read_namespaced_secret(name, namespace)
         return base64.b64decode(secret.data[key]).decode()
 
-    def up_watched(self) -> tuple[auto.UpResult, SecretWatch]:
-        with SecretWatch(self.inventory.core, self.selector) as seen:
+    def up_watched(self) -> tuple[auto.UpResult, ObjectWatch]:
+        with ObjectWatch(self.inventory.core.list_secret_for_all_namespaces, self.selector) as seen:
             result = self.stack.up()
         return result, seen
 

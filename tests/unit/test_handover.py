@@ -1,0 +1,145 @@
+"""Switching a feature between direct and events hands its objects over without a gap (inventory/handover.py)."""
+
+from __future__ import annotations
+
+from inventory.guards import PreviousRun, planned_deletions, shape_of
+from inventory.handover import (
+    STACK_OWNER_KIND,
+    SVELTOS_OWNER_KIND,
+    SVELTOS_OWNER_NAME,
+    WAIT_FOR_ANNOTATION,
+    WAIT_FOR_SVELTOS,
+    Switch,
+    events_mode_objects,
+    from_sveltos,
+    switch,
+    to_sveltos,
+)
+from inventory.objects import DesiredObject, Feature
+from inventory.settings import Mode, Settings
+from tests.unit.inventory_support import (
+    NOW,
+    capi_kubeconfig_secret,
+    cluster,
+    consumer,
+    inventory,
+    kubeconfig,
+    labelled_secret,
+    plan_of,
+    profile,
+    secret,
+    secret_reader,
+)
+
+STACK = "org/cluster-inventory/prod"
+EVENTS = Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.EVENTS)
+
+
+def _fleet() -> list[object]:
+    """Two CAPI clusters for two consumers; one ClusterProfile with a labelled Secret, one with
+    kubeconfig-secretreader only (which events mode cannot write)."""
+    return [
+        consumer("team-a"), consumer("team-b"),
+        cluster("capi", "alpha"), capi_kubeconfig_secret("capi", "alpha"),
+        cluster("capi", "beta"), capi_kubeconfig_secret("capi", "beta"),
+        profile("fleet", "east"), labelled_secret("fleet", "east", {"kubeconfig": kubeconfig("east")}),
+        profile("fleet", "west", secret_reader({"name": "west-admin", "key": "value"})),
+        secret("fleet", "west-admin", {"value": kubeconfig("west")}),
+    ]
+
+
+def _names(objects: tuple[DesiredObject, ...] | list[DesiredObject]) -> set[str]:
+    return {o.logical_name for o in objects}
+
+
+def test_direct_to_events_hands_a_feature_to_sveltos() -> None:
+    assert switch({"push": "direct", "sveltos": "direct"}, EVENTS) == Switch(
+        frozenset({Feature.PUSH, Feature.SVELTOS}), frozenset())
+
+
+def test_events_to_direct_takes_a_feature_back_from_sveltos() -> None:
+    assert switch({"push": "events", "sveltos": "direct"}, Settings()) == Switch(frozenset(), frozenset({Feature.PUSH}))
+
+
+def test_no_switch_for_a_new_stack_an_unchanged_mode_or_a_feature_turned_off() -> None:
+    assert not switch({}, EVENTS)
+    assert not switch({"push": "events", "sveltos": "events"}, EVENTS)
+    assert not switch({"push": "direct", "sveltos": "events"}, Settings(push_mode=Mode.OFF, sveltos_mode=Mode.OFF))
+
+
+def test_sveltos_is_handed_every_push_secret_and_only_profiles_with_a_labelled_secret() -> None:
+    fleet = _fleet()
+    direct = plan_of(*fleet)
+    handed = events_mode_objects(inventory(*fleet), EVENTS, {Feature.PUSH, Feature.SVELTOS}, NOW)
+    push = {o.logical_name for o in direct.objects if o.feature is Feature.PUSH}
+    assert len(push) == 4
+    assert _names(handed) == push | {"SveltosCluster/fleet/east", "Secret/fleet/east-sveltos-kubeconfig"}
+    # The west profile's objects (kubeconfig-secretreader) are not Sveltos' to write.
+    assert "SveltosCluster/fleet/west" in _names(direct.objects)
+
+
+def test_objects_handed_to_sveltos_are_what_direct_mode_writes() -> None:
+    fleet = _fleet()
+    direct = {o.logical_name: o for o in plan_of(*fleet).objects}
+    for obj in events_mode_objects(inventory(*fleet), EVENTS, {Feature.PUSH, Feature.SVELTOS}, NOW):
+        assert obj == direct[obj.logical_name]
+
+
+def test_only_the_switching_feature_is_handed_over() -> None:
+    handed = events_mode_objects(inventory(*_fleet()), EVENTS, {Feature.SVELTOS}, NOW)
+    assert {o.feature for o in handed} == {Feature.SVELTOS}
+    assert events_mode_objects(inventory(*_fleet()), EVENTS, set(), NOW) == ()
+
+
+def test_only_objects_this_stack_wrote_wait_for_sveltos_and_new_ones_are_left_to_it() -> None:
+    handed = events_mode_objects(inventory(*_fleet()), EVENTS, {Feature.PUSH}, NOW)
+    known = {o.logical_name for o in handed if o.namespace == "team-a"}
+    marked = to_sveltos(handed, known)
+    assert _names(marked) == known
+    assert all(o.annotations[WAIT_FOR_ANNOTATION] == WAIT_FOR_SVELTOS for o in marked)
+    assert WAIT_FOR_SVELTOS == "jsonpath={.metadata.annotations['projectsveltos.io/owner-kind']}=ClusterProfile"
+
+
+def test_taking_back_claims_sveltos_owner_annotations_for_the_stack_on_that_feature_only() -> None:
+    objects = plan_of(*_fleet()).objects
+    claimed = from_sveltos(objects, {Feature.PUSH}, STACK)
+    for before, after in zip(objects, claimed, strict=True):
+        if before.feature is Feature.PUSH:
+            assert after.annotations[SVELTOS_OWNER_KIND] == STACK_OWNER_KIND
+            assert after.annotations[SVELTOS_OWNER_NAME] == STACK
+            # A waitFor left from an earlier hand-over to Sveltos must not make the take-back wait.
+            assert after.annotations[WAIT_FOR_ANNOTATION] == ""
+            assert {k: v for k, v in after.annotations.items()
+                    if k not in (SVELTOS_OWNER_KIND, SVELTOS_OWNER_NAME, WAIT_FOR_ANNOTATION)} == before.annotations
+        else:
+            assert after == before
+    assert from_sveltos(objects, set(), STACK) == objects
+
+
+def test_an_object_handed_to_sveltos_is_forgotten_not_deleted_by_the_next_run() -> None:
+    handed = events_mode_objects(inventory(*_fleet()), EVENTS, {Feature.PUSH}, NOW)
+    gone = DesiredObject("v1", "Secret", "team-a", "old-kubeconfig", Feature.PUSH, fields={"type": "Opaque"})
+    previous = PreviousRun({o.logical_name: shape_of(o) for o in [*handed, gone]}, {}, "uid",
+                           {"push": "events"}, frozenset(_names(handed)))
+    deletions = planned_deletions(previous, [], "uid", lambda name, shape: False)
+    assert [d.logical_name for d in deletions] == [gone.logical_name]
+
+
+def test_previous_run_reads_modes_and_handed_over_objects_from_the_outputs() -> None:
+    outputs = {"managedObjects": {"v1 Secret Opaque": ["Secret/a/x"]}, "modes": {"push": "direct"},
+               "handedOver": ["Secret/a/x"]}
+    previous = PreviousRun.from_outputs(outputs, "managedObjects", "pendingDeletions", "managementCluster")
+    assert previous.modes == {"push": "direct"}
+    assert previous.handed_over == frozenset({"Secret/a/x"})
+    old = PreviousRun.from_outputs({}, "managedObjects", "pendingDeletions", "managementCluster")
+    assert old.modes == {} and old.handed_over == frozenset()
+
+
+def test_a_switching_run_reads_the_inventory_as_direct_mode_for_the_feature_handed_to_sveltos() -> None:
+    from inventory.handover import reading
+    from inventory.sources.select import reads_capi, reads_profiles
+
+    assert not reads_capi(EVENTS) and not reads_profiles(EVENTS)
+    read = reading(EVENTS, Switch(frozenset({Feature.PUSH}), frozenset()))
+    assert reads_capi(read) and not reads_profiles(read)
+    assert reading(EVENTS, Switch()) == EVENTS
