@@ -52,7 +52,7 @@ _NO_ANNOTATIONS: Mapping[str, str] = {}
 
 
 class ExecCredentials(Protocol):
-    """What planning reads of an exec-plugin result (``inventory.execplugin.ExecResult``)."""
+    """What planning reads of an exec-plugin result (``inventory.execplugin_reuse.ExecResult``)."""
 
     @property
     def kubeconfig(self) -> bytes | None: ...
