@@ -48,7 +48,7 @@ from inventory.execplugin_reuse import (
 )
 from inventory.execplugin_run import EXEC_INFO_ENV, PluginRunner, inherited_env, run_plugin
 from inventory.model import Inventory
-from inventory.plan import sveltos_kubeconfig_secret_name
+from inventory.plan_sveltos import sveltos_kubeconfig_secret_name
 from inventory.settings import Settings
 
 # ProviderFileError is what the entry point raises for a bad provider file, so its callers
