@@ -79,9 +79,9 @@ def choose_provider(
 def has_usable_secretreader(profile: ClusterProfile, secrets: Mapping[tuple[str, str], Secret]) -> bool:
     """True when the planner can copy a kubeconfig for this profile, so no plugin needs to run.
 
-    Mirrors the planner's checks: if the secret reader is listed but cannot deliver
-    (bad extension, missing Secret or key, not a kubeconfig) the planner falls back to
-    the exec provider, so the plugin must have run.
+    Mirrors the planner's checks (``inventory.plan_credentials``): if the secret reader
+    is listed but cannot deliver (bad extension, missing Secret or key, not a kubeconfig)
+    the planner falls back to the exec provider, so the plugin must have run.
     """
     try:
         reference = secret_reader_reference(profile)
