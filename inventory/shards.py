@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from inventory.diagnostics import ObjectRef
-from inventory.execplugin import REFRESH_AT_ANNOTATION
+from inventory.execplugin_reuse import REFRESH_AT_ANNOTATION
 from inventory.objects import DesiredObject
 from inventory.plan import Plan
 from inventory.settings import Settings

@@ -14,7 +14,9 @@ import pytest
 import yaml
 
 from inventory.diagnostics import ObjectRef
-from inventory.execplugin import ExecResult, PluginRunner, resolve_exec_credentials
+from inventory.execplugin import resolve_exec_credentials
+from inventory.execplugin_reuse import ExecResult
+from inventory.execplugin_run import PluginRunner
 from inventory.model import (
     AccessProvider,
     ClusterAccess,

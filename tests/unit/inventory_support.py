@@ -119,7 +119,7 @@ def profile(
 
 @dataclass(frozen=True)
 class FakeExecResult:
-    """Shaped like ``inventory.execplugin.ExecResult``: what planning reads of it."""
+    """Shaped like ``inventory.execplugin_reuse.ExecResult``: what planning reads of it."""
 
     kubeconfig: bytes | None = field(default=None, repr=False)
     annotations: Mapping[str, str] = field(default_factory=dict)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from inventory.execplugin import (
+from inventory.execplugin import resolve_exec_credentials
+from inventory.execplugin_providers import (
     ArgsPolicy,
     EnvsPolicy,
     ProviderFileError,
     load_providers,
-    resolve_exec_credentials,
 )
 from inventory.model import Inventory, Secret
 from inventory.settings import Settings

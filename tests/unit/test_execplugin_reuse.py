@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from inventory.diagnostics import Severity
-from inventory.execplugin import (
+from inventory.execplugin_reuse import (
     EXPIRES_AT_ANNOTATION,
     ISSUED_AT_ANNOTATION,
     REFRESH_AT_ANNOTATION,

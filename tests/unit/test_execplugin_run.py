@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from inventory.diagnostics import ObjectRef
-from inventory.execplugin import PluginOutput, run_plugin
+from inventory.execplugin_run import PluginOutput, run_plugin
 from tests.unit.execplugin_support import (
     CA,
     PLUGIN_CERT_BODY,
