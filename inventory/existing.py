@@ -18,23 +18,31 @@ from inventory.settings import Settings
 from inventory.sources import InventoryReadError
 
 OWNER_ANNOTATION = "cluster-inventory.io/stack"
+# Set by addon-controller on what a Sveltos profile deployed (read for hand-overs, inventory/handover.py).
+SVELTOS_OWNER_KIND = "projectsveltos.io/owner-kind"
 # Ask the API server for metadata only (names and annotations), not whole objects.
 _METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"}
 
 
 class ExistingObjects:
     """Callable: does this planned object exist with another owner than ``owner``?
-    ``exists`` asks whether an object exists at all, whoever owns it."""
+    ``exists`` asks whether an object exists at all, whoever owns it; ``sveltos_kind`` which
+    kind of Sveltos profile deployed it."""
 
     def __init__(self, settings: Settings, owner: str) -> None:
         self._settings = settings
         self._owner = owner
-        self._owners: dict[tuple[str, str, str | None], dict[str, str | None]] = {}
+        self._owners: dict[tuple[str, str, str | None], dict[str, tuple[str | None, str | None]]] = {}
         self._client: Any = None
 
     def __call__(self, obj: DesiredObject) -> bool:
         owners = self._owners_of(obj.api_version, obj.kind, obj.namespace)
-        return obj.name in owners and owners[obj.name] != self._owner
+        return obj.name in owners and owners[obj.name][0] != self._owner
+
+    def sveltos_kind(self, obj: DesiredObject) -> str | None:
+        """The ``projectsveltos.io/owner-kind`` of the object as it exists (None: absent or no such object)."""
+        found = self._owners_of(obj.api_version, obj.kind, obj.namespace).get(obj.name)
+        return found[1] if found else None
 
     def exists(self, logical_name: str, shape: str | None) -> bool:
         """Does the object named ``Kind/namespace/name`` (shape ``apiVersion Kind ...``) exist?
@@ -46,7 +54,8 @@ class ExistingObjects:
         namespace, name = (parts[1], parts[2]) if len(parts) == 3 else (None, parts[-1])
         return name in self._owners_of(api_version, kind, namespace)
 
-    def _owners_of(self, api_version: str, kind: str, namespace: str | None) -> dict[str, str | None]:
+    def _owners_of(self, api_version: str, kind: str,
+                   namespace: str | None) -> dict[str, tuple[str | None, str | None]]:
         key = (api_version, kind, namespace)
         if key not in self._owners:
             self._owners[key] = self._list(*key)
@@ -61,7 +70,7 @@ class ExistingObjects:
             self._client = DynamicClient(api_client(self._settings))  # type: ignore[no-untyped-call]
         return self._client
 
-    def _list(self, api_version: str, kind: str, namespace: str | None) -> dict[str, str | None]:
+    def _list(self, api_version: str, kind: str, namespace: str | None) -> dict[str, tuple[str | None, str | None]]:
         from kubernetes.client.exceptions import ApiException
         from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 
@@ -77,4 +86,8 @@ class ExistingObjects:
                 f"checking for existing objects: list {where} failed: {reason}; the deploying identity needs "
                 f"list on {kind} (see rbac/)"
             ) from None
-        return {item.metadata.name: (item.metadata.annotations or {}).get(OWNER_ANNOTATION) for item in items}
+        found = {}
+        for item in items:
+            annotations = item.metadata.annotations or {}
+            found[item.metadata.name] = (annotations.get(OWNER_ANNOTATION), annotations.get(SVELTOS_OWNER_KIND))
+        return found

@@ -19,11 +19,14 @@ So, in the run that switches:
   declared, with ``retainOnDelete`` and a ``pulumi.com/waitFor`` on Sveltos' owner
   annotation. The ``up`` ends once Sveltos has written each of them (addon-controller takes
   over an object no Sveltos profile owns: ``validateSveltosOwner``); the next run leaves
-  them out and Pulumi forgets them without deleting them (``handedOver`` output).
+  out those Sveltos has written and Pulumi forgets them without deleting them (``handedOver``
+  output). If the switching run fails before Sveltos has written them all (Sveltos not running:
+  the wait times out), later runs keep the rest in the same way until it has.
 - **from Sveltos**: this program's objects claim Sveltos' owner annotations for this stack
   (``owner-kind: PulumiStack``). addon-controller then neither overwrites them (a profile
   that does not own an object gets a conflict) nor withdraws them when its ClusterProfile
-  goes. They also claim the ``pulumi.com/waitFor`` a hand-over to Sveltos left, with an
+  goes (the same while ``adoptExisting`` is set, for migrations from other Event Framework
+  objects). They also claim the ``pulumi.com/waitFor`` a hand-over to Sveltos left, with an
   empty value (no wait). The next run no longer declares these annotations, so server-side
   apply removes them.
 
@@ -34,7 +37,7 @@ one source Sveltos templates can copy); others are deleted as in any other run.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -56,8 +59,6 @@ WAIT_FOR_SVELTOS = f"jsonpath={{.metadata.annotations['{SVELTOS_OWNER_KIND}']}}=
 # once Pulumi forgot the object); the provider reads it from the live object, so taking the
 # object back would wait for Sveltos forever. An empty value means "ready at once".
 NO_WAIT = ""
-# How long an `up` that hands objects to Sveltos waits for Sveltos to write each one.
-HAND_OVER_TIMEOUT = "5m"
 
 # The outputs' ``modes`` keys, per feature that Sveltos can write.
 MODE_KEYS = {Feature.PUSH: "push", Feature.SVELTOS: "sveltos"}
@@ -100,15 +101,24 @@ def direct_for(settings: Settings, features: Collection[Feature]) -> Settings:
     )
 
 
-def reading(settings: Settings, switch: Switch) -> Settings:
+def handing_features(switch: Switch, previous_handed_over: Collection[str], settings: Settings) -> frozenset[Feature]:
+    """The features whose objects this run may hand to Sveltos: those switching to events, and,
+    while an earlier run's hand-over is unfinished, every feature in events mode."""
+    features = set(switch.to_sveltos)
+    if previous_handed_over:
+        features |= {feature for feature in MODE_KEYS if _mode(settings, feature) is Mode.EVENTS}
+    return frozenset(features)
+
+
+def reading(settings: Settings, features: Collection[Feature]) -> Settings:
     """What the inventory must be read as: events mode reads less than direct mode, but the
     objects handed to Sveltos are planned as direct mode plans them."""
-    if not switch.to_sveltos:
+    if not features:
         return settings
     return replace(
         settings,
-        push_mode=Mode.DIRECT if Feature.PUSH in switch.to_sveltos else settings.push_mode,
-        sveltos_mode=Mode.DIRECT if Feature.SVELTOS in switch.to_sveltos else settings.sveltos_mode,
+        push_mode=Mode.DIRECT if Feature.PUSH in features else settings.push_mode,
+        sveltos_mode=Mode.DIRECT if Feature.SVELTOS in features else settings.sveltos_mode,
     )
 
 
@@ -124,13 +134,38 @@ def events_mode_objects(inventory: Inventory, settings: Settings, features: Coll
     return tuple(o for o in build_plan(labelled_only, direct, {}, now).objects if o.feature in features)
 
 
-def to_sveltos(candidates: Collection[DesiredObject], previous: Collection[str]) -> tuple[DesiredObject, ...]:
-    """The objects this stack wrote (``previous``) that Sveltos takes over, marked to wait for it.
-    New objects are Sveltos' to create."""
-    return tuple(
-        replace(obj, annotations={**obj.annotations, WAIT_FOR_ANNOTATION: WAIT_FOR_SVELTOS})
-        for obj in candidates if obj.logical_name in previous
-    )
+def to_sveltos(candidates: Collection[DesiredObject], switch: Switch, previous: Collection[str],
+               previous_handed_over: Collection[str],
+               sveltos_kind: Callable[[DesiredObject], str | None]) -> tuple[DesiredObject, ...]:
+    """The objects this run keeps until Sveltos has written them, marked to wait for it:
+
+    - in the switching run, every one this stack wrote (``previous``): leaving one out would
+      delete it, as it is not yet marked to be retained;
+    - after that, those an earlier run handed over (``previous_handed_over``) that Sveltos has
+      not written yet (that run failed or was stopped). The others are left out: forgotten.
+
+    New objects are Sveltos' to create.
+    """
+    handed = set(previous_handed_over)
+    kept = []
+    for obj in candidates:
+        name = obj.logical_name
+        if name in handed:
+            keep = sveltos_kind(obj) != SVELTOS_PROFILE_KIND
+        else:
+            keep = obj.feature in switch.to_sveltos and name in previous
+        if keep:
+            kept.append(replace(obj, annotations={**obj.annotations, WAIT_FOR_ANNOTATION: WAIT_FOR_SVELTOS}))
+    return tuple(kept)
+
+
+def claiming_features(switch: Switch, settings: Settings) -> frozenset[Feature]:
+    """The features whose objects claim Sveltos' owner annotations: those taken back from this
+    stack's events mode, and, while ``adoptExisting`` is set, every feature in direct mode (an
+    adopted object may have been deployed by someone else's Event Framework objects)."""
+    if not settings.adopt_existing:
+        return switch.from_sveltos
+    return switch.from_sveltos | {feature for feature in MODE_KEYS if _mode(settings, feature) is Mode.DIRECT}
 
 
 def from_sveltos(objects: tuple[DesiredObject, ...], features: Collection[Feature],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from inventory import guards, handover, model, stack
 from inventory.diagnostics import Severity
-from inventory.objects import DesiredObject
+from inventory.objects import DesiredObject, Feature
 from inventory.settings import Settings, SettingsError
 from inventory.sources import InventoryReadError
 
@@ -25,14 +26,15 @@ class Inventory(pulumi.ComponentResource):
     """Parent of every object the program manages, so `pulumi stack` reads as one tree."""
 
     def __init__(self, name: str, objects: tuple[DesiredObject, ...], owner: str, provider: k8s.Provider,
-                 handing_to_sveltos: tuple[DesiredObject, ...] = ()) -> None:
+                 handing_to_sveltos: tuple[DesiredObject, ...] = (),
+                 hand_over: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cluster-inventory:index:Inventory", name)
         opts = pulumi.ResourceOptions(parent=self, provider=provider)
         for obj in objects:
             stack.declare_object(obj, owner, opts)
-        hand_over = pulumi.ResourceOptions.merge(opts, stack.hand_over_options())
+        handing_opts = pulumi.ResourceOptions.merge(opts, hand_over)
         for obj in handing_to_sveltos:
-            stack.declare_object(obj, owner, hand_over)
+            stack.declare_object(obj, owner, handing_opts)
         self.register_outputs({"objects": len(objects)})
 
 
@@ -99,8 +101,9 @@ def _run() -> None:
     now = stack.utcnow()
     previous = previous_run()
     switch = handover.switch(previous.modes, settings)
+    handing_features = handover.handing_features(switch, previous.handed_over, settings)
     # A failed read raises here: nothing is declared or deleted.
-    plan, inventory = compute(settings, now, handover.reading(settings, switch))
+    plan, inventory = compute(settings, now, handover.reading(settings, handing_features))
     errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
     if errors:
         raise guards.GuardError("the inventory has errors:\n" + "\n".join(str(d) for d in errors))
@@ -108,11 +111,13 @@ def _run() -> None:
     cluster = cluster_identity(settings)
     guards.check_pinned_cluster(cluster, settings)
     guards.check_cluster_move(previous, cluster, settings)
-    objects = handover.from_sveltos(plan.objects, switch.from_sveltos, stack_name())
-    handing = _handing_to_sveltos(inventory, settings, switch, previous, now)
+    objects = handover.from_sveltos(plan.objects, handover.claiming_features(switch, settings), stack_name())
     # ExistingObjects lists nothing until asked: for the adoption check (only without
-    # adoptExisting) and for deletions a failed earlier run left undone (usually none).
+    # adoptExisting), for deletions a failed earlier run left undone (usually none), and for
+    # objects an earlier run handed to Sveltos (usually none).
     existing = ExistingObjects(settings, stack_name())
+    handing = _handing_to_sveltos(inventory, settings, handing_features, switch, previous, existing.sveltos_kind,
+                                  {obj.logical_name for obj in objects}, now)
     deletions = guards.planned_deletions(previous, objects + handing, cluster, existing.exists)
     guards.check_deletion_cap(deletions, settings)
     # What this stack's own events mode had Sveltos write is this stack's to take back.
@@ -126,8 +131,8 @@ def _run() -> None:
         pulumi.log.warn(f"`pulumi up` would stop: {problem}")
 
     provider = k8s.Provider("management-cluster", **stack.provider_args(settings, cluster))
-    Inventory("inventory", objects, stack_name(), provider, handing)
-    for message in handover_messages(switch, handing):
+    Inventory("inventory", objects, stack_name(), provider, handing, stack.hand_over_options(settings))
+    for message in handover_messages(switch, handing, settings):
         pulumi.log.info(message)
 
     for diagnostic in plan.diagnostics:
@@ -143,25 +148,29 @@ def _run() -> None:
         pulumi.export(key, value)
 
 
-def _handing_to_sveltos(inventory: model.Inventory, settings: Settings, switch: handover.Switch,
-                        previous: guards.PreviousRun, now: datetime) -> tuple[DesiredObject, ...]:
-    """The objects this run hands to Sveltos (kept until Sveltos has written them), in this shard."""
+def _handing_to_sveltos(inventory: model.Inventory, settings: Settings, features: frozenset[Feature],
+                        switch: handover.Switch, previous: guards.PreviousRun,
+                        sveltos_kind: Callable[[DesiredObject], str | None], planned: set[str],
+                        now: datetime) -> tuple[DesiredObject, ...]:
+    """The objects this run keeps until Sveltos has written them, in this shard."""
     from inventory.plan import Plan
     from inventory.shards import select_shard
 
-    candidates = handover.events_mode_objects(inventory, settings, switch.to_sveltos, now)
+    candidates = handover.events_mode_objects(inventory, settings, features, now)
     mine = select_shard(Plan(candidates, (), None, now), settings).objects
-    return handover.to_sveltos(mine, previous.objects.keys())
+    return handover.to_sveltos([o for o in mine if o.logical_name not in planned], switch, previous.objects.keys(),
+                               previous.handed_over, sveltos_kind)
 
 
-def handover_messages(switch: handover.Switch, handing: tuple[DesiredObject, ...]) -> list[str]:
+def handover_messages(switch: handover.Switch, handing: tuple[DesiredObject, ...], settings: Settings) -> list[str]:
     """What the run tells the user about a change of writer (shown by `pulumi up`)."""
     messages = []
-    if switch.to_sveltos:
-        features = ", ".join(sorted(f.value for f in switch.to_sveltos))
+    if handing:
+        features = ", ".join(sorted({o.feature.value for o in handing}))
         messages.append(
             f"handing {features} to Sveltos: {len(handing)} objects stay until Sveltos has written each of them "
-            f"(up to {handover.HAND_OVER_TIMEOUT} each); the next run forgets them without deleting them")
+            f"(up to handOverTimeoutSeconds, {settings.hand_over_timeout_seconds} s); the next run forgets them "
+            f"without deleting them")
     if switch.from_sveltos:
         features = ", ".join(sorted(f.value for f in switch.from_sveltos))
         messages.append(f"taking {features} back from Sveltos: this stack's objects claim Sveltos' owner "

@@ -125,6 +125,8 @@ class Settings:
     max_deletions: int = 20
     allow_mass_deletion: bool = False
     adopt_existing: bool = False
+    # How long the `up` that hands a feature to Sveltos waits for Sveltos (inventory/handover.py).
+    hand_over_timeout_seconds: int = 300
 
     # One fleet split across several stacks (inventory/shards.py): this stack declares the
     # objects of shard shard_index of shard_count.
@@ -202,6 +204,8 @@ class Settings:
             problems.append(f"execTimeoutSeconds: {self.exec_timeout_seconds!r} must be positive")
         if self.schedule_interval_minutes < 0:
             problems.append(f"scheduleIntervalMinutes: {self.schedule_interval_minutes!r} must be 0 or more")
+        if self.hand_over_timeout_seconds < 1:
+            problems.append(f"handOverTimeoutSeconds: {self.hand_over_timeout_seconds!r} must be 1 or more")
         if self.max_deletions < 0:
             problems.append(f"maxDeletions: {self.max_deletions!r} must be 0 or more")
         if self.shard_count < 1:
@@ -299,7 +303,7 @@ _TUPLE_OF_STR = {"capi_namespaces", "profile_namespaces", "cluster_set_namespace
                  "argocd_cluster_namespaces", "argocd_sources"}
 _TUPLE_OF_OBJECTS = {"extra_event_sources", "extra_event_triggers", "extra_config_maps", "extra_secrets"}
 _BOOLS = {"allow_mass_deletion", "adopt_existing", "argocd_cluster_resources"}
-_INTS = {"schedule_interval_minutes", "max_deletions", "shard_count", "shard_index"}
+_INTS = {"schedule_interval_minutes", "max_deletions", "shard_count", "shard_index", "hand_over_timeout_seconds"}
 
 
 def _coerce(attr: str, value: Any) -> Any:

@@ -20,7 +20,6 @@ import pulumi_kubernetes as k8s
 
 from inventory.existing import OWNER_ANNOTATION
 from inventory.guards import GuardError, objects_by_shape
-from inventory.handover import HAND_OVER_TIMEOUT
 from inventory.objects import DesiredObject
 from inventory.settings import Settings
 from inventory.sources.live import is_kubeconfig_content
@@ -141,10 +140,10 @@ def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions)
     )
 
 
-def hand_over_options() -> pulumi.ResourceOptions:
+def hand_over_options(settings: Settings) -> pulumi.ResourceOptions:
     """An object handed to Sveltos: Pulumi forgets it instead of deleting it, and waits for Sveltos
-    (the object's ``pulumi.com/waitFor``) no longer than ``HAND_OVER_TIMEOUT``."""
-    timeout = HAND_OVER_TIMEOUT
+    (the object's ``pulumi.com/waitFor``) no longer than ``handOverTimeoutSeconds``."""
+    timeout = f"{settings.hand_over_timeout_seconds}s"
     return pulumi.ResourceOptions(retain_on_delete=True,
                                   custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from tests.integration.controlplane import ControlPlane, wait_for
+from tests.integration.controlplane import ControlPlane, cluster, wait_for
 from tests.integration.inventory_objects import SVELTOS, Inventory, kubeconfig_text
 from tests.integration.project import ProjectStack
 from tests.integration.watching import ObjectWatch
@@ -139,7 +139,24 @@ def world(control_plane: ControlPlane, sveltos: None, tmp_path_factory: pytest.T
         control_plane.delete_namespace(ns)
 
 
-def test_switching_to_events_waits_until_sveltos_has_written_every_object(world: Switching) -> None:
+def test_without_sveltos_the_switching_up_stops_at_its_timeout_and_loses_nothing(world: Switching) -> None:
+    cluster("sveltos-down").check_returncode()
+    try:
+        world.stack.configure(handOverTimeoutSeconds=5)
+        with pytest.raises(auto.CommandError) as failed:
+            world.switch_to("events")
+        message = str(failed.value)
+        assert "handOverTimeoutSeconds" in message
+        assert f"Secret/{world.fleet_ns}/east-sveltos-kubeconfig" in message
+        assert {k: v["uid"] for k, v in world.objects().items()} == world.uids
+        assert world.deleted() == set()
+    finally:
+        world.stack.configure(handOverTimeoutSeconds=None)
+        cluster("sveltos-up").check_returncode()
+
+
+def test_the_next_up_resumes_the_hand_over_and_waits_until_sveltos_has_written_every_object(
+        world: Switching) -> None:
     result = world.switch_to("events")
     assert {"delete", "replace"}.isdisjoint(_changes(result)), result.stdout
     # The `up` ends only once Sveltos owns each object: no later check needs to wait.

@@ -12,6 +12,7 @@ from inventory.handover import (
     Switch,
     events_mode_objects,
     from_sveltos,
+    handing_features,
     switch,
     to_sveltos,
 )
@@ -91,13 +92,42 @@ def test_only_the_switching_feature_is_handed_over() -> None:
     assert events_mode_objects(inventory(*_fleet()), EVENTS, set(), NOW) == ()
 
 
-def test_only_objects_this_stack_wrote_wait_for_sveltos_and_new_ones_are_left_to_it() -> None:
+def _not_written(obj: DesiredObject) -> str | None:
+    return None
+
+
+def test_the_switching_run_keeps_every_object_this_stack_wrote_and_leaves_new_ones_to_sveltos() -> None:
     handed = events_mode_objects(inventory(*_fleet()), EVENTS, {Feature.PUSH}, NOW)
     known = {o.logical_name for o in handed if o.namespace == "team-a"}
-    marked = to_sveltos(handed, known)
+    marked = to_sveltos(handed, Switch(frozenset({Feature.PUSH})), known, (), _not_written)
     assert _names(marked) == known
     assert all(o.annotations[WAIT_FOR_ANNOTATION] == WAIT_FOR_SVELTOS for o in marked)
     assert WAIT_FOR_SVELTOS == "jsonpath={.metadata.annotations['projectsveltos.io/owner-kind']}=ClusterProfile"
+
+
+def test_after_the_switch_objects_sveltos_has_written_are_forgotten_and_the_rest_kept() -> None:
+    handed = events_mode_objects(inventory(*_fleet()), EVENTS, {Feature.PUSH}, NOW)
+    names = _names(handed)
+    written = {o.logical_name for o in handed if o.namespace == "team-a"}
+
+    def sveltos_kind(obj: DesiredObject) -> str | None:
+        return "ClusterProfile" if obj.logical_name in written else None
+
+    kept = to_sveltos(handed, Switch(), names, names, sveltos_kind)
+    assert _names(kept) == names - written
+    assert to_sveltos(handed, Switch(), names, names, lambda obj: "ClusterProfile") == ()
+
+
+def test_without_a_switch_or_an_unfinished_hand_over_nothing_is_kept() -> None:
+    handed = events_mode_objects(inventory(*_fleet()), EVENTS, {Feature.PUSH}, NOW)
+    assert to_sveltos(handed, Switch(), _names(handed), (), _not_written) == ()
+
+
+def test_an_unfinished_hand_over_is_resumed_for_every_feature_in_events_mode() -> None:
+    assert handing_features(Switch(), {"Secret/a/x"}, EVENTS) == {Feature.PUSH, Feature.SVELTOS}
+    assert handing_features(Switch(), {"Secret/a/x"}, Settings(push_mode=Mode.EVENTS)) == {Feature.PUSH}
+    assert handing_features(Switch(), (), EVENTS) == frozenset()
+    assert handing_features(Switch(frozenset({Feature.SVELTOS})), (), EVENTS) == {Feature.SVELTOS}
 
 
 def test_taking_back_claims_sveltos_owner_annotations_for_the_stack_on_that_feature_only() -> None:
@@ -140,6 +170,15 @@ def test_a_switching_run_reads_the_inventory_as_direct_mode_for_the_feature_hand
     from inventory.sources.select import reads_capi, reads_profiles
 
     assert not reads_capi(EVENTS) and not reads_profiles(EVENTS)
-    read = reading(EVENTS, Switch(frozenset({Feature.PUSH}), frozenset()))
+    read = reading(EVENTS, {Feature.PUSH})
     assert reads_capi(read) and not reads_profiles(read)
-    assert reading(EVENTS, Switch()) == EVENTS
+    assert reading(EVENTS, set()) == EVENTS
+
+
+def test_while_adopt_existing_is_set_every_direct_feature_claims_sveltos_owner_annotations() -> None:
+    from inventory.handover import claiming_features
+
+    adopting = Settings(adopt_existing=True, sveltos_mode=Mode.EVENTS)
+    assert claiming_features(Switch(), adopting) == {Feature.PUSH}
+    assert claiming_features(Switch(), Settings()) == frozenset()
+    assert claiming_features(Switch(frozenset(), frozenset({Feature.SVELTOS})), Settings()) == {Feature.SVELTOS}
