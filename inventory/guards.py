@@ -57,18 +57,23 @@ class PreviousRun:
     cluster: str | None = None  # the management cluster it wrote to
     modes: Mapping[str, str] = field(default_factory=dict)  # feature -> direct/events/off ("push", "sveltos", ...)
     handed_over: frozenset[str] = frozenset()  # objects it handed to Sveltos: forgotten, never deleted
+    handing_over: frozenset[str] = frozenset()  # objects it was still waiting for Sveltos to write
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any], objects_key: str, pending_key: str,
-                     cluster_key: str, modes_key: str = "modes", handed_over_key: str = "handedOver") -> PreviousRun:
+                     cluster_key: str, modes_key: str = "modes", handed_over_key: str = "handedOver",
+                     handing_over_key: str = "handingOver") -> PreviousRun:
         """Read the outputs back; a list of names (the format before shapes were recorded) has no shapes."""
         cluster = outputs.get(cluster_key)
         modes = outputs.get(modes_key)
-        handed_over = outputs.get(handed_over_key)
         return cls(_named_shapes(outputs.get(objects_key)), _named_shapes(outputs.get(pending_key)),
                    str(cluster) if cluster else None,
                    {str(k): str(v) for k, v in modes.items()} if isinstance(modes, Mapping) else {},
-                   frozenset(str(n) for n in handed_over) if isinstance(handed_over, list) else frozenset())
+                   _names(outputs.get(handed_over_key)), _names(outputs.get(handing_over_key)))
+
+
+def _names(value: Any) -> frozenset[str]:
+    return frozenset(str(name) for name in value) if isinstance(value, list) else frozenset()
 
 
 def _named_shapes(value: Any) -> dict[str, str | None]:

@@ -16,12 +16,11 @@ the same Secrets and SveltosClusters change writer. Done naively, consumers see 
 So, in the run that switches:
 
 - **to Sveltos**: every object this stack wrote that events mode will write too stays
-  declared, with ``retainOnDelete`` and a ``pulumi.com/waitFor`` on Sveltos' owner
-  annotation. The ``up`` ends once Sveltos has written each of them (addon-controller takes
-  over an object no Sveltos profile owns: ``validateSveltosOwner``); the next run leaves
-  out those Sveltos has written and Pulumi forgets them without deleting them (``handedOver``
-  output). If the switching run fails before Sveltos has written them all (Sveltos not running:
-  the wait times out), later runs keep the rest in the same way until it has.
+  declared, with a ``pulumi.com/waitFor`` on Sveltos' owner annotation. The ``up`` ends once
+  Sveltos has written each of them (addon-controller takes over an object no Sveltos profile
+  owns: ``validateSveltosOwner``); if it times out (Sveltos not running), later runs wait again.
+  The next run marks the objects Sveltos has written ``retainOnDelete``, and the one after leaves
+  them out: Pulumi forgets them without deleting them (``handingOver``/``handedOver`` outputs).
 - **from Sveltos**: this program's objects claim Sveltos' owner annotations for this stack
   (``owner-kind: PulumiStack``). addon-controller then neither overwrites them (a profile
   that does not own an object gets a conflict) nor withdraws them when its ClusterProfile
@@ -101,11 +100,11 @@ def direct_for(settings: Settings, features: Collection[Feature]) -> Settings:
     )
 
 
-def handing_features(switch: Switch, previous_handed_over: Collection[str], settings: Settings) -> frozenset[Feature]:
+def handing_features(switch: Switch, unfinished: bool, settings: Settings) -> frozenset[Feature]:
     """The features whose objects this run may hand to Sveltos: those switching to events, and,
-    while an earlier run's hand-over is unfinished, every feature in events mode."""
+    while an earlier run's hand-over is ``unfinished``, every feature in events mode."""
     features = set(switch.to_sveltos)
-    if previous_handed_over:
+    if unfinished:
         features |= {feature for feature in MODE_KEYS if _mode(settings, feature) is Mode.EVENTS}
     return frozenset(features)
 
@@ -134,29 +133,47 @@ def events_mode_objects(inventory: Inventory, settings: Settings, features: Coll
     return tuple(o for o in build_plan(labelled_only, direct, {}, now).objects if o.feature in features)
 
 
+@dataclass(frozen=True)
+class HandOver:
+    """What this run declares of the objects it hands to Sveltos."""
+
+    waiting: tuple[DesiredObject, ...] = ()  # not written by Sveltos yet: the run waits for it
+    retained: tuple[DesiredObject, ...] = ()  # written by Sveltos: marked to be forgotten, not deleted
+
+    @property
+    def objects(self) -> tuple[DesiredObject, ...]:
+        return self.waiting + self.retained
+
+
+NOTHING = HandOver()
+
+
 def to_sveltos(candidates: Collection[DesiredObject], switch: Switch, previous: Collection[str],
-               previous_handed_over: Collection[str],
-               sveltos_kind: Callable[[DesiredObject], str | None]) -> tuple[DesiredObject, ...]:
-    """The objects this run keeps until Sveltos has written them, marked to wait for it:
+               previous_waiting: Collection[str], previous_retained: Collection[str],
+               sveltos_kind: Callable[[DesiredObject], str | None]) -> HandOver:
+    """Each object this stack wrote (``previous``) that Sveltos takes over goes through three runs:
 
-    - in the switching run, every one this stack wrote (``previous``): leaving one out would
-      delete it, as it is not yet marked to be retained;
-    - after that, those an earlier run handed over (``previous_handed_over``) that Sveltos has
-      not written yet (that run failed or was stopped). The others are left out: forgotten.
+    1. while Sveltos has not written it (from the switching run on): declared with a wait for
+       Sveltos; a run whose wait times out leaves it declared, and the next run waits again;
+    2. once Sveltos has written it: declared with ``retainOnDelete``;
+    3. the run after that leaves it out: Pulumi forgets it without deleting it.
 
-    New objects are Sveltos' to create.
+    An object is never marked to be retained before Sveltos owns it, so a `destroy` in between
+    deletes what Sveltos would not withdraw. New objects are Sveltos' to create.
     """
-    handed = set(previous_handed_over)
-    kept = []
+    retained, waiting, retaining = set(previous_retained), set(previous_waiting), []
+    handing = []
     for obj in candidates:
         name = obj.logical_name
-        if name in handed:
-            keep = sveltos_kind(obj) != SVELTOS_PROFILE_KIND
+        if name in retained or name not in previous:
+            continue
+        if obj.feature not in switch.to_sveltos and name not in waiting:
+            continue
+        if sveltos_kind(obj) == SVELTOS_PROFILE_KIND:
+            retaining.append(obj)
         else:
-            keep = obj.feature in switch.to_sveltos and name in previous
-        if keep:
-            kept.append(replace(obj, annotations={**obj.annotations, WAIT_FOR_ANNOTATION: WAIT_FOR_SVELTOS}))
-    return tuple(kept)
+            handing.append(replace(obj, annotations={**obj.annotations, WAIT_FOR_ANNOTATION: WAIT_FOR_SVELTOS}))
+    return HandOver(tuple(handing), tuple(retaining))
 
 
 def claiming_features(switch: Switch, settings: Settings) -> frozenset[Feature]:

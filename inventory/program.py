@@ -26,15 +26,18 @@ class Inventory(pulumi.ComponentResource):
     """Parent of every object the program manages, so `pulumi stack` reads as one tree."""
 
     def __init__(self, name: str, objects: tuple[DesiredObject, ...], owner: str, provider: k8s.Provider,
-                 handing_to_sveltos: tuple[DesiredObject, ...] = (),
-                 hand_over: pulumi.ResourceOptions | None = None) -> None:
+                 handing: handover.HandOver = handover.NOTHING,
+                 waiting_opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cluster-inventory:index:Inventory", name)
         opts = pulumi.ResourceOptions(parent=self, provider=provider)
         for obj in objects:
             stack.declare_object(obj, owner, opts)
-        handing_opts = pulumi.ResourceOptions.merge(opts, hand_over)
-        for obj in handing_to_sveltos:
-            stack.declare_object(obj, owner, handing_opts)
+        waiting = pulumi.ResourceOptions.merge(opts, waiting_opts)
+        for obj in handing.waiting:
+            stack.declare_object(obj, owner, waiting)
+        retained = pulumi.ResourceOptions.merge(opts, stack.RETAINED)
+        for obj in handing.retained:
+            stack.declare_object(obj, owner, retained)
         self.register_outputs({"objects": len(objects)})
 
 
@@ -67,7 +70,7 @@ def previous_run() -> guards.PreviousRun:
     outputs = _read_own_stack("pulumi:pulumi:readStackOutputs", {"name": stack_name()}).get("outputs") or {}
     return guards.PreviousRun.from_outputs(outputs, stack.MANAGED_OBJECTS_OUTPUT, stack.PENDING_DELETIONS_OUTPUT,
                                            stack.MANAGEMENT_CLUSTER_OUTPUT, stack.MODES_OUTPUT,
-                                           stack.HANDED_OVER_OUTPUT)
+                                           stack.HANDED_OVER_OUTPUT, stack.HANDING_OVER_OUTPUT)
 
 
 # The Python SDK sends the engine 3-4 debug lines for every resource it registers, each a
@@ -101,7 +104,7 @@ def _run() -> None:
     now = stack.utcnow()
     previous = previous_run()
     switch = handover.switch(previous.modes, settings)
-    handing_features = handover.handing_features(switch, previous.handed_over, settings)
+    handing_features = handover.handing_features(switch, bool(previous.handing_over), settings)
     # A failed read raises here: nothing is declared or deleted.
     plan, inventory = compute(settings, now, handover.reading(settings, handing_features))
     errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
@@ -118,7 +121,7 @@ def _run() -> None:
     existing = ExistingObjects(settings, stack_name())
     handing = _handing_to_sveltos(inventory, settings, handing_features, switch, previous, existing.sveltos_kind,
                                   {obj.logical_name for obj in objects}, now)
-    deletions = guards.planned_deletions(previous, objects + handing, cluster, existing.exists)
+    deletions = guards.planned_deletions(previous, objects + handing.objects, cluster, existing.exists)
     guards.check_deletion_cap(deletions, settings)
     # What this stack's own events mode had Sveltos write is this stack's to take back.
     taken_back = {obj.logical_name for obj in objects if obj.feature in switch.from_sveltos}
@@ -131,7 +134,7 @@ def _run() -> None:
         pulumi.log.warn(f"`pulumi up` would stop: {problem}")
 
     provider = k8s.Provider("management-cluster", **stack.provider_args(settings, cluster))
-    Inventory("inventory", objects, stack_name(), provider, handing, stack.hand_over_options(settings))
+    Inventory("inventory", objects, stack_name(), provider, handing, stack.waiting_options(settings))
     for message in handover_messages(switch, handing, settings):
         pulumi.log.info(message)
 
@@ -140,7 +143,7 @@ def _run() -> None:
     warning = stack.refresh_warning(plan.refresh_due, now, settings)
     if warning:
         pulumi.log.warn(warning)
-    current = {obj.logical_name for obj in objects + handing}
+    current = {obj.logical_name for obj in objects + handing.objects}
     removed = {d.logical_name: previous.objects.get(d.logical_name) or previous.pending.get(d.logical_name)
                for d in deletions if d.logical_name not in current}
     for key, value in stack.outputs(objects, plan.diagnostics, plan.refresh_due, settings, removed,
@@ -151,26 +154,29 @@ def _run() -> None:
 def _handing_to_sveltos(inventory: model.Inventory, settings: Settings, features: frozenset[Feature],
                         switch: handover.Switch, previous: guards.PreviousRun,
                         sveltos_kind: Callable[[DesiredObject], str | None], planned: set[str],
-                        now: datetime) -> tuple[DesiredObject, ...]:
-    """The objects this run keeps until Sveltos has written them, in this shard."""
+                        now: datetime) -> handover.HandOver:
+    """What this run declares of the objects it hands to Sveltos, in this shard."""
     from inventory.plan import Plan
     from inventory.shards import select_shard
 
     candidates = handover.events_mode_objects(inventory, settings, features, now)
     mine = select_shard(Plan(candidates, (), None, now), settings).objects
     return handover.to_sveltos([o for o in mine if o.logical_name not in planned], switch, previous.objects.keys(),
-                               previous.handed_over, sveltos_kind)
+                               previous.handing_over, previous.handed_over, sveltos_kind)
 
 
-def handover_messages(switch: handover.Switch, handing: tuple[DesiredObject, ...], settings: Settings) -> list[str]:
+def handover_messages(switch: handover.Switch, handing: handover.HandOver, settings: Settings) -> list[str]:
     """What the run tells the user about a change of writer (shown by `pulumi up`)."""
     messages = []
-    if handing:
-        features = ", ".join(sorted({o.feature.value for o in handing}))
+    if handing.waiting:
+        features = ", ".join(sorted({o.feature.value for o in handing.waiting}))
         messages.append(
-            f"handing {features} to Sveltos: {len(handing)} objects stay until Sveltos has written each of them "
-            f"(up to handOverTimeoutSeconds, {settings.hand_over_timeout_seconds} s); the next run forgets them "
-            f"without deleting them")
+            f"handing {features} to Sveltos: waiting until Sveltos has written each of {len(handing.waiting)} objects "
+            f"(up to handOverTimeoutSeconds, {settings.hand_over_timeout_seconds} s); the runs after this one "
+            f"let go of them without deleting them")
+    if handing.retained:
+        messages.append(f"{len(handing.retained)} objects Sveltos has written are marked to be retained; "
+                        f"the next run forgets them without deleting them")
     if switch.from_sveltos:
         features = ", ".join(sorted(f.value for f in switch.from_sveltos))
         messages.append(f"taking {features} back from Sveltos: this stack's objects claim Sveltos' owner "

@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from inventory.existing import OWNER_ANNOTATION
 from inventory.guards import GuardError, objects_by_shape
+from inventory.handover import NOTHING, HandOver
 from inventory.objects import DesiredObject
 from inventory.settings import Settings
 from inventory.sources.live import is_kubeconfig_content
@@ -31,9 +32,11 @@ CONFIG_NAMESPACE = "cluster-inventory"
 MANAGED_OBJECTS_OUTPUT = "managedObjects"
 PENDING_DELETIONS_OUTPUT = "pendingDeletions"
 MANAGEMENT_CLUSTER_OUTPUT = "managementCluster"
-# The modes this run had (the next run sees a switch between direct and events), and the
-# objects it handed to Sveltos (the next run forgets them without deleting: inventory/handover.py).
+# The modes this run had (the next run sees a switch between direct and events), the objects
+# it waits for Sveltos to write, and those it handed to Sveltos (the next run forgets them
+# without deleting them): inventory/handover.py.
 MODES_OUTPUT = "modes"
+HANDING_OVER_OUTPUT = "handingOver"
 HANDED_OVER_OUTPUT = "handedOver"
 
 
@@ -140,12 +143,15 @@ def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions)
     )
 
 
-def hand_over_options(settings: Settings) -> pulumi.ResourceOptions:
-    """An object handed to Sveltos: Pulumi forgets it instead of deleting it, and waits for Sveltos
-    (the object's ``pulumi.com/waitFor``) no longer than ``handOverTimeoutSeconds``."""
+def waiting_options(settings: Settings) -> pulumi.ResourceOptions:
+    """An object being handed to Sveltos: its ``pulumi.com/waitFor`` waits no longer than
+    ``handOverTimeoutSeconds``."""
     timeout = f"{settings.hand_over_timeout_seconds}s"
-    return pulumi.ResourceOptions(retain_on_delete=True,
-                                  custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+    return pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+
+
+# An object Sveltos has taken over: Pulumi forgets it instead of deleting it.
+RETAINED = pulumi.ResourceOptions(retain_on_delete=True)
 
 
 def counts(objects: Sequence[DesiredObject]) -> dict[str, dict[str, int]]:
@@ -209,7 +215,7 @@ def refresh_warning(refresh_due: datetime | None, now: datetime, settings: Setti
 def outputs(
     objects: Sequence[DesiredObject], diagnostics: Sequence[Any], refresh_due: datetime | None, settings: Settings,
     removed: Mapping[str, str | None] | None = None, cluster: str | None = None,
-    handed_over: Sequence[DesiredObject] = (),
+    handing: HandOver = NOTHING,
 ) -> Mapping[str, Any]:
     """The stack outputs; ``removed`` (name -> shape) are the objects this run deletes."""
     pending: dict[str, list[str]] = {}
@@ -221,8 +227,9 @@ def outputs(
         "earliestCredentialRefresh": refresh_due.isoformat() if refresh_due else None,
         MODES_OUTPUT: {"push": settings.push_mode.value, "sveltos": settings.sveltos_mode.value,
                        "argocd": settings.argocd_mode.value},
-        MANAGED_OBJECTS_OUTPUT: objects_by_shape([*objects, *handed_over]),
-        HANDED_OVER_OUTPUT: sorted(obj.logical_name for obj in handed_over),
+        MANAGED_OBJECTS_OUTPUT: objects_by_shape([*objects, *handing.objects]),
+        HANDING_OVER_OUTPUT: sorted(obj.logical_name for obj in handing.waiting),
+        HANDED_OVER_OUTPUT: sorted(obj.logical_name for obj in handing.retained),
         PENDING_DELETIONS_OUTPUT: dict(sorted(pending.items())),
         MANAGEMENT_CLUSTER_OUTPUT: cluster,
     }

@@ -5,7 +5,8 @@ that runs across every step) and without two writers (after each switch complete
 one of them writes).
 
 direct -> events: the switching `up` keeps this stack's objects until Sveltos has written
-each of them, the next `up` forgets them without deleting them. events -> direct: this
+each of them, the next `up` marks them retainOnDelete, the one after forgets them without
+deleting them. events -> direct: this
 stack takes them back and Sveltos, when its ClusterProfiles go, leaves them in place.
 The steps share one stack and run in file order.
 """
@@ -162,7 +163,18 @@ def test_the_next_up_resumes_the_hand_over_and_waits_until_sveltos_has_written_e
     # The `up` ends only once Sveltos owns each object: no later check needs to wait.
     assert world.owned_by_sveltos()
     assert {k: v["uid"] for k, v in world.objects().items()} == world.uids
+    assert sorted(result.outputs["handingOver"].value) == sorted(world.uids)
+    assert world.deleted() == set()
+
+
+def test_the_next_run_marks_what_sveltos_has_written_to_be_retained(world: Switching) -> None:
+    result = world.stack.up()
+    assert set(_changes(result)) == {"same", "update"} and _changes(result)["update"] == OBJECTS
     assert sorted(result.outputs["handedOver"].value) == sorted(world.uids)
+    assert result.outputs["handingOver"].value == []
+    # The wait is over: server-side apply takes this stack's waitFor off again.
+    assert all("pulumi.com/waitFor" not in o["annotations"] for o in world.objects().values())
+    assert world.owned_by_sveltos()
     assert world.deleted() == set()
 
 

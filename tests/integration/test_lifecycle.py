@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pulumi import automation as auto
 
 from tests.integration.controlplane import REPO, ControlPlane
 from tests.integration.inventory_objects import (
@@ -204,11 +205,16 @@ def test_deleted_clusterprofile_loses_its_sveltoscluster_and_secret(world: World
     assert f"{world.fleet_ns}/reader-sveltos-kubeconfig" not in world.inventory.secret_names(world.managed)
 
 
-def test_switching_push_model_to_events_removes_secrets_and_creates_event_objects(world: World) -> None:
-    world.reconfigure(pushMode="events")
-    world.stack.up()
+def test_switching_push_model_to_events_keeps_the_secrets_until_sveltos_writes_them(world: World) -> None:
+    # No Sveltos runs here: the push Secrets stay, and the `up` stops when its wait for
+    # Sveltos times out (test_handover.py runs the whole hand-over with real Sveltos).
+    before = {n for n in world.inventory.secret_names(world.managed) if n.split("/")[0] in world.consumers}
+    assert before
+    world.reconfigure(pushMode="events", handOverTimeoutSeconds=3)
+    with pytest.raises(auto.CommandError, match="handOverTimeoutSeconds"):
+        world.stack.up()
     names = world.inventory.secret_names(world.managed)
-    assert not any(n.split("/")[0] in world.consumers for n in names)
+    assert {n for n in names if n.split("/")[0] in world.consumers} == before
     assert world.inventory.custom_names(EVENT_SOURCES, selector=world.managed)
     assert world.inventory.custom_names(EVENT_TRIGGERS, selector=world.managed)
 

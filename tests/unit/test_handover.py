@@ -96,38 +96,56 @@ def _not_written(obj: DesiredObject) -> str | None:
     return None
 
 
-def test_the_switching_run_keeps_every_object_this_stack_wrote_and_leaves_new_ones_to_sveltos() -> None:
-    handed = events_mode_objects(inventory(*_fleet()), EVENTS, {Feature.PUSH}, NOW)
+def _written_by_sveltos(obj: DesiredObject) -> str | None:
+    return "ClusterProfile"
+
+
+def _push_handed() -> tuple[DesiredObject, ...]:
+    return events_mode_objects(inventory(*_fleet()), EVENTS, {Feature.PUSH}, NOW)
+
+
+def test_the_switching_run_waits_for_every_object_this_stack_wrote_and_leaves_new_ones_to_sveltos() -> None:
+    handed = _push_handed()
     known = {o.logical_name for o in handed if o.namespace == "team-a"}
-    marked = to_sveltos(handed, Switch(frozenset({Feature.PUSH})), known, (), _not_written)
-    assert _names(marked) == known
-    assert all(o.annotations[WAIT_FOR_ANNOTATION] == WAIT_FOR_SVELTOS for o in marked)
+    result = to_sveltos(handed, Switch(frozenset({Feature.PUSH})), known, (), (), _not_written)
+    assert _names(result.waiting) == known and result.retained == ()
+    assert all(o.annotations[WAIT_FOR_ANNOTATION] == WAIT_FOR_SVELTOS for o in result.waiting)
     assert WAIT_FOR_SVELTOS == "jsonpath={.metadata.annotations['projectsveltos.io/owner-kind']}=ClusterProfile"
 
 
-def test_after_the_switch_objects_sveltos_has_written_are_forgotten_and_the_rest_kept() -> None:
-    handed = events_mode_objects(inventory(*_fleet()), EVENTS, {Feature.PUSH}, NOW)
+def test_objects_sveltos_has_not_written_yet_are_waited_for_again() -> None:
+    handed = _push_handed()
     names = _names(handed)
     written = {o.logical_name for o in handed if o.namespace == "team-a"}
 
     def sveltos_kind(obj: DesiredObject) -> str | None:
         return "ClusterProfile" if obj.logical_name in written else None
 
-    kept = to_sveltos(handed, Switch(), names, names, sveltos_kind)
-    assert _names(kept) == names - written
-    assert to_sveltos(handed, Switch(), names, names, lambda obj: "ClusterProfile") == ()
+    result = to_sveltos(handed, Switch(), names, names, (), sveltos_kind)
+    assert _names(result.waiting) == names - written
+    assert _names(result.retained) == written
+    assert all(WAIT_FOR_ANNOTATION not in o.annotations for o in result.retained)
+
+
+def test_objects_sveltos_has_written_are_retained_then_forgotten_by_the_run_after() -> None:
+    handed = _push_handed()
+    names = _names(handed)
+    marked = to_sveltos(handed, Switch(), names, names, (), _written_by_sveltos)
+    assert _names(marked.retained) == names and marked.waiting == ()
+    forgotten = to_sveltos(handed, Switch(), names, (), names, _written_by_sveltos)
+    assert forgotten.objects == ()
 
 
 def test_without_a_switch_or_an_unfinished_hand_over_nothing_is_kept() -> None:
-    handed = events_mode_objects(inventory(*_fleet()), EVENTS, {Feature.PUSH}, NOW)
-    assert to_sveltos(handed, Switch(), _names(handed), (), _not_written) == ()
+    handed = _push_handed()
+    assert to_sveltos(handed, Switch(), _names(handed), (), (), _not_written).objects == ()
 
 
 def test_an_unfinished_hand_over_is_resumed_for_every_feature_in_events_mode() -> None:
-    assert handing_features(Switch(), {"Secret/a/x"}, EVENTS) == {Feature.PUSH, Feature.SVELTOS}
-    assert handing_features(Switch(), {"Secret/a/x"}, Settings(push_mode=Mode.EVENTS)) == {Feature.PUSH}
-    assert handing_features(Switch(), (), EVENTS) == frozenset()
-    assert handing_features(Switch(frozenset({Feature.SVELTOS})), (), EVENTS) == {Feature.SVELTOS}
+    assert handing_features(Switch(), True, EVENTS) == {Feature.PUSH, Feature.SVELTOS}
+    assert handing_features(Switch(), True, Settings(push_mode=Mode.EVENTS)) == {Feature.PUSH}
+    assert handing_features(Switch(), False, EVENTS) == frozenset()
+    assert handing_features(Switch(frozenset({Feature.SVELTOS})), False, EVENTS) == {Feature.SVELTOS}
 
 
 def test_taking_back_claims_sveltos_owner_annotations_for_the_stack_on_that_feature_only() -> None:
@@ -156,13 +174,14 @@ def test_an_object_handed_to_sveltos_is_forgotten_not_deleted_by_the_next_run() 
 
 
 def test_previous_run_reads_modes_and_handed_over_objects_from_the_outputs() -> None:
-    outputs = {"managedObjects": {"v1 Secret Opaque": ["Secret/a/x"]}, "modes": {"push": "direct"},
-               "handedOver": ["Secret/a/x"]}
+    outputs = {"managedObjects": {"v1 Secret Opaque": ["Secret/a/x", "Secret/a/y"]}, "modes": {"push": "direct"},
+               "handedOver": ["Secret/a/x"], "handingOver": ["Secret/a/y"]}
     previous = PreviousRun.from_outputs(outputs, "managedObjects", "pendingDeletions", "managementCluster")
     assert previous.modes == {"push": "direct"}
     assert previous.handed_over == frozenset({"Secret/a/x"})
+    assert previous.handing_over == frozenset({"Secret/a/y"})
     old = PreviousRun.from_outputs({}, "managedObjects", "pendingDeletions", "managementCluster")
-    assert old.modes == {} and old.handed_over == frozenset()
+    assert old.modes == {} and old.handed_over == frozenset() and old.handing_over == frozenset()
 
 
 def test_a_switching_run_reads_the_inventory_as_direct_mode_for_the_feature_handed_to_sveltos() -> None:
