@@ -22,7 +22,7 @@ from inventory.events import (
     sveltos_kubeconfig_name,
 )
 from inventory.events.assets import go_string, lua_config, lua_string
-from inventory.events.builders import CAPI_KUBECONFIG_CEL
+from inventory.events.builders import CAPI_KUBECONFIG_CEL, PUSH_KUBECONFIG_RESOURCE
 from inventory.events.extras import (
     DEPLOYMENT_TYPES,
     EVENT_SOURCE_SPEC_FIELDS,
@@ -38,6 +38,7 @@ from inventory.events.sveltos import (
     LABEL_FILTER_OPERATIONS,
     MAX_EVENT_NAME_LENGTH,
     POLICY_REF_KINDS,
+    POLICY_TEMPLATE_ANNOTATION,
 )
 from inventory.model import Inventory
 from inventory.names import is_label_value, name_problem
@@ -114,6 +115,23 @@ def test_triggers_react_to_their_source_on_the_management_cluster_once_per_targe
         template = find(objects, ref["kind"], ref["name"])
         assert template.namespace == ref["namespace"] == settings.events_namespace
         assert INSTANTIATE_ANNOTATION in template.annotations
+
+
+def test_push_trigger_has_addon_controller_fetch_each_targets_kubeconfig_secret() -> None:
+    objects = plan_events(BOTH)
+    push = find(objects, "EventTrigger", push_name(BOTH))
+    [ref] = push.fields["spec"]["templateResourceRefs"]
+    assert ref == {"identifier": PUSH_KUBECONFIG_RESOURCE,
+                   "resource": {"apiVersion": "v1", "kind": "Secret",
+                                "name": "{{ .Resource.spec.kubeconfigSecretName }}",
+                                "namespace": "{{ .Resource.spec.kubeconfigSecretNamespace }}"}}
+    assert POLICY_TEMPLATE_ANNOTATION in find(objects, "ConfigMap", push_template_name(BOTH)).annotations
+    # B's templates carry what they deploy in their targets: one pass, nothing fetched.
+    for obj in objects:
+        if obj.kind == "EventTrigger" and obj.name != push_name(BOTH):
+            assert "templateResourceRefs" not in obj.fields["spec"]
+        if obj.kind == "ConfigMap" and obj.name != push_template_name(BOTH):
+            assert POLICY_TEMPLATE_ANNOTATION not in obj.annotations
 
 
 def test_event_sources_collect_resources_and_select_through_lua() -> None:
