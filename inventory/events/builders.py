@@ -57,9 +57,10 @@ PUSH_TARGET_KIND = "PushSecretTarget"
 SVELTOS_CLUSTER_TARGET_KIND = "SveltosClusterTarget"
 SVELTOS_KUBECONFIG_TARGET_KIND = "SveltosKubeconfigTarget"
 
-# Identifier of the push target's kubeconfig Secret among the EventTrigger's
+# Identifier of the Secret a target's credentials are read from (push: the CAPI
+# kubeconfig Secret; B: the labelled Secret) among its EventTrigger's
 # templateResourceRefs, as the template's second pass asks for it (getResource).
-PUSH_KUBECONFIG_RESOURCE = "KubeconfigSecret"
+KUBECONFIG_RESOURCE = "KubeconfigSecret"
 
 # Data keys of the ConfigMap templates; the key names the rendered object for readers.
 PUSH_TEMPLATE_KEY = "secret.yaml"
@@ -162,24 +163,26 @@ def push_objects(settings: Settings) -> list[DesiredObject]:
     return [
         event_source(settings, name, push_resource_selectors(settings),
                      lua_script(PUSH_LUA, push_lua_config(settings))),
-        event_trigger(settings, name, name, template, template_resource_refs=[push_kubeconfig_ref()]),
+        event_trigger(settings, name, name, template,
+                      template_resource_refs=[kubeconfig_secret_ref("kubeconfigSecretName", "kubeconfigSecretNamespace")]),
         template_config_map(settings, template, PUSH_TEMPLATE_KEY,
                             go_template("push-secret.yaml", push_template_variables(settings)),
                             second_pass=True),
     ]
 
 
-def push_kubeconfig_ref() -> dict[str, Any]:
-    """The target's kubeconfig Secret, for addon-controller to fetch when it deploys.
+def kubeconfig_secret_ref(name_field: str, namespace_field: str) -> dict[str, Any]:
+    """The Secret the target's fields ``name_field``/``namespace_field`` name, for
+    addon-controller to fetch when it deploys.
 
     event-manager instantiates the name and namespace per target (oneForEvent), so each
     ClusterProfile it creates references exactly one Secret.
     """
     return {
-        "identifier": PUSH_KUBECONFIG_RESOURCE,
+        "identifier": KUBECONFIG_RESOURCE,
         "resource": {"apiVersion": "v1", "kind": "Secret",
-                     "name": "{{ .Resource.spec.kubeconfigSecretName }}",
-                     "namespace": "{{ .Resource.spec.kubeconfigSecretNamespace }}"},
+                     "name": f"{{{{ .Resource.spec.{name_field} }}}}",
+                     "namespace": f"{{{{ .Resource.spec.{namespace_field} }}}}"},
     }
 
 
@@ -221,7 +224,7 @@ def push_lua_config(settings: Settings) -> dict[str, LuaValue]:
 def push_template_variables(settings: Settings) -> dict[str, str]:
     return {
         "dataKey": settings.push_secret_key,
-        "kubeconfigResource": PUSH_KUBECONFIG_RESOURCE,
+        "kubeconfigResource": KUBECONFIG_RESOURCE,
         "managedByLabel": settings.managed_by_label,
         "managedByValue": settings.managed_by_value,
         "profileLabel": settings.profile_label,
@@ -244,9 +247,12 @@ def sveltos_objects(settings: Settings) -> list[DesiredObject]:
                             go_template("sveltoscluster.yaml", variables)),
         event_source(settings, kubeconfig_name, selectors,
                      lua_script(PROFILE_LUA, profile_lua_config(settings, emit="kubeconfig"))),
-        event_trigger(settings, kubeconfig_name, kubeconfig_name, kubeconfig_name),
+        event_trigger(settings, kubeconfig_name, kubeconfig_name, kubeconfig_name,
+                      template_resource_refs=[kubeconfig_secret_ref("sourceSecretName", "sourceSecretNamespace")]),
         template_config_map(settings, kubeconfig_name, SVELTOS_KUBECONFIG_TEMPLATE_KEY,
-                            go_template("sveltos-kubeconfig-secret.yaml", variables)),
+                            go_template("sveltos-kubeconfig-secret.yaml",
+                                        {**variables, "kubeconfigResource": KUBECONFIG_RESOURCE}),
+                            second_pass=True),
     ]
 
 

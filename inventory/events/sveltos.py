@@ -26,8 +26,9 @@ INSTANTIATE_VALUE = "ok"
 # event-manager copies a template's annotations onto the ConfigMap it instantiates; with
 # this one (libsveltos PolicyTemplateAnnotation) addon-controller instantiates that
 # ConfigMap again when it deploys, with getResource reaching the ClusterProfile's
-# templateResourceRefs. The push template uses the second pass to read each kubeconfig
-# Secret at deploy time instead of carrying it through the EventReport.
+# templateResourceRefs. The templates writing credentials (push Secrets, B's kubeconfig
+# Secrets) use the second pass to read each source Secret at deploy time instead of
+# carrying it through the EventReport.
 POLICY_TEMPLATE_ANNOTATION = "projectsveltos.io/template"
 
 # event-manager copies EventSource, EventTrigger and referenced ConfigMap/Secret names,

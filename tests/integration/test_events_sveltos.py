@@ -257,25 +257,27 @@ def test_withdrawn_consumer_namespace_deleted_cluster_and_cluster_profile_conver
     assert f"SveltosCluster/{world.fleet_ns}/west" not in objects
 
 
-def test_push_kubeconfigs_never_pass_through_the_event_report_or_instantiated_config_maps(world: World) -> None:
-    # The push targets name each kubeconfig Secret; addon-controller reads it when it
-    # deploys (templateResourceRefs). So the report's size does not grow with kubeconfigs.
-    name = f"{world.prefix}-push"
-    group, version, plural = REPORTS
-    report = world.inventory.custom.get_namespaced_custom_object(group, version, MGMT_NAMESPACE, plural,
-                                                                 f"sveltos--{name}--mgmt")
-    resources = base64.b64decode(report["spec"]["resources"]).decode()
-    assert "kubeconfigSecretName" in resources
-    instantiated = world.inventory.core.list_namespaced_config_map(
-        INSTANTIATED_NAMESPACE, label_selector=f"{TRIGGER_LABEL}={name}").items
-    assert len(instantiated) == len(world.consumers) * 2
-    texts = [resources, *(json.dumps(cm.data) for cm in instantiated)]
-    kubeconfigs = [s.data["value"] for s in world.inventory.core.list_namespaced_secret(world.capi_ns).items
-                   if s.type == "cluster.x-k8s.io/secret"]
-    assert kubeconfigs
-    for text in texts:
-        assert not any(kubeconfig in text for kubeconfig in kubeconfigs)
-        assert not any(marker in text for marker in world.markers)
+def test_kubeconfigs_never_pass_through_event_reports_or_instantiated_config_maps(world: World) -> None:
+    # Targets name each kubeconfig Secret; addon-controller reads it when it deploys
+    # (templateResourceRefs). So the reports' size does not grow with kubeconfigs.
+    credentials = [value for ns in (world.capi_ns, world.fleet_ns)
+                   for secret in world.inventory.core.list_namespaced_secret(ns).items
+                   if secret.type == "cluster.x-k8s.io/secret" or PROFILE_LABEL in (secret.metadata.labels or {})
+                   for value in (secret.data or {}).values()]
+    assert len(credentials) >= 3
+    for name, expected_targets in ((f"{world.prefix}-push", len(world.consumers) * 2),
+                                   (f"{world.prefix}-sveltos-kubeconfig", 1)):
+        group, version, plural = REPORTS
+        report = world.inventory.custom.get_namespaced_custom_object(group, version, MGMT_NAMESPACE, plural,
+                                                                     f"sveltos--{name}--mgmt")
+        resources = base64.b64decode(report["spec"]["resources"]).decode()
+        assert resources.count("SecretName") >= expected_targets, name
+        instantiated = world.inventory.core.list_namespaced_config_map(
+            INSTANTIATED_NAMESPACE, label_selector=f"{TRIGGER_LABEL}={name}").items
+        assert len(instantiated) == expected_targets, name
+        for text in (resources, *(json.dumps(cm.data) for cm in instantiated)):
+            assert not any(value in text for value in credentials), name
+            assert not any(marker in text for marker in world.markers), name
 
 
 def test_rotated_kubeconfig_reaches_every_push_secret(world: World) -> None:

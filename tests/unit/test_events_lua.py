@@ -252,9 +252,11 @@ def without_providers(inventory: Inventory) -> Inventory:
 def test_profile_targets_are_direct_modes_sveltos_objects(case: Path, runtime: str) -> None:
     inventory = read_inventory(case)
     direct = direct_plan(without_providers(inventory), PROFILES_DIRECT)
-    clusters = evaluate(inventory_objects(inventory), runtime, PROFILES_EVENTS, sveltos_cluster_name(PROFILES_EVENTS))
-    kubeconfigs = evaluate(inventory_objects(inventory), runtime, PROFILES_EVENTS,
-                           sveltos_kubeconfig_name(PROFILES_EVENTS))
+    objects = inventory_objects(inventory)
+    clusters = evaluate(objects, runtime, PROFILES_EVENTS, sveltos_cluster_name(PROFILES_EVENTS))
+    kubeconfigs = evaluate(objects, runtime, PROFILES_EVENTS, sveltos_kubeconfig_name(PROFILES_EVENTS))
+    # A kubeconfig target names the labelled Secret; addon-controller copies its data.
+    secrets = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects if o["kind"] == "Secret"}
 
     expected_clusters = {
         (obj.namespace, obj.name, obj.fields["spec"]["kubeconfigName"], obj.fields["spec"]["kubeconfigKeyName"])
@@ -266,7 +268,9 @@ def test_profile_targets_are_direct_modes_sveltos_objects(case: Path, runtime: s
         (obj.namespace, obj.name, tuple(sorted((k, base64.b64encode(v).decode()) for k, v in obj.secret_data.items())))
         for obj in direct.objects if obj.kind == "Secret"
     }
-    assert {(r["spec"]["namespace"], r["spec"]["secretName"], tuple(sorted(r["spec"]["data"].items())))
+    assert not any("data" in r["spec"] for r in kubeconfigs["resources"])
+    assert {(r["spec"]["namespace"], r["spec"]["secretName"],
+             tuple(sorted(secrets[(r["spec"]["sourceSecretNamespace"], r["spec"]["sourceSecretName"])]["data"].items())))
             for r in kubeconfigs["resources"]} == expected_secrets
     skipped = skipped_by_direct_mode(direct.diagnostics, "ClusterProfile")
     assert skipped_in_notes(clusters["message"]) == skipped

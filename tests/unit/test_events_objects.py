@@ -22,7 +22,7 @@ from inventory.events import (
     sveltos_kubeconfig_name,
 )
 from inventory.events.assets import go_string, lua_config, lua_string
-from inventory.events.builders import CAPI_KUBECONFIG_CEL, PUSH_KUBECONFIG_RESOURCE
+from inventory.events.builders import CAPI_KUBECONFIG_CEL, KUBECONFIG_RESOURCE
 from inventory.events.extras import (
     DEPLOYMENT_TYPES,
     EVENT_SOURCE_SPEC_FIELDS,
@@ -117,21 +117,27 @@ def test_triggers_react_to_their_source_on_the_management_cluster_once_per_targe
         assert INSTANTIATE_ANNOTATION in template.annotations
 
 
-def test_push_trigger_has_addon_controller_fetch_each_targets_kubeconfig_secret() -> None:
+@pytest.mark.parametrize(("name", "fields"), [
+    (push_name(BOTH), ("kubeconfigSecretName", "kubeconfigSecretNamespace")),
+    (sveltos_kubeconfig_name(BOTH), ("sourceSecretName", "sourceSecretNamespace")),
+])
+def test_credential_triggers_have_addon_controller_fetch_each_targets_secret(name: str, fields: tuple[str, str]) -> None:
     objects = plan_events(BOTH)
-    push = find(objects, "EventTrigger", push_name(BOTH))
-    [ref] = push.fields["spec"]["templateResourceRefs"]
-    assert ref == {"identifier": PUSH_KUBECONFIG_RESOURCE,
+    trigger = find(objects, "EventTrigger", name)
+    [ref] = trigger.fields["spec"]["templateResourceRefs"]
+    assert ref == {"identifier": KUBECONFIG_RESOURCE,
                    "resource": {"apiVersion": "v1", "kind": "Secret",
-                                "name": "{{ .Resource.spec.kubeconfigSecretName }}",
-                                "namespace": "{{ .Resource.spec.kubeconfigSecretNamespace }}"}}
-    assert POLICY_TEMPLATE_ANNOTATION in find(objects, "ConfigMap", push_template_name(BOTH)).annotations
-    # B's templates carry what they deploy in their targets: one pass, nothing fetched.
-    for obj in objects:
-        if obj.kind == "EventTrigger" and obj.name != push_name(BOTH):
-            assert "templateResourceRefs" not in obj.fields["spec"]
-        if obj.kind == "ConfigMap" and obj.name != push_template_name(BOTH):
-            assert POLICY_TEMPLATE_ANNOTATION not in obj.annotations
+                                "name": f"{{{{ .Resource.spec.{fields[0]} }}}}",
+                                "namespace": f"{{{{ .Resource.spec.{fields[1]} }}}}"}}
+    [policy] = trigger.fields["spec"]["policyRefs"]
+    assert POLICY_TEMPLATE_ANNOTATION in find(objects, "ConfigMap", policy["name"]).annotations
+
+
+def test_sveltoscluster_trigger_fetches_nothing_and_renders_once() -> None:
+    objects = plan_events(BOTH)
+    trigger = find(objects, "EventTrigger", sveltos_cluster_name(BOTH))
+    assert "templateResourceRefs" not in trigger.fields["spec"]
+    assert POLICY_TEMPLATE_ANNOTATION not in find(objects, "ConfigMap", sveltos_cluster_name(BOTH)).annotations
 
 
 def test_event_sources_collect_resources_and_select_through_lua() -> None:

@@ -27,7 +27,7 @@ from inventory.events import (
     sveltos_cluster_name,
     sveltos_kubeconfig_name,
 )
-from inventory.events.builders import PUSH_KUBECONFIG_RESOURCE
+from inventory.events.builders import KUBECONFIG_RESOURCE
 from inventory.events.sveltos import POLICY_TEMPLATE_ANNOTATION
 from inventory.model import Inventory
 from inventory.settings import Mode, Settings
@@ -206,31 +206,40 @@ def test_any_display_name_survives_the_template(display_name: str) -> None:
     assert rendered["metadata"]["annotations"] == {"clusterinventory.projectsveltos.io/display-name": display_name}
 
 
-def test_push_template_leaves_the_kubeconfig_to_addon_controllers_pass() -> None:
+CREDENTIAL_TEMPLATES = pytest.mark.parametrize(("fixture", "name"), [
+    (FIXTURES / "events-push" / "same-name-clusters", push_name(EVENTS)),
+    (FIXTURES / "events-profiles" / "labelled", sveltos_kubeconfig_name(EVENTS)),
+], ids=["push", "sveltos-kubeconfig"])
+
+
+def first_pass(fixture: Path, name: str) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """(what event-manager instantiates for the first target, that target, the inventory)
+    of the EventSource, EventTrigger and template ``name``."""
+    objects = {(obj.kind, obj.name): obj for obj in plan_events(EVENTS)}
+    spec = objects[("EventSource", name)].fields["spec"]
+    live = inventory_objects(read_inventory(fixture))
+    [target, *_] = run_gopher_lua(spec["aggregatedSelection"], select_objects(live, spec["resourceSelectors"]))["resources"]
+    policy = objects[("EventTrigger", name)].fields["spec"]["policyRefs"][0]["name"]
+    [text] = objects[("ConfigMap", policy)].fields["data"].values()
+    return render_template(text, context(target)), target, live
+
+
+@CREDENTIAL_TEMPLATES
+def test_credentials_are_left_to_addon_controllers_pass(fixture: Path, name: str) -> None:
     # What event-manager writes into the ConfigMap it instantiates (and what the
-    # EventReport's target carries) names the kubeconfig Secret, never its bytes.
-    inventory = read_inventory(FIXTURES / "events-push" / "same-name-clusters")
-    objects = {(obj.kind, obj.name): obj for obj in plan_events(EVENTS)}
-    spec = objects[("EventSource", push_name(EVENTS))].fields["spec"]
-    live = inventory_objects(inventory)
-    [target, *_] = run_gopher_lua(spec["aggregatedSelection"], select_objects(live, spec["resourceSelectors"]))["resources"]
-    [text] = objects[("ConfigMap", push_template_name(EVENTS))].fields["data"].values()
-    first_pass = render_template(text, context(target))
-    kubeconfigs = [value for obj in live if obj["kind"] == "Secret" for value in (obj.get("data") or {}).values()]
-    assert kubeconfigs and not any(value in first_pass or value in str(target) for value in kubeconfigs)
-    assert f'getResource "{PUSH_KUBECONFIG_RESOURCE}"' in first_pass
+    # EventReport's target carries) names the source Secret, never its bytes.
+    instantiated, target, live = first_pass(fixture, name)
+    credentials = [value for obj in live if obj["kind"] == "Secret" for value in (obj.get("data") or {}).values()]
+    assert credentials and not any(value in instantiated or value in str(target) for value in credentials)
+    assert f'getResource "{KUBECONFIG_RESOURCE}"' in instantiated
 
 
-def test_push_template_fails_when_the_kubeconfig_secret_is_not_fetched() -> None:
+@CREDENTIAL_TEMPLATES
+def test_credential_templates_fail_when_the_source_secret_is_not_fetched(fixture: Path, name: str) -> None:
     # addon-controller fails the deployment (and retries) rather than writing an empty Secret.
-    inventory = read_inventory(FIXTURES / "events-push" / "same-name-clusters")
-    objects = {(obj.kind, obj.name): obj for obj in plan_events(EVENTS)}
-    spec = objects[("EventSource", push_name(EVENTS))].fields["spec"]
-    live = inventory_objects(inventory)
-    [target, *_] = run_gopher_lua(spec["aggregatedSelection"], select_objects(live, spec["resourceSelectors"]))["resources"]
-    [text] = objects[("ConfigMap", push_template_name(EVENTS))].fields["data"].values()
+    instantiated, _, _ = first_pass(fixture, name)
     with pytest.raises(HelperFailed, match='map has no entry for key "data"'):
-        render_template(render_template(text, context(target)), {"Cluster": MANAGEMENT_CLUSTER}, {})
+        render_template(instantiated, {"Cluster": MANAGEMENT_CLUSTER}, {})
 
 
 def test_a_template_reading_a_missing_field_fails_like_event_manager() -> None:
