@@ -1,7 +1,11 @@
 """How large a fleet events mode handles with the real Sveltos controllers (issue 10).
 
     python bench/bench_events_limit.py                          # make bench-events-limit
-    python bench/bench_events_limit.py --clusters 100,200 --consumers 10 --timeout 900
+    python bench/bench_events_limit.py --clusters 100,200 --consumers 10 --timeout 3600
+
+The default points (300 and 2,000 cluster x consumer pairs) take about 20 minutes: Sveltos
+writes about 25 push Secrets a minute on two shared cores, and a point whose EventReport
+cannot be written fails at once (then STALL_S passes before the bench gives up on it).
 
 Needs the control plane with Sveltos (`make cluster-up SVELTOS=1`): event-manager and
 addon-controller v1.5.0, and eventreporter in sveltos-agent's place.
@@ -12,7 +16,8 @@ kubeconfigs (server, CA, token) in namespaces of their own, C consumer namespace
 until Sveltos has written every one of the N x C push Secrets with the source kubeconfig
 byte for byte, and records: the time from `up` to the last Secret, the EventReport's size,
 the count and the largest size of what event-manager and addon-controller create per target
-(ClusterProfiles, ClusterSummaries, instantiated ConfigMaps), and on failure what failed
+(ClusterProfiles, ClusterSummaries, instantiated ConfigMaps), the size of addon-controller's
+ClusterConfiguration of the management cluster, and on failure what failed
 first (error lines of eventreporter, event-manager and addon-controller since the point
 started). Then `pulumi destroy`, wait for Sveltos to withdraw, delete the namespaces.
 
@@ -55,7 +60,7 @@ TRIGGER_LABEL = "eventtrigger.lib.projectsveltos.io/eventtriggername"
 SVELTOS_LOGS = ("eventreporter", "event-manager", "addon-controller")
 # Log lines worth showing when a point fails (controller-runtime JSON or klog text).
 ERROR_LINE = re.compile(r'"level":"error"|"error"|too large|exceeds|Error|failed', re.IGNORECASE)
-DEFAULT_CLUSTERS = "20,29,30"
+DEFAULT_CLUSTERS = "30,200"
 DEFAULT_CONSUMERS = 10
 # A point has failed when no further Secret arrived for this long (Sveltos writes them at
 # a steady pace once it has started; a report that cannot be written writes none).
@@ -102,8 +107,17 @@ class Point:
     cluster_summary_max_bytes: int = 0
     instantiated_config_maps: int = 0
     instantiated_config_map_max_bytes: int = 0
+    # addon-controller's one ClusterConfiguration per cluster lists every ClusterProfile
+    # deployed to it (an ownerReference and a status entry each): the next object to grow.
+    cluster_configuration_bytes: int = 0
     first_errors: dict[str, list[str]] = field(default_factory=dict)
     withdraw_s: float = 0.0
+
+
+def _stored_bytes(obj: Any) -> int:
+    """Size of ``obj`` as compact JSON, as the API server stores a custom resource in etcd
+    (whose request limit, 1.5 MiB by default, is what an object outgrows first)."""
+    return len(json.dumps(obj, separators=(",", ":")))
 
 
 def _kubeconfig(name: str) -> str:
@@ -214,7 +228,7 @@ class Bench:
         try:
             report = self.custom.get_namespaced_custom_object("lib.projectsveltos.io", "v1beta1", MGMT_NAMESPACE,
                                                               "eventreports", name)
-            point.report_bytes = len(json.dumps(report))
+            point.report_bytes = _stored_bytes(report)
             point.report_matching = len(report.get("spec", {}).get("matchingResources") or [])
         except ApiException as err:
             if err.status != 404:
@@ -223,17 +237,19 @@ class Bench:
         profiles = self.custom.list_cluster_custom_object("config.projectsveltos.io", "v1beta1", "clusterprofiles",
                                                           label_selector=selector)["items"]
         point.cluster_profiles = len(profiles)
-        point.cluster_profile_max_bytes = max((len(json.dumps(p)) for p in profiles), default=0)
+        point.cluster_profile_max_bytes = max((_stored_bytes(p) for p in profiles), default=0)
         names = {p["metadata"]["name"] for p in profiles}
         summaries = [s for s in self.custom.list_namespaced_custom_object(
             "config.projectsveltos.io", "v1beta1", MGMT_NAMESPACE, "clustersummaries")["items"]
             if any(o.get("name") in names for o in s["metadata"].get("ownerReferences") or [])]
         point.cluster_summaries = len(summaries)
-        point.cluster_summary_max_bytes = max((len(json.dumps(s)) for s in summaries), default=0)
+        point.cluster_summary_max_bytes = max((_stored_bytes(s) for s in summaries), default=0)
         maps = self.core.list_namespaced_config_map(REPORT_NAMESPACE, label_selector=selector).items
+        point.cluster_configuration_bytes = max((_stored_bytes(c) for c in self.custom.list_namespaced_custom_object(
+            "config.projectsveltos.io", "v1beta1", MGMT_NAMESPACE, "clusterconfigurations")["items"]), default=0)
         point.instantiated_config_maps = len(maps)
         point.instantiated_config_map_max_bytes = max(
-            (len(json.dumps(self.api.sanitize_for_serialization(m))) for m in maps), default=0)
+            (_stored_bytes(self.api.sanitize_for_serialization(m)) for m in maps), default=0)
 
     def _log(self, name: str) -> Path:
         return self.data_dir / f"{name}.log"
@@ -269,14 +285,14 @@ class Bench:
 
 def _table(points: list[Point]) -> str:
     rows = [("clusters x consumers | pairs | converged | up s | to last Secret s | Secrets ok | report KiB "
-             "| ClusterProfiles | ClusterSummaries | ConfigMaps | largest CP/CS/CM KiB")]
+             "| ClusterProfiles | ClusterSummaries | ConfigMaps | largest CP/CS/CM KiB | ClusterConfiguration KiB")]
     for p in points:
         rows.append(
             f"{p.clusters} x {p.consumers} | {p.pairs} | {'yes' if p.converged else 'NO'} | {p.up_s} | "
             f"{p.converge_s} | {p.secrets_matching}/{p.pairs} | {p.report_bytes / 1024:.0f} | "
             f"{p.cluster_profiles} | {p.cluster_summaries} | {p.instantiated_config_maps} | "
             f"{p.cluster_profile_max_bytes / 1024:.1f}/{p.cluster_summary_max_bytes / 1024:.1f}/"
-            f"{p.instantiated_config_map_max_bytes / 1024:.1f}")
+            f"{p.instantiated_config_map_max_bytes / 1024:.1f} | {p.cluster_configuration_bytes / 1024:.0f}")
         for name, lines in p.first_errors.items():
             rows.extend(f"    {name}: {line}" for line in lines)
     return "\n".join(rows)
@@ -286,7 +302,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clusters", default=DEFAULT_CLUSTERS, help="comma-separated cluster counts to try")
     parser.add_argument("--consumers", type=int, default=DEFAULT_CONSUMERS, help="consumer namespaces")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for Sveltos per point")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for Sveltos per point")
     args = parser.parse_args()
     if not STATE.exists():
         raise SystemExit("no local control plane: run `make cluster-up SVELTOS=1` first")
