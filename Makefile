@@ -13,7 +13,7 @@ DEMO_PASSPHRASE := cluster-inventory-demo-only
 DEMO_ENV = export PULUMI_BACKEND_URL="file://$(CURDIR)/.local/state" PULUMI_CONFIG_PASSPHRASE="$(DEMO_PASSPHRASE)"
 DEMO_STEP = printf '\n[demo] == %s ==\n' 
 
-.PHONY: help venv tools cluster-up cluster-down demo demo-down test test-unit lint bench-plan bench-deploy clean
+.PHONY: help venv tools cluster-up cluster-down demo demo-down test test-unit lint bench-plan bench-deploy bench-events-limit clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ bench-plan: venv ## plan 1,000 and 10,000 clusters x 10 consumer namespaces; pri
 
 bench-deploy: cluster-up ## deploy 200 and 1,000 synthetic clusters (SIZE=N for your own) beside the API server's floor
 	@$(TOOLS_ENV); $(PY) bench/bench_deploy.py $(if $(SIZE),--size $(SIZE))
+
+bench-events-limit: venv tools ## events mode under real Sveltos: which fleets get every push Secret (CLUSTERS=a,b CONSUMERS=n)
+	@$(TOOLS_ENV); $(PY) tools/cluster.py up --sveltos >/dev/null
+	@$(TOOLS_ENV); $(PY) bench/bench_events_limit.py $(if $(CLUSTERS),--clusters $(CLUSTERS)) $(if $(CONSUMERS),--consumers $(CONSUMERS))
 
 clean: cluster-down ## stop the cluster and remove the virtualenv (built tools stay cached)
 	rm -rf $(VENV) .local

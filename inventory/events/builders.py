@@ -29,6 +29,7 @@ from inventory.events.sveltos import (
     EVENT_TRIGGER,
     INSTANTIATE_ANNOTATION,
     INSTANTIATE_VALUE,
+    POLICY_TEMPLATE_ANNOTATION,
     TARGET_API_VERSION,
     event_name_problem,
     management_selector,
@@ -55,6 +56,11 @@ PROFILE_LUA = ("common.lua", "profile_targets.lua")
 PUSH_TARGET_KIND = "PushSecretTarget"
 SVELTOS_CLUSTER_TARGET_KIND = "SveltosClusterTarget"
 SVELTOS_KUBECONFIG_TARGET_KIND = "SveltosKubeconfigTarget"
+
+# Identifier of the Secret a target's credentials are read from (push: the CAPI
+# kubeconfig Secret; B: the labelled Secret) among its EventTrigger's
+# templateResourceRefs, as the template's second pass asks for it (getResource).
+KUBECONFIG_RESOURCE = "KubeconfigSecret"
 
 # Data keys of the ConfigMap templates; the key names the rendered object for readers.
 PUSH_TEMPLATE_KEY = "secret.yaml"
@@ -157,10 +163,27 @@ def push_objects(settings: Settings) -> list[DesiredObject]:
     return [
         event_source(settings, name, push_resource_selectors(settings),
                      lua_script(PUSH_LUA, push_lua_config(settings))),
-        event_trigger(settings, name, name, template),
+        event_trigger(settings, name, name, template,
+                      template_resource_refs=[kubeconfig_secret_ref("kubeconfigSecretName", "kubeconfigSecretNamespace")]),
         template_config_map(settings, template, PUSH_TEMPLATE_KEY,
-                            go_template("push-secret.yaml", push_template_variables(settings))),
+                            go_template("push-secret.yaml", push_template_variables(settings)),
+                            second_pass=True),
     ]
+
+
+def kubeconfig_secret_ref(name_field: str, namespace_field: str) -> dict[str, Any]:
+    """The Secret the target's fields ``name_field``/``namespace_field`` name, for
+    addon-controller to fetch when it deploys.
+
+    event-manager instantiates the name and namespace per target (oneForEvent), so each
+    ClusterProfile it creates references exactly one Secret.
+    """
+    return {
+        "identifier": KUBECONFIG_RESOURCE,
+        "resource": {"apiVersion": "v1", "kind": "Secret",
+                     "name": f"{{{{ .Resource.spec.{name_field} }}}}",
+                     "namespace": f"{{{{ .Resource.spec.{namespace_field} }}}}"},
+    }
 
 
 def push_resource_selectors(settings: Settings) -> list[dict[str, Any]]:
@@ -201,6 +224,7 @@ def push_lua_config(settings: Settings) -> dict[str, LuaValue]:
 def push_template_variables(settings: Settings) -> dict[str, str]:
     return {
         "dataKey": settings.push_secret_key,
+        "kubeconfigResource": KUBECONFIG_RESOURCE,
         "managedByLabel": settings.managed_by_label,
         "managedByValue": settings.managed_by_value,
         "profileLabel": settings.profile_label,
@@ -223,9 +247,12 @@ def sveltos_objects(settings: Settings) -> list[DesiredObject]:
                             go_template("sveltoscluster.yaml", variables)),
         event_source(settings, kubeconfig_name, selectors,
                      lua_script(PROFILE_LUA, profile_lua_config(settings, emit="kubeconfig"))),
-        event_trigger(settings, kubeconfig_name, kubeconfig_name, kubeconfig_name),
+        event_trigger(settings, kubeconfig_name, kubeconfig_name, kubeconfig_name,
+                      template_resource_refs=[kubeconfig_secret_ref("sourceSecretName", "sourceSecretNamespace")]),
         template_config_map(settings, kubeconfig_name, SVELTOS_KUBECONFIG_TEMPLATE_KEY,
-                            go_template("sveltos-kubeconfig-secret.yaml", variables)),
+                            go_template("sveltos-kubeconfig-secret.yaml",
+                                        {**variables, "kubeconfigResource": KUBECONFIG_RESOURCE}),
+                            second_pass=True),
     ]
 
 
@@ -292,24 +319,33 @@ def event_source(settings: Settings, name: str, selectors: list[dict[str, Any]],
                          labels=managed_by(settings), fields={"spec": spec})
 
 
-def event_trigger(settings: Settings, name: str, source: str, template: str) -> DesiredObject:
+def event_trigger(settings: Settings, name: str, source: str, template: str, *,
+                  template_resource_refs: list[dict[str, Any]] | None = None) -> DesiredObject:
     # oneForEvent: one ClusterProfile (and so one rendered object) per target, so a
     # target that goes away withdraws exactly its own object.
-    spec = {
+    spec: dict[str, Any] = {
         "sourceClusterSelector": management_selector(settings.management_cluster_selector),
         "eventSourceName": source,
         "oneForEvent": True,
         "policyRefs": [{"kind": "ConfigMap", "name": template, "namespace": settings.events_namespace}],
     }
+    if template_resource_refs:
+        spec["templateResourceRefs"] = template_resource_refs
     return DesiredObject(API_VERSION, EVENT_TRIGGER, None, name, Feature.EVENTS,
                          labels=managed_by(settings), fields={"spec": spec})
 
 
-def template_config_map(settings: Settings, name: str, key: str, template: str) -> DesiredObject:
+def template_config_map(settings: Settings, name: str, key: str, template: str, *,
+                        second_pass: bool = False) -> DesiredObject:
+    """A template event-manager instantiates per target; ``second_pass``: and whose
+    output addon-controller instantiates again when it deploys (see sveltos.py)."""
+    annotations = {INSTANTIATE_ANNOTATION: INSTANTIATE_VALUE}
+    if second_pass:
+        annotations[POLICY_TEMPLATE_ANNOTATION] = INSTANTIATE_VALUE
     return DesiredObject(
         "v1", "ConfigMap", settings.events_namespace, name, Feature.EVENTS,
         labels=managed_by(settings),
-        annotations={INSTANTIATE_ANNOTATION: INSTANTIATE_VALUE},
+        annotations=annotations,
         fields={"data": {key: template}},
     )
 

@@ -23,6 +23,14 @@ EVENT_TRIGGER = "EventTrigger"
 INSTANTIATE_ANNOTATION = "projectsveltos.io/instantiate"
 INSTANTIATE_VALUE = "ok"
 
+# event-manager copies a template's annotations onto the ConfigMap it instantiates; with
+# this one (libsveltos PolicyTemplateAnnotation) addon-controller instantiates that
+# ConfigMap again when it deploys, with getResource reaching the ClusterProfile's
+# templateResourceRefs. The templates writing credentials (push Secrets, B's kubeconfig
+# Secrets) use the second pass to read each source Secret at deploy time instead of
+# carrying it through the EventReport.
+POLICY_TEMPLATE_ANNOTATION = "projectsveltos.io/template"
+
 # event-manager copies EventSource, EventTrigger and referenced ConfigMap/Secret names,
 # and each matching resource's name and namespace, into label values of the objects it
 # creates (eventtrigger.lib.projectsveltos.io/eventtriggername, .../refname,

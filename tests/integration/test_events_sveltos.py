@@ -9,6 +9,7 @@ The steps share one stack and run in file order; each asserts one behaviour.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import subprocess
@@ -43,6 +44,11 @@ OWNER_STAMP = "cluster-inventory.io/stack"
 # The ClusterProfiles event-manager creates per event, labelled with their EventTrigger.
 SVELTOS_PROFILES = ("config.projectsveltos.io", "v1beta1", "clusterprofiles")
 TRIGGER_LABEL = "eventtrigger.lib.projectsveltos.io/eventtriggername"
+# Where the agent in the management cluster writes EventReports (eventreporter, as
+# sveltos-agent names them) and where event-manager writes the ConfigMaps it instantiates.
+MGMT_NAMESPACE = "mgmt"
+REPORTS = ("lib.projectsveltos.io", "v1beta1", "eventreports")
+INSTANTIATED_NAMESPACE = "projectsveltos"
 
 
 @dataclass
@@ -249,6 +255,42 @@ def test_withdrawn_consumer_namespace_deleted_cluster_and_cluster_profile_conver
     objects = _converge(world, expect_count=6)
     assert not any(k.startswith(f"Secret/{extra}/") or k.endswith("/default-gamma-kubeconfig") for k in objects)
     assert f"SveltosCluster/{world.fleet_ns}/west" not in objects
+
+
+def test_kubeconfigs_never_pass_through_event_reports_or_instantiated_config_maps(world: World) -> None:
+    # Targets name each kubeconfig Secret; addon-controller reads it when it deploys
+    # (templateResourceRefs). So the reports' size does not grow with kubeconfigs.
+    credentials = [value for ns in (world.capi_ns, world.fleet_ns)
+                   for secret in world.inventory.core.list_namespaced_secret(ns).items
+                   if secret.type == "cluster.x-k8s.io/secret" or PROFILE_LABEL in (secret.metadata.labels or {})
+                   for value in (secret.data or {}).values()]
+    assert len(credentials) >= 3
+    for name, expected_targets in ((f"{world.prefix}-push", len(world.consumers) * 2),
+                                   (f"{world.prefix}-sveltos-kubeconfig", 1)):
+        group, version, plural = REPORTS
+        report = world.inventory.custom.get_namespaced_custom_object(group, version, MGMT_NAMESPACE, plural,
+                                                                     f"sveltos--{name}--mgmt")
+        resources = base64.b64decode(report["spec"]["resources"]).decode()
+        assert resources.count("SecretName") >= expected_targets, name
+        instantiated = world.inventory.core.list_namespaced_config_map(
+            INSTANTIATED_NAMESPACE, label_selector=f"{TRIGGER_LABEL}={name}").items
+        assert len(instantiated) == expected_targets, name
+        for text in (resources, *(json.dumps(cm.data) for cm in instantiated)):
+            assert not any(value in text for value in credentials), name
+            assert not any(marker in text for marker in world.markers), name
+
+
+def test_rotated_kubeconfig_reaches_every_push_secret(world: World) -> None:
+    # Nothing in the EventReport changes when a kubeconfig does: addon-controller, which
+    # watches the Secrets its ClusterProfiles' templateResourceRefs name, redeploys.
+    marker = f"SECRET-EVROTATED-{world.run_id}"
+    world.markers.append(marker)
+    rotated = base64.b64encode(kubeconfig_text("https://alpha.example:6443", marker).encode()).decode()
+    world.inventory.core.patch_namespaced_secret("alpha-kubeconfig", world.capi_ns, {"data": {"value": rotated}})
+    objects = _converge(world, expect_count=6)
+    alpha = f"{world.fleet_ns}-alpha-kubeconfig"
+    assert {k for k, v in objects.items() if k.endswith(f"/{alpha}")
+            and v["data"]["config"] == _digest(rotated)} == {f"Secret/{ns}/{alpha}" for ns in world.consumers}
 
 
 def test_deleting_an_event_trigger_never_deletes_its_event_source(world: World) -> None:

@@ -297,19 +297,30 @@ def run_gopher_lua(script: str, resources: list[dict[str, Any]]) -> dict[str, An
     return decode_like_agent(json.loads(output))
 
 
-def render_template(template: str, context: Mapping[str, Any]) -> str:
-    """``template`` executed as event-manager instantiates it (tools/go/gotemplate)."""
-    return _run_helper("gotemplate", {"template.yaml": template, "context.json": json.dumps(context)})
+def render_template(template: str, context: Mapping[str, Any],
+                    resources: Mapping[str, Any] | None = None) -> str:
+    """``template`` executed as event-manager instantiates it (tools/go/gotemplate); with
+    ``resources`` (templateResourceRefs identifier -> object), as addon-controller's second
+    pass does, getResource returning them."""
+    files = {"template.yaml": template, "context.json": json.dumps(context)}
+    if resources is None:
+        return _run_helper("gotemplate", files)
+    return _run_helper("gotemplate", files, options={"-resources": ("resources.json", json.dumps(resources))})
 
 
 class HelperFailed(AssertionError):
     """A Go helper exited non-zero: the Lua or template failed the way Sveltos would."""
 
 
-def _run_helper(name: str, files: Mapping[str, str]) -> str:
+def _run_helper(name: str, files: Mapping[str, str], options: Mapping[str, tuple[str, str]] | None = None) -> str:
+    """Run helper ``name`` on ``files`` (positional), plus ``options``: flag -> (file name, content)."""
     binary = go_helper(name)
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
         paths = []
+        for flag, (file_name, content) in (options or {}).items():
+            path = Path(tmp) / file_name
+            path.write_text(content, encoding="utf-8")
+            paths += [flag, str(path)]
         for file_name, content in files.items():
             path = Path(tmp) / file_name
             path.write_text(content, encoding="utf-8")

@@ -85,17 +85,26 @@ class PushTarget(NamedTuple):
     name: str
     profile_namespace: str
     profile_name: str
-    kubeconfig: str  # base64, as Secret data
+    kubeconfig: str  # base64, as Secret data; "" when not looked up
 
 
-def push_targets(result: dict[str, Any]) -> set[PushTarget]:
+def push_targets(result: dict[str, Any], objects: list[dict[str, Any]] | None = None) -> set[PushTarget]:
+    """The targets, each with the kubeconfig its Secret reference resolves to in ``objects``
+    (as addon-controller fetches it when it deploys; the target carries no kubeconfig)."""
+    secrets = {(obj["metadata"]["namespace"], obj["metadata"]["name"]): obj
+               for obj in objects or [] if obj["kind"] == "Secret"}
     found = set()
     for resource in result["resources"]:
         spec = resource["spec"]
         assert resource["kind"] == "PushSecretTarget"
         assert resource["metadata"]["namespace"] == spec["secretNamespace"]
+        assert "kubeconfig" not in spec
+        kubeconfig = ""
+        if objects is not None:
+            secret = secrets[(spec["kubeconfigSecretNamespace"], spec["kubeconfigSecretName"])]
+            kubeconfig = secret["data"][spec["kubeconfigKey"]]
         found.add(PushTarget(spec["secretNamespace"], spec["secretName"], spec["profileNamespace"],
-                             spec["profileName"], spec["kubeconfig"]))
+                             spec["profileName"], kubeconfig))
     return found
 
 
@@ -119,14 +128,15 @@ def server(target: PushTarget) -> str:
 def test_push_targets_are_direct_modes_push_secrets(case: Path, runtime: str) -> None:
     inventory = read_inventory(case)
     direct = direct_plan(inventory, PUSH_DIRECT)
-    result = evaluate(inventory_objects(inventory), runtime)
-    assert push_targets(result) == direct_push_targets(direct.objects)
+    objects = inventory_objects(inventory)
+    result = evaluate(objects, runtime)
+    assert push_targets(result, objects) == direct_push_targets(direct.objects)
     assert skipped_in_notes(result["message"]) == skipped_by_direct_mode(direct.diagnostics, "Cluster")
 
 
 def test_same_named_clusters_get_their_own_namespace_kubeconfig(runtime: str) -> None:
-    result = evaluate(fixture_objects(PUSH_FIXTURES / "same-name-clusters"), runtime)
-    assert {(t.name, server(t)) for t in push_targets(result)} == {
+    objects = fixture_objects(PUSH_FIXTURES / "same-name-clusters")
+    assert {(t.name, server(t)) for t in push_targets(evaluate(objects, runtime), objects)} == {
         ("default-prod-a-kubeconfig", "https://team-a.example:6443"),
         ("default-prod-b-kubeconfig", "https://team-b.example:6443"),
     }
@@ -242,9 +252,11 @@ def without_providers(inventory: Inventory) -> Inventory:
 def test_profile_targets_are_direct_modes_sveltos_objects(case: Path, runtime: str) -> None:
     inventory = read_inventory(case)
     direct = direct_plan(without_providers(inventory), PROFILES_DIRECT)
-    clusters = evaluate(inventory_objects(inventory), runtime, PROFILES_EVENTS, sveltos_cluster_name(PROFILES_EVENTS))
-    kubeconfigs = evaluate(inventory_objects(inventory), runtime, PROFILES_EVENTS,
-                           sveltos_kubeconfig_name(PROFILES_EVENTS))
+    objects = inventory_objects(inventory)
+    clusters = evaluate(objects, runtime, PROFILES_EVENTS, sveltos_cluster_name(PROFILES_EVENTS))
+    kubeconfigs = evaluate(objects, runtime, PROFILES_EVENTS, sveltos_kubeconfig_name(PROFILES_EVENTS))
+    # A kubeconfig target names the labelled Secret; addon-controller copies its data.
+    secrets = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects if o["kind"] == "Secret"}
 
     expected_clusters = {
         (obj.namespace, obj.name, obj.fields["spec"]["kubeconfigName"], obj.fields["spec"]["kubeconfigKeyName"])
@@ -256,7 +268,9 @@ def test_profile_targets_are_direct_modes_sveltos_objects(case: Path, runtime: s
         (obj.namespace, obj.name, tuple(sorted((k, base64.b64encode(v).decode()) for k, v in obj.secret_data.items())))
         for obj in direct.objects if obj.kind == "Secret"
     }
-    assert {(r["spec"]["namespace"], r["spec"]["secretName"], tuple(sorted(r["spec"]["data"].items())))
+    assert not any("data" in r["spec"] for r in kubeconfigs["resources"])
+    assert {(r["spec"]["namespace"], r["spec"]["secretName"],
+             tuple(sorted(secrets[(r["spec"]["sourceSecretNamespace"], r["spec"]["sourceSecretName"])]["data"].items())))
             for r in kubeconfigs["resources"]} == expected_secrets
     skipped = skipped_by_direct_mode(direct.diagnostics, "ClusterProfile")
     assert skipped_in_notes(clusters["message"]) == skipped

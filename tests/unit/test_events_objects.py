@@ -22,7 +22,7 @@ from inventory.events import (
     sveltos_kubeconfig_name,
 )
 from inventory.events.assets import go_string, lua_config, lua_string
-from inventory.events.builders import CAPI_KUBECONFIG_CEL
+from inventory.events.builders import CAPI_KUBECONFIG_CEL, KUBECONFIG_RESOURCE
 from inventory.events.extras import (
     DEPLOYMENT_TYPES,
     EVENT_SOURCE_SPEC_FIELDS,
@@ -38,6 +38,7 @@ from inventory.events.sveltos import (
     LABEL_FILTER_OPERATIONS,
     MAX_EVENT_NAME_LENGTH,
     POLICY_REF_KINDS,
+    POLICY_TEMPLATE_ANNOTATION,
 )
 from inventory.model import Inventory
 from inventory.names import is_label_value, name_problem
@@ -114,6 +115,29 @@ def test_triggers_react_to_their_source_on_the_management_cluster_once_per_targe
         template = find(objects, ref["kind"], ref["name"])
         assert template.namespace == ref["namespace"] == settings.events_namespace
         assert INSTANTIATE_ANNOTATION in template.annotations
+
+
+@pytest.mark.parametrize(("name", "fields"), [
+    (push_name(BOTH), ("kubeconfigSecretName", "kubeconfigSecretNamespace")),
+    (sveltos_kubeconfig_name(BOTH), ("sourceSecretName", "sourceSecretNamespace")),
+])
+def test_credential_triggers_have_addon_controller_fetch_each_targets_secret(name: str, fields: tuple[str, str]) -> None:
+    objects = plan_events(BOTH)
+    trigger = find(objects, "EventTrigger", name)
+    [ref] = trigger.fields["spec"]["templateResourceRefs"]
+    assert ref == {"identifier": KUBECONFIG_RESOURCE,
+                   "resource": {"apiVersion": "v1", "kind": "Secret",
+                                "name": f"{{{{ .Resource.spec.{fields[0]} }}}}",
+                                "namespace": f"{{{{ .Resource.spec.{fields[1]} }}}}"}}
+    [policy] = trigger.fields["spec"]["policyRefs"]
+    assert POLICY_TEMPLATE_ANNOTATION in find(objects, "ConfigMap", policy["name"]).annotations
+
+
+def test_sveltoscluster_trigger_fetches_nothing_and_renders_once() -> None:
+    objects = plan_events(BOTH)
+    trigger = find(objects, "EventTrigger", sveltos_cluster_name(BOTH))
+    assert "templateResourceRefs" not in trigger.fields["spec"]
+    assert POLICY_TEMPLATE_ANNOTATION not in find(objects, "ConfigMap", sveltos_cluster_name(BOTH)).annotations
 
 
 def test_event_sources_collect_resources_and_select_through_lua() -> None:

@@ -3,9 +3,12 @@
 For every fixture inventory, each target the Lua emits (on gopher-lua) is rendered
 through its ConfigMap template by tools/go/gotemplate (missingkey=error, Sprig and
 libsveltos' extra functions, as event-manager instantiates it), on a context shaped like
-event-manager's (MatchingResource, Resource, CloudEvent, Cluster). The rendered objects,
-parsed as YAML, must equal what direct mode declares, field for field, credentials
-included.
+event-manager's (MatchingResource, Resource, CloudEvent, Cluster). A template whose
+ConfigMap also carries projectsveltos.io/template is rendered a second time, as
+addon-controller does, with getResource returning the objects the EventTrigger's
+templateResourceRefs name once event-manager has instantiated them for the target. The
+rendered objects, parsed as YAML, must equal what direct mode declares, field for field,
+credentials included.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from inventory.events import (
     sveltos_cluster_name,
     sveltos_kubeconfig_name,
 )
+from inventory.events.builders import KUBECONFIG_RESOURCE
+from inventory.events.sveltos import POLICY_TEMPLATE_ANNOTATION
 from inventory.model import Inventory
 from inventory.settings import Mode, Settings
 from tests.unit.events_support import (
@@ -65,13 +70,37 @@ def context(target: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_all(settings: Settings, inventory: Inventory, source: str, template: str) -> list[dict[str, Any]]:
-    """Every object Sveltos would create for ``inventory`` through ``source`` and ``template``."""
+    """Every object Sveltos would create for ``inventory`` through ``source`` (the name of
+    the EventSource and its EventTrigger) and ``template``."""
     objects = {(obj.kind, obj.name): obj for obj in plan_events(settings)}
     spec = objects[("EventSource", source)].fields["spec"]
-    [text] = objects[("ConfigMap", template)].fields["data"].values()
-    selected = select_objects(inventory_objects(inventory), spec["resourceSelectors"])
-    targets = run_gopher_lua(spec["aggregatedSelection"], selected)["resources"]
-    return [yaml.safe_load(render_template(text, context(target))) for target in targets]
+    refs = objects[("EventTrigger", source)].fields["spec"].get("templateResourceRefs", [])
+    config_map = objects[("ConfigMap", template)]
+    [text] = config_map.fields["data"].values()
+    live = inventory_objects(inventory)
+    targets = run_gopher_lua(spec["aggregatedSelection"], select_objects(live, spec["resourceSelectors"]))["resources"]
+    rendered = []
+    for target in targets:
+        instantiated = render_template(text, context(target))
+        if POLICY_TEMPLATE_ANNOTATION in config_map.annotations:
+            instantiated = render_template(instantiated, {"Cluster": MANAGEMENT_CLUSTER},
+                                           template_resources(refs, target, live))
+        rendered.append(yaml.safe_load(instantiated))
+    return rendered
+
+
+def template_resources(refs: list[dict[str, Any]], target: dict[str, Any],
+                       live: list[dict[str, Any]]) -> dict[str, Any]:
+    """identifier -> object, for each templateResourceRef as event-manager instantiates its
+    namespace and name for ``target`` and addon-controller fetches it (absent: left out)."""
+    found = {}
+    for ref in refs:
+        resource = ref["resource"]
+        namespace, name = render_template(f"{resource['namespace']}/{resource['name']}", context(target)).split("/")
+        for obj in live:
+            if (obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]) == (resource["kind"], namespace, name):
+                found[ref["identifier"]] = obj
+    return found
 
 
 def direct_manifests(inventory: Inventory, kind: str) -> list[dict[str, Any]]:
@@ -175,6 +204,42 @@ def test_label_values_are_quoted_so_yaml_keeps_them_strings() -> None:
 def test_any_display_name_survives_the_template(display_name: str) -> None:
     rendered = render_sveltoscluster(sveltoscluster_target({}, display_name))
     assert rendered["metadata"]["annotations"] == {"clusterinventory.projectsveltos.io/display-name": display_name}
+
+
+CREDENTIAL_TEMPLATES = pytest.mark.parametrize(("fixture", "name"), [
+    (FIXTURES / "events-push" / "same-name-clusters", push_name(EVENTS)),
+    (FIXTURES / "events-profiles" / "labelled", sveltos_kubeconfig_name(EVENTS)),
+], ids=["push", "sveltos-kubeconfig"])
+
+
+def first_pass(fixture: Path, name: str) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """(what event-manager instantiates for the first target, that target, the inventory)
+    of the EventSource, EventTrigger and template ``name``."""
+    objects = {(obj.kind, obj.name): obj for obj in plan_events(EVENTS)}
+    spec = objects[("EventSource", name)].fields["spec"]
+    live = inventory_objects(read_inventory(fixture))
+    [target, *_] = run_gopher_lua(spec["aggregatedSelection"], select_objects(live, spec["resourceSelectors"]))["resources"]
+    policy = objects[("EventTrigger", name)].fields["spec"]["policyRefs"][0]["name"]
+    [text] = objects[("ConfigMap", policy)].fields["data"].values()
+    return render_template(text, context(target)), target, live
+
+
+@CREDENTIAL_TEMPLATES
+def test_credentials_are_left_to_addon_controllers_pass(fixture: Path, name: str) -> None:
+    # What event-manager writes into the ConfigMap it instantiates (and what the
+    # EventReport's target carries) names the source Secret, never its bytes.
+    instantiated, target, live = first_pass(fixture, name)
+    credentials = [value for obj in live if obj["kind"] == "Secret" for value in (obj.get("data") or {}).values()]
+    assert credentials and not any(value in instantiated or value in str(target) for value in credentials)
+    assert f'getResource "{KUBECONFIG_RESOURCE}"' in instantiated
+
+
+@CREDENTIAL_TEMPLATES
+def test_credential_templates_fail_when_the_source_secret_is_not_fetched(fixture: Path, name: str) -> None:
+    # addon-controller fails the deployment (and retries) rather than writing an empty Secret.
+    instantiated, _, _ = first_pass(fixture, name)
+    with pytest.raises(HelperFailed, match='map has no entry for key "data"'):
+        render_template(instantiated, {"Cluster": MANAGEMENT_CLUSTER}, {})
 
 
 def test_a_template_reading_a_missing_field_fails_like_event_manager() -> None:

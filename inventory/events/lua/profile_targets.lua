@@ -6,7 +6,10 @@
 -- run this script and differ only in CONFIG.emit:
 --   "sveltoscluster": targets carry what the SveltosCluster needs (name, labels,
 --                     display name, Secret name and key), no credentials;
---   "kubeconfig":     targets carry the Secret's name and data (the credentials).
+--   "kubeconfig":     targets carry the name of the Secret to write and of the labelled
+--                     Secret to copy; addon-controller reads the labelled Secret when
+--                     it deploys (the EventTrigger's templateResourceRefs), so no
+--                     credential travels through the EventReport.
 -- Both apply the same rules, so a SveltosCluster is registered exactly when its Secret
 -- is written (seed 001 registered every ClusterProfile, with or without credentials).
 --
@@ -123,7 +126,8 @@ local function target_resource(profile, secret_name, secret, key)
     kubeconfigKey = key,
   }
   if CONFIG.emit == "kubeconfig" then
-    spec.data = copy_map(secret.data)
+    spec.sourceSecretName = name_of(secret)
+    spec.sourceSecretNamespace = namespace_of(secret)
   else
     spec.labels = copy_map(labels_of(profile))
     spec.displayName = (profile.spec or {}).displayName or ""

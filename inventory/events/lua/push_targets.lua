@@ -6,6 +6,11 @@
 -- namespace; the EventTrigger (oneForEvent) renders one push Secret per target
 -- (templates/push-secret.yaml).
 --
+-- A target names its kubeconfig Secret and data key but does not carry the kubeconfig:
+-- every target travels in one EventReport, which etcd caps at 1.5 MiB, and a kubeconfig
+-- there costs twice its size (base64 within base64). addon-controller fetches the Secret
+-- when it deploys (the EventTrigger's templateResourceRefs, getResource in the template).
+--
 -- The rules are direct mode's (inventory/plan.py, _Planner.push_secrets), step for step,
 -- including its fixes to seed 000:
 --   * the kubeconfig Secret is looked up in the Cluster's own namespace;
@@ -157,7 +162,7 @@ local function without_clashes(targets, notes)
 end
 
 -- The kubeconfig Secret of `cluster` (CAPI's "<cluster>-kubeconfig" first; any other
--- single candidate otherwise) and its base64 kubeconfig, or nil and a note.
+-- single candidate otherwise) and the data key holding its kubeconfig, or nil and a note.
 local function capi_kubeconfig(cluster, secrets_index, notes)
   local skip = "Cluster " .. ref_of(cluster) .. " skipped: "
   local usable = {}
@@ -197,7 +202,7 @@ local function capi_kubeconfig(cluster, secrets_index, notes)
         table.insert(notes, skip .. "kubeconfig Secret " .. ref_of(secret) .. " key " .. key .. ": " .. problem)
         return nil
       end
-      return secret, data[key]
+      return secret, key
     end
   end
   table.insert(notes, skip .. "kubeconfig Secret " .. ref_of(secret) .. " has no data key "
@@ -205,7 +210,7 @@ local function capi_kubeconfig(cluster, secrets_index, notes)
   return nil
 end
 
-local function target_resource(target, kubeconfig, consumer)
+local function target_resource(target, kubeconfig_secret, kubeconfig_key, consumer)
   return {
     apiVersion = CONFIG.targetApiVersion,
     kind = CONFIG.targetKind,
@@ -217,7 +222,9 @@ local function target_resource(target, kubeconfig, consumer)
       profileNamespace = target.profile_ns,
       secretName = target.secret_name,
       secretNamespace = consumer,
-      kubeconfig = kubeconfig,
+      kubeconfigSecretName = name_of(kubeconfig_secret),
+      kubeconfigSecretNamespace = namespace_of(kubeconfig_secret),
+      kubeconfigKey = kubeconfig_key,
     },
   }
 end
@@ -240,10 +247,10 @@ function evaluate()
   local prepared = {}
   local sources = {}
   for _, target in ipairs(without_clashes(targets, notes)) do
-    local secret, kubeconfig = capi_kubeconfig(target.cluster, secrets_index, notes)
+    local secret, key = capi_kubeconfig(target.cluster, secrets_index, notes)
     if secret ~= nil then
       sources[ref_of(secret)] = ref_of(target.cluster)
-      table.insert(prepared, {target = target, kubeconfig = kubeconfig})
+      table.insert(prepared, {target = target, secret = secret, key = key})
     end
   end
   table.sort(prepared, function(a, b) return a.target.secret_name < b.target.secret_name end)
@@ -257,7 +264,7 @@ function evaluate()
         table.insert(notes, "Cluster " .. ref_of(entry.target.cluster) .. " skipped: Secret " .. ref
           .. " would overwrite the kubeconfig Secret of Cluster " .. sources[ref])
       else
-        table.insert(emitted, target_resource(entry.target, entry.kubeconfig, consumer))
+        table.insert(emitted, target_resource(entry.target, entry.secret, entry.key, consumer))
       end
     end
   end

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	gotemplate [-text-funcs] TEMPLATE_FILE CONTEXT_JSON_FILE
+//	gotemplate [-text-funcs] [-resources RESOURCES_JSON_FILE] TEMPLATE_FILE CONTEXT_JSON_FILE
 //
 // The rendered text goes to stdout. A parse or execution error goes to stderr and the
 // exit status is 1; a usage error exits with 2.
@@ -16,9 +16,16 @@
 // TxtFuncMap, as event-manager does when the EventTrigger carries the
 // projectsveltos.io/tex-template annotation.
 //
-// What is not: event-manager's object helpers (getResource, copy, getField, setField,
-// removeField, chainSetField, chainRemoveField) are left out, because they need
-// k8s.io/apimachinery; a template using them fails here with "function not defined".
+// -resources plays addon-controller's pass over a ConfigMap carrying the
+// projectsveltos.io/template annotation (controllers/template_instantiation.go,
+// instantiateTemplateValues): a JSON object from templateResourceRefs identifiers to the
+// objects fetched, which getResource returns (nil for an unknown identifier, as there).
+// addon-controller's resetFields strips metadata fields (managedFields, resourceVersion,
+// uid ...) the project's templates do not read; here the objects are returned as given.
+//
+// What is not here: the other object helpers (copy, getField, setField, removeField,
+// chainSetField, chainRemoveField), which need k8s.io/apimachinery; a template using
+// them fails here with "function not defined".
 package main
 
 import (
@@ -34,8 +41,9 @@ import (
 
 func main() {
 	textFuncs := flag.Bool("text-funcs", false, "use Sprig's TxtFuncMap (projectsveltos.io/tex-template)")
+	resourcesPath := flag.String("resources", "", "JSON object: templateResourceRefs identifier -> object, for getResource")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: gotemplate [-text-funcs] TEMPLATE_FILE CONTEXT_JSON_FILE")
+		fmt.Fprintln(os.Stderr, "usage: gotemplate [-text-funcs] [-resources FILE] TEMPLATE_FILE CONTEXT_JSON_FILE")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -43,7 +51,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	rendered, err := render(flag.Arg(0), flag.Arg(1), *textFuncs)
+	rendered, err := render(flag.Arg(0), flag.Arg(1), *resourcesPath, *textFuncs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -51,7 +59,7 @@ func main() {
 	os.Stdout.Write(rendered)
 }
 
-func render(templatePath, contextPath string, textFuncs bool) ([]byte, error) {
+func render(templatePath, contextPath, resourcesPath string, textFuncs bool) ([]byte, error) {
 	text, err := os.ReadFile(templatePath)
 	if err != nil {
 		return nil, fmt.Errorf("read template: %w", err)
@@ -60,8 +68,19 @@ func render(templatePath, contextPath string, textFuncs bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	funcs := funcmap.SveltosFuncMap(textFuncs)
+	if resourcesPath != "" {
+		resources, err := readContext(resourcesPath)
+		if err != nil {
+			return nil, err
+		}
+		funcs["getResource"] = func(id string) map[string]interface{} {
+			object, _ := resources[id].(map[string]interface{})
+			return object
+		}
+	}
 	tmpl, err := template.New(templatePath).Option("missingkey=error").
-		Funcs(funcmap.SveltosFuncMap(textFuncs)).Parse(string(text))
+		Funcs(funcs).Parse(string(text))
 	if err != nil {
 		return nil, fmt.Errorf("parse template %s: %w", templatePath, err)
 	}
