@@ -13,7 +13,7 @@
 -- Both apply the same rules, so a SveltosCluster is registered exactly when its Secret
 -- is written (seed 001 registered every ClusterProfile, with or without credentials).
 --
--- The rules are direct mode's credential source 3 (inventory/plan.py,
+-- The rules are direct mode's credential source 3 (inventory/plan_credentials.py,
 -- _labelled_secret_credentials): the one Secret in the ClusterProfile's namespace
 -- labelled with its name, not written by this program; its kubeconfig under the
 -- configured key, else "config", else its only key; all its data is copied. Access

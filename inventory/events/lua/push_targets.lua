@@ -11,7 +11,7 @@
 -- there costs twice its size (base64 within base64). addon-controller fetches the Secret
 -- when it deploys (the EventTrigger's templateResourceRefs, getResource in the template).
 --
--- The rules are direct mode's (inventory/plan.py, _Planner.push_secrets), step for step,
+-- The rules are direct mode's (inventory/plan_push.py, PushPlanner.push_secrets), step for step,
 -- including its fixes to seed 000:
 --   * the kubeconfig Secret is looked up in the Cluster's own namespace;
 --   * a ClusterSet claimed by several Namespaces resolves to the lexicographically first;
