@@ -112,3 +112,16 @@ def secret_reader_provider(server: str, secret_name: str, key: str, namespace: s
 def exec_provider(name: str, server: str) -> dict[str, Any]:
     return {"name": name, "cluster": {"server": server,
                                       "certificate-authority-data": base64.b64encode(b"test-ca").decode()}}
+
+
+def fleet_namespaces(inventory: Inventory, run_id: str) -> tuple[str, str, str, list[str]]:
+    """A test's own namespaces: CAPI Clusters, ClusterProfiles, and two consumers marked by a
+    consumer label of its own. Returns (capi namespace, fleet namespace, label, consumers)."""
+    capi_ns, fleet_ns = f"capi-{run_id}", f"fleet-{run_id}"
+    consumer_label = f"consumer-{run_id}"
+    consumers = [f"team-a-{run_id}", f"team-b-{run_id}"]
+    for ns in (capi_ns, fleet_ns):
+        inventory.namespace(ns)
+    for ns in consumers:
+        inventory.namespace(ns, {consumer_label: ""})
+    return capi_ns, fleet_ns, consumer_label, consumers

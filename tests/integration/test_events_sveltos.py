@@ -31,6 +31,7 @@ from tests.integration.inventory_objects import (
     EVENT_TRIGGERS,
     SVELTOS,
     Inventory,
+    fleet_namespaces,
     kubeconfig_text,
 )
 from tests.integration.project import ProjectStack
@@ -158,13 +159,7 @@ def _event_trigger(world: World, name: str) -> dict[str, Any]:
 def world(control_plane: ControlPlane, sveltos: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     run_id = uuid.uuid4().hex[:6]
     inv = Inventory(control_plane.api)
-    capi_ns, fleet_ns = f"capi-{run_id}", f"fleet-{run_id}"
-    consumer_label = f"consumer-{run_id}"
-    consumers = [f"team-a-{run_id}", f"team-b-{run_id}"]
-    for ns in (capi_ns, fleet_ns):
-        inv.namespace(ns)
-    for ns in consumers:
-        inv.namespace(ns, {consumer_label: ""})
+    capi_ns, fleet_ns, consumer_label, consumers = fleet_namespaces(inv, run_id)
     markers = [f"SECRET-EVCAPI-{run_id}-{i}" for i in range(3)] + [f"SECRET-EVPROFILE-{run_id}-{i}" for i in range(2)]
     inv.capi_cluster(capi_ns, "alpha", {"clusterprofile-name": "alpha", "clusterprofile-namespace": fleet_ns},
                      kubeconfig_text("https://alpha.example:6443", markers[0]))

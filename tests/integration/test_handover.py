@@ -24,7 +24,7 @@ import pytest
 from pulumi import automation as auto
 
 from tests.integration.controlplane import ControlPlane, cluster, wait_for
-from tests.integration.inventory_objects import SVELTOS, Inventory, kubeconfig_text
+from tests.integration.inventory_objects import SVELTOS, Inventory, fleet_namespaces, kubeconfig_text
 from tests.integration.project import ProjectStack
 from tests.integration.watching import ObjectWatch
 
@@ -104,13 +104,7 @@ def _quiet(world: Switching, seconds: float) -> dict[str, str]:
 def world(control_plane: ControlPlane, sveltos: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Switching]:
     run_id = uuid.uuid4().hex[:6]
     inv = Inventory(control_plane.api)
-    capi_ns, fleet_ns = f"capi-{run_id}", f"fleet-{run_id}"
-    consumer_label = f"consumer-{run_id}"
-    consumers = [f"team-a-{run_id}", f"team-b-{run_id}"]
-    for ns in (capi_ns, fleet_ns):
-        inv.namespace(ns)
-    for ns in consumers:
-        inv.namespace(ns, {consumer_label: ""})
+    capi_ns, fleet_ns, consumer_label, consumers = fleet_namespaces(inv, run_id)
     inv.capi_cluster(capi_ns, "alpha", {"clusterprofile-name": "alpha", "clusterprofile-namespace": fleet_ns},
                      kubeconfig_text("https://alpha.example:6443", f"SECRET-HOCAPI-{run_id}-0"))
     inv.capi_cluster(capi_ns, "beta", {"clusterprofile-name": "beta"},
