@@ -22,9 +22,10 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
@@ -43,7 +44,7 @@ def pulumi_command(path: str | None = None) -> auto.PulumiCommand:
     return auto.PulumiCommand(root=str(Path(binary).resolve().parent.parent), skip_version_check=True)
 
 
-def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR) -> auto.Stack:
+def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR, tmpdir: str | None = None) -> auto.Stack:
     from pulumi import automation as auto
 
     from inventory.program import run
@@ -53,11 +54,14 @@ def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR) -> auto.Stack
     # stack's size; README, Sizing): write it once, when the update ends. The program runs
     # in this process and checks the same variable (stack.checkpoint_problem).
     os.environ.setdefault(SKIP_CHECKPOINTS, "true")
+    env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+           SKIP_CHECKPOINTS: os.environ[SKIP_CHECKPOINTS]}
+    if tmpdir:
+        env["TMPDIR"] = tmpdir
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(project_dir),
         pulumi_command=pulumi_command(),
-        env_vars={"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-                  SKIP_CHECKPOINTS: os.environ[SKIP_CHECKPOINTS]},
+        env_vars=env,
         secrets_provider=os.environ.get("PULUMI_SECRETS_PROVIDER", "passphrase"),
     )
     return auto.create_or_select_stack(stack_name=stack_name, project_name="cluster-inventory", program=run,
@@ -97,8 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     echo = lambda line: print(line, flush=True)
+    # pulumi-kubernetes writes the kubeconfig it is given to a new file in $TMPDIR for Helm and
+    # never removes it (provider.go, writeKubeconfigToFile): the management cluster's credential,
+    # in plain text, once per run. The CLI and its plugins get a directory of their own, removed
+    # when the command ends.
+    with tempfile.TemporaryDirectory(prefix="cluster-inventory-") as tmpdir:
+        return _run(args, auto, echo, tmpdir)
+
+
+def _run(args: argparse.Namespace, auto: Any, echo: Callable[[str], None], tmpdir: str) -> int:
     try:
-        stack = select_stack(args.stack, args.cwd.resolve())
+        stack = select_stack(args.stack, args.cwd.resolve(), tmpdir)
         if args.action == "preview":
             stack.preview(on_output=echo, diff=args.diff, color="never")
         elif args.action == "up":

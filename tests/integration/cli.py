@@ -17,9 +17,11 @@ from tests.integration.controlplane import tools_env
 from tests.integration.pulumi_stack import local_backend_env
 
 
-def pulumi(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """`pulumi ARGS` in the project directory ``workdir``, with its local backend and passphrase."""
-    env = {**tools_env(), **local_backend_env(workdir)}
+def pulumi(workdir: Path, *args: str, check: bool = True,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`pulumi ARGS` in the project directory ``workdir``, with its local backend and passphrase
+    (and ``env`` on top)."""
+    env = {**tools_env(), **local_backend_env(workdir), **(env or {})}
     result = subprocess.run(["pulumi", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
                             check=False)
     if check and result.returncode != 0:
