@@ -23,9 +23,9 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
@@ -80,8 +80,6 @@ def cli_error(err: Exception) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from pulumi import automation as auto
-
     parser = argparse.ArgumentParser(prog="python -m inventory deploy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["preview", "up", "destroy", "refresh", "cancel", "outputs"])
@@ -100,16 +98,18 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"stacks/Pulumi.production.example.yaml and README, 'Pointing it at a real management cluster')",
               file=sys.stderr)
         return 2
-    echo = lambda line: print(line, flush=True)
     # pulumi-kubernetes writes the kubeconfig it is given to a new file in $TMPDIR for Helm and
     # never removes it (provider.go, writeKubeconfigToFile): the management cluster's credential,
     # in plain text, once per run. The CLI and its plugins get a directory of their own, removed
     # when the command ends.
     with tempfile.TemporaryDirectory(prefix="cluster-inventory-") as tmpdir:
-        return _run(args, auto, echo, tmpdir)
+        return _run(args, tmpdir)
 
 
-def _run(args: argparse.Namespace, auto: Any, echo: Callable[[str], None], tmpdir: str) -> int:
+def _run(args: argparse.Namespace, tmpdir: str) -> int:
+    from pulumi import automation as auto
+
+    echo = lambda line: print(line, flush=True)
     try:
         stack = select_stack(args.stack, args.cwd.resolve(), tmpdir)
         if args.action == "preview":

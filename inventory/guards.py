@@ -22,6 +22,18 @@ from typing import Any
 from inventory.objects import DesiredObject
 from inventory.settings import Settings
 
+# The outputs each run writes (inventory/stack.py) and the next reads back (PreviousRun): every
+# object the stack manages, grouped by shape, to count deletions and replacements and to tell
+# adoption from creation; the deletions the run makes, in case it fails before making them; the
+# cluster it wrote to; the modes it had (a switch between direct and events); the objects it
+# waits for Sveltos to write, and those it handed to Sveltos (inventory/handover.py).
+MANAGED_OBJECTS_OUTPUT = "managedObjects"
+PENDING_DELETIONS_OUTPUT = "pendingDeletions"
+MANAGEMENT_CLUSTER_OUTPUT = "managementCluster"
+MODES_OUTPUT = "modes"
+HANDING_OVER_OUTPUT = "handingOver"
+HANDED_OVER_OUTPUT = "handedOver"
+
 # How many objects a guard message names before it says "and N more".
 SAMPLE_SIZE = 5
 
@@ -60,16 +72,14 @@ class PreviousRun:
     handing_over: frozenset[str] = frozenset()  # objects it was still waiting for Sveltos to write
 
     @classmethod
-    def from_outputs(cls, outputs: Mapping[str, Any], objects_key: str, pending_key: str,
-                     cluster_key: str, modes_key: str = "modes", handed_over_key: str = "handedOver",
-                     handing_over_key: str = "handingOver") -> PreviousRun:
+    def from_outputs(cls, outputs: Mapping[str, Any]) -> PreviousRun:
         """Read the outputs back; a list of names (the format before shapes were recorded) has no shapes."""
-        cluster = outputs.get(cluster_key)
-        modes = outputs.get(modes_key)
-        return cls(_named_shapes(outputs.get(objects_key)), _named_shapes(outputs.get(pending_key)),
+        cluster = outputs.get(MANAGEMENT_CLUSTER_OUTPUT)
+        modes = outputs.get(MODES_OUTPUT)
+        return cls(_named_shapes(outputs.get(MANAGED_OBJECTS_OUTPUT)), _named_shapes(outputs.get(PENDING_DELETIONS_OUTPUT)),
                    str(cluster) if cluster else None,
                    {str(k): str(v) for k, v in modes.items()} if isinstance(modes, Mapping) else {},
-                   _names(outputs.get(handed_over_key)), _names(outputs.get(handing_over_key)))
+                   _names(outputs.get(HANDED_OVER_OUTPUT)), _names(outputs.get(HANDING_OVER_OUTPUT)))
 
 
 def _names(value: Any) -> frozenset[str]:

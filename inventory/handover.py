@@ -40,12 +40,12 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from inventory.existing import SVELTOS_OWNER_KIND
 from inventory.model import Inventory
 from inventory.objects import DesiredObject, Feature
 from inventory.plan import build_plan
 from inventory.settings import Mode, Settings
 
-SVELTOS_OWNER_KIND = "projectsveltos.io/owner-kind"
 SVELTOS_OWNER_NAME = "projectsveltos.io/owner-name"
 # The owner kind addon-controller writes on what a ClusterProfile deploys, and the one this
 # program claims instead (any other kind makes addon-controller leave the object alone).
@@ -90,16 +90,6 @@ def switch(previous_modes: Mapping[str, str], settings: Settings) -> Switch:
     return Switch(frozenset(to_sveltos), frozenset(from_sveltos))
 
 
-def direct_for(settings: Settings, features: Collection[Feature]) -> Settings:
-    """``settings`` with ``features`` in direct mode and every other feature off."""
-    return replace(
-        settings,
-        push_mode=Mode.DIRECT if Feature.PUSH in features else Mode.OFF,
-        sveltos_mode=Mode.DIRECT if Feature.SVELTOS in features else Mode.OFF,
-        argocd_mode=Mode.OFF,
-    )
-
-
 def handing_features(switch: Switch, unfinished: bool, settings: Settings) -> frozenset[Feature]:
     """The features whose objects this run may hand to Sveltos: those switching to events, and,
     while an earlier run's hand-over is ``unfinished``, every feature in events mode."""
@@ -111,7 +101,8 @@ def handing_features(switch: Switch, unfinished: bool, settings: Settings) -> fr
 
 def reading(settings: Settings, features: Collection[Feature]) -> Settings:
     """What the inventory must be read as: events mode reads less than direct mode, but the
-    objects handed to Sveltos are planned as direct mode plans them."""
+    objects handed to Sveltos are planned as direct mode plans them (``features`` direct, every
+    other feature as it was)."""
     if not features:
         return settings
     return replace(
@@ -119,6 +110,11 @@ def reading(settings: Settings, features: Collection[Feature]) -> Settings:
         push_mode=Mode.DIRECT if Feature.PUSH in features else settings.push_mode,
         sveltos_mode=Mode.DIRECT if Feature.SVELTOS in features else settings.sveltos_mode,
     )
+
+
+def direct_for(settings: Settings, features: Collection[Feature]) -> Settings:
+    """``settings`` with ``features`` in direct mode and every other feature off."""
+    return reading(replace(settings, push_mode=Mode.OFF, sveltos_mode=Mode.OFF, argocd_mode=Mode.OFF), features)
 
 
 def events_mode_objects(inventory: Inventory, settings: Settings, features: Collection[Feature],
@@ -161,19 +157,16 @@ def to_sveltos(candidates: Collection[DesiredObject], switch: Switch, previous: 
     An object is never marked to be retained before Sveltos owns it, so a `destroy` in between
     deletes what Sveltos would not withdraw. New objects are Sveltos' to create.
     """
-    retained, waiting, retaining = set(previous_retained), set(previous_waiting), []
-    handing = []
-    for obj in candidates:
-        name = obj.logical_name
-        if name in retained or name not in previous:
-            continue
-        if obj.feature not in switch.to_sveltos and name not in waiting:
-            continue
-        if sveltos_kind(obj) == SVELTOS_PROFILE_KIND:
-            retaining.append(obj)
-        else:
-            handing.append(replace(obj, annotations={**obj.annotations, WAIT_FOR_ANNOTATION: WAIT_FOR_SVELTOS}))
-    return HandOver(tuple(handing), tuple(retaining))
+    forgotten, waiting = set(previous_retained), set(previous_waiting)
+    kept = [obj for obj in candidates
+            if obj.logical_name in previous and obj.logical_name not in forgotten
+            and (obj.feature in switch.to_sveltos or obj.logical_name in waiting)]
+    written = [sveltos_kind(obj) == SVELTOS_PROFILE_KIND for obj in kept]
+    return HandOver(
+        waiting=tuple(replace(obj, annotations={**obj.annotations, WAIT_FOR_ANNOTATION: WAIT_FOR_SVELTOS})
+                      for obj, done in zip(kept, written, strict=True) if not done),
+        retained=tuple(obj for obj, done in zip(kept, written, strict=True) if done),
+    )
 
 
 def claiming_features(switch: Switch, settings: Settings) -> frozenset[Feature]:

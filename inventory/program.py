@@ -68,9 +68,7 @@ def previous_run() -> guards.PreviousRun:
     """What the last run of this stack recorded: its objects with their shapes, the deletions
     it had to make, and the cluster it wrote to (the outputs only: no resource state is read)."""
     outputs = _read_own_stack("pulumi:pulumi:readStackOutputs", {"name": stack_name()}).get("outputs") or {}
-    return guards.PreviousRun.from_outputs(outputs, stack.MANAGED_OBJECTS_OUTPUT, stack.PENDING_DELETIONS_OUTPUT,
-                                           stack.MANAGEMENT_CLUSTER_OUTPUT, stack.MODES_OUTPUT,
-                                           stack.HANDED_OVER_OUTPUT, stack.HANDING_OVER_OUTPUT)
+    return guards.PreviousRun.from_outputs(outputs)
 
 
 # The Python SDK sends the engine 3-4 debug lines for every resource it registers, each a
@@ -121,7 +119,8 @@ def _run() -> None:
     existing = ExistingObjects(settings, stack_name())
     handing = _handing_to_sveltos(inventory, settings, handing_features, switch, previous, existing.sveltos_kind,
                                   {obj.logical_name for obj in objects}, now)
-    deletions = guards.planned_deletions(previous, objects + handing.objects, cluster, existing.exists)
+    declared = objects + handing.objects
+    deletions = guards.planned_deletions(previous, declared, cluster, existing.exists)
     guards.check_deletion_cap(deletions, settings)
     # What this stack's own events mode had Sveltos write is this stack's to take back.
     taken_back = {obj.logical_name for obj in objects if obj.feature in switch.from_sveltos}
@@ -143,7 +142,7 @@ def _run() -> None:
     warning = stack.refresh_warning(plan.refresh_due, now, settings)
     if warning:
         pulumi.log.warn(warning)
-    current = {obj.logical_name for obj in objects + handing.objects}
+    current = {obj.logical_name for obj in declared}
     removed = {d.logical_name: previous.objects.get(d.logical_name) or previous.pending.get(d.logical_name)
                for d in deletions if d.logical_name not in current}
     for key, value in stack.outputs(objects, plan.diagnostics, plan.refresh_due, settings, removed,
@@ -156,11 +155,9 @@ def _handing_to_sveltos(inventory: model.Inventory, settings: Settings, features
                         sveltos_kind: Callable[[DesiredObject], str | None], planned: set[str],
                         now: datetime) -> handover.HandOver:
     """What this run declares of the objects it hands to Sveltos, in this shard."""
-    from inventory.plan import Plan
-    from inventory.shards import select_shard
+    from inventory.shards import in_shard
 
-    candidates = handover.events_mode_objects(inventory, settings, features, now)
-    mine = select_shard(Plan(candidates, (), None, now), settings).objects
+    mine = in_shard(handover.events_mode_objects(inventory, settings, features, now), settings)
     return handover.to_sveltos([o for o in mine if o.logical_name not in planned], switch, previous.objects.keys(),
                                previous.handing_over, previous.handed_over, sveltos_kind)
 

@@ -29,11 +29,18 @@ def shard_of(source: ObjectRef | None, count: int) -> int:
     return int.from_bytes(digest[:8], "big") % count
 
 
+def in_shard(objects: tuple[DesiredObject, ...], settings: Settings) -> tuple[DesiredObject, ...]:
+    """The ``objects`` that the shard ``settings.shard_index`` of ``settings.shard_count`` declares."""
+    if settings.shard_count == 1:
+        return objects
+    return tuple(o for o in objects if shard_of(o.source, settings.shard_count) == settings.shard_index)
+
+
 def select_shard(plan: Plan, settings: Settings) -> Plan:
     """The part of ``plan`` that the shard ``settings.shard_index`` of ``settings.shard_count`` declares."""
     if settings.shard_count == 1:
         return plan
-    mine = tuple(o for o in plan.objects if shard_of(o.source, settings.shard_count) == settings.shard_index)
+    mine = in_shard(plan.objects, settings)
     diagnostics = tuple(d for d in plan.diagnostics
                         if shard_of(d.subject, settings.shard_count) == settings.shard_index)
     return replace(plan, objects=mine, diagnostics=diagnostics, refresh_due=_refresh_due(mine))

@@ -19,25 +19,22 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from inventory.existing import OWNER_ANNOTATION
-from inventory.guards import GuardError, objects_by_shape
+from inventory.guards import (
+    HANDED_OVER_OUTPUT,
+    HANDING_OVER_OUTPUT,
+    MANAGED_OBJECTS_OUTPUT,
+    MANAGEMENT_CLUSTER_OUTPUT,
+    MODES_OUTPUT,
+    PENDING_DELETIONS_OUTPUT,
+    GuardError,
+    objects_by_shape,
+)
 from inventory.handover import NOTHING, HandOver
 from inventory.objects import DesiredObject
 from inventory.settings import Settings
 from inventory.sources.live import is_kubeconfig_content
 
 CONFIG_NAMESPACE = "cluster-inventory"
-# Outputs the next run reads back (inventory/guards.py): every object this stack manages,
-# grouped by shape, to count deletions and replacements and to tell adoption from creation;
-# the deletions this run makes, in case it fails before making them; the cluster it wrote to.
-MANAGED_OBJECTS_OUTPUT = "managedObjects"
-PENDING_DELETIONS_OUTPUT = "pendingDeletions"
-MANAGEMENT_CLUSTER_OUTPUT = "managementCluster"
-# The modes this run had (the next run sees a switch between direct and events), the objects
-# it waits for Sveltos to write, and those it handed to Sveltos (the next run forgets them
-# without deleting them): inventory/handover.py.
-MODES_OUTPUT = "modes"
-HANDING_OVER_OUTPUT = "handingOver"
-HANDED_OVER_OUTPUT = "handedOver"
 
 
 def settings_from_config(raw_config: Callable[[str], str | None]) -> Settings:

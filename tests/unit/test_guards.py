@@ -89,8 +89,7 @@ def test_a_deletion_an_earlier_failed_run_left_undone_counts_while_the_object_ex
 
 
 def test_outputs_in_the_format_before_shapes_still_count_removals() -> None:
-    previous = PreviousRun.from_outputs({"managedObjects": ["Secret/a/x", "Secret/a/y"]}, "managedObjects",
-                                        "pendingDeletions", "managementCluster")
+    previous = PreviousRun.from_outputs({"managedObjects": ["Secret/a/x", "Secret/a/y"]})
     assert previous.cluster is None
     assert _deletions(previous, [_secret("a", "x", "other")]) == {"Secret/a/y": "deleted: no longer in the inventory"}
 
@@ -98,7 +97,7 @@ def test_outputs_in_the_format_before_shapes_still_count_removals() -> None:
 def test_outputs_grouped_by_shape_read_back_into_the_same_previous_run() -> None:
     objects = [_secret("a", "x"), _sveltos_cluster("a", "p")]
     outputs = {"managedObjects": objects_by_shape(objects), "pendingDeletions": {}, "managementCluster": "uid-1"}
-    assert PreviousRun.from_outputs(outputs, "managedObjects", "pendingDeletions", "managementCluster") == \
+    assert PreviousRun.from_outputs(outputs) == \
         _previous(*objects)
 
 

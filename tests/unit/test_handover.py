@@ -176,11 +176,11 @@ def test_an_object_handed_to_sveltos_is_forgotten_not_deleted_by_the_next_run() 
 def test_previous_run_reads_modes_and_handed_over_objects_from_the_outputs() -> None:
     outputs = {"managedObjects": {"v1 Secret Opaque": ["Secret/a/x", "Secret/a/y"]}, "modes": {"push": "direct"},
                "handedOver": ["Secret/a/x"], "handingOver": ["Secret/a/y"]}
-    previous = PreviousRun.from_outputs(outputs, "managedObjects", "pendingDeletions", "managementCluster")
+    previous = PreviousRun.from_outputs(outputs)
     assert previous.modes == {"push": "direct"}
     assert previous.handed_over == frozenset({"Secret/a/x"})
     assert previous.handing_over == frozenset({"Secret/a/y"})
-    old = PreviousRun.from_outputs({}, "managedObjects", "pendingDeletions", "managementCluster")
+    old = PreviousRun.from_outputs({})
     assert old.modes == {} and old.handed_over == frozenset() and old.handing_over == frozenset()
 
 
