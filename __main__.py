@@ -1,10 +1,10 @@
-"""Entry point of the Pulumi program (`pulumi up` / `pulumi preview`): see inventory/program.py."""
+"""Entry point of the Pulumi program (`pulumi up` / `pulumi preview`): see inventory/stack/program.py."""
 
 import sys
 
 import pulumi
 
-from inventory.program import run
+from inventory.stack import run
 
 try:
     run()

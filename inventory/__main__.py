@@ -15,7 +15,7 @@ def main(argv: list[str]) -> int:
         from inventory.render import main as render
 
         return render(argv[1:])
-    from inventory.deploy import main as deploy
+    from inventory.stack import deploy
 
     return deploy(argv[1:])
 

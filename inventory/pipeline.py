@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from inventory.diagnostics import ObjectRef, Severity
-from inventory.model import Inventory
+from inventory.model import Inventory, ObjectRef, Severity
 from inventory.plan import ExecCredentials, Plan, build_plan
 from inventory.settings import Settings, SettingsError
-from inventory.sources.select import reads_profiles
+from inventory.sources import reads_profiles
 
 
 def read_inventory(settings: Settings) -> Inventory:
@@ -22,10 +21,10 @@ def read_inventory(settings: Settings) -> Inventory:
     Raises ``inventory.sources.InventoryReadError`` when a read fails.
     """
     if settings.inventory_dir is not None:
-        from inventory.sources.files import read_directory
+        from inventory.sources import read_directory
 
         return read_directory(settings.inventory_dir, settings)
-    from inventory.sources.live import read_cluster
+    from inventory.sources import read_cluster
 
     return read_cluster(settings)
 
@@ -34,7 +33,7 @@ def resolve_exec(inventory: Inventory, settings: Settings, now: datetime) -> Map
     """Exec-plugin credentials per ClusterProfile; an unusable provider file raises SettingsError."""
     if settings.exec_provider_file is None or not reads_profiles(settings):
         return {}
-    from inventory.execplugin import ProviderFileError, resolve_exec_credentials
+    from inventory.credentials import ProviderFileError, resolve_exec_credentials
 
     try:
         return resolve_exec_credentials(inventory, settings, now)
@@ -51,7 +50,7 @@ def compute(settings: Settings, now: datetime, read_with: Settings | None = None
     """``compute_plan``'s plan, and the inventory it was made from: read as ``read_with`` needs
     it (a superset of what ``settings`` need, for a hand-over between modes) if given."""
     from inventory.events import plan_events
-    from inventory.shards import select_shard
+    from inventory.plan import select_shard
 
     event_objects = plan_events(settings)  # config problems stop the run before any read
     inventory = read_inventory(read_with or settings)

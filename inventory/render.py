@@ -25,10 +25,10 @@ from typing import TextIO
 
 import yaml
 
+from inventory.model import SafeLoader, describe_yaml_error, dump_documents
 from inventory.plan import Plan
 from inventory.settings import Settings, SettingsError
 from inventory.sources import InventoryReadError
-from inventory.yamlio import SafeLoader, describe_yaml_error, dump_documents
 
 EXIT_RENDERED = 0
 EXIT_WARNINGS = 1  # only with --strict

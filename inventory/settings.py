@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from inventory.model import is_label_key, is_label_value, is_secret_data_key, namespace_problem
+
 
 class Mode(str, enum.Enum):
     """Who writes a feature's objects: this program (direct), Sveltos in-cluster (events), nobody (off)."""
@@ -54,25 +56,13 @@ class SettingsError(ValueError):
     """The configuration is unusable; the message lists every problem, one per line."""
 
 
-# Label keys: optional DNS-subdomain prefix, then a name of at most 63 characters.
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def is_label_key(key: str) -> bool:
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return False
-    return bool(_LABEL_NAME.match(name))
-
-
 @dataclass(frozen=True)
 class Settings:
     # Where the inventory is read from, and where objects are written.
     kubeconfig: str | None = None  # a path, or the kubeconfig content itself (keep it a Pulumi secret)
     context: str | None = None
     # The UID of the management cluster's kube-system namespace, when the stack is pinned to
-    # one cluster; changing it is how a stack moves to another cluster (inventory/guards.py).
+    # one cluster; changing it is how a stack moves to another cluster (inventory/stack/guards.py).
     management_cluster_id: str | None = None
     inventory_dir: str | None = None  # read manifests from here instead of the live cluster
 
@@ -125,10 +115,10 @@ class Settings:
     max_deletions: int = 20
     allow_mass_deletion: bool = False
     adopt_existing: bool = False
-    # How long the `up` that hands a feature to Sveltos waits for Sveltos (inventory/handover.py).
+    # How long the `up` that hands a feature to Sveltos waits for Sveltos (inventory/plan/handover.py).
     hand_over_timeout_seconds: int = 300
 
-    # One fleet split across several stacks (inventory/shards.py): this stack declares the
+    # One fleet split across several stacks (inventory/plan/shards.py): this stack declares the
     # objects of shard shard_index of shard_count.
     shard_count: int = 1
     shard_index: int = 0
@@ -224,12 +214,6 @@ class Settings:
 
     def _output_value_problems(self) -> list[str]:
         """Values written into every planned object: caught here rather than by the API server."""
-        from inventory.names import (
-            is_label_value,
-            is_secret_data_key,
-            namespace_problem,
-        )
-
         problems = []
         if not self.managed_by_value or not is_label_value(self.managed_by_value):
             problems.append(f"managedByValue: {self.managed_by_value!r} is not a valid label value")
@@ -244,8 +228,6 @@ class Settings:
 
     def _consumer_shape_problems(self) -> list[str]:
         """The push layout and the Argo CD feature's values (SPEC §3 D)."""
-        from inventory.names import namespace_problem
-
         problems = []
         if self.push_layout is PushLayout.MULTICLUSTER_RUNTIME and self.push_mode is Mode.EVENTS:
             problems.append(

@@ -1,6 +1,6 @@
 """Event Framework mode (SPEC §3 C): the Sveltos objects that make Sveltos do A and/or B in-cluster.
 
-Pure, like ``inventory.plan``: settings in, desired objects out. Nothing here reads the
+Pure, like ``inventory.plan.compose``: settings in, desired objects out. Nothing here reads the
 inventory: the point of this mode is that Sveltos reads it, continuously, and reacts.
 
 Per feature in mode ``events``:
@@ -34,8 +34,7 @@ from inventory.events.sveltos import (
     event_name_problem,
     management_selector,
 )
-from inventory.names import is_label_value, namespace_problem
-from inventory.objects import DesiredObject, Feature
+from inventory.model import DesiredObject, Feature, is_label_value, namespace_problem
 from inventory.settings import Mode, Settings, SettingsError
 
 # Input APIs the EventSources select (SPEC §2).

@@ -43,14 +43,15 @@ from inventory.events.sveltos import (
     event_name_problem,
     management_selector,
 )
-from inventory.names import (
+from inventory.model import (
+    DesiredObject,
+    Feature,
     is_label_key,
     is_secret_data_key,
     label_problems,
     name_problem,
     namespace_problem,
 )
-from inventory.objects import DesiredObject, Feature
 from inventory.settings import Settings
 
 # Every field of EventSource.spec / EventTrigger.spec in the v1.5.0 CRDs (a test keeps

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from inventory.names import MAX_LABEL_VALUE_LENGTH, is_label_value, name_problem
+from inventory.model import MAX_LABEL_VALUE_LENGTH, is_label_value, name_problem
 
 # EventSource (libsveltos) and EventTrigger (event-manager): cluster-scoped, v1beta1 is
 # the storage version of both CRDs.

@@ -1,15 +1,22 @@
 """Where the inventory comes from: a live management cluster or a directory of manifests.
 
-Both sources parse through ``inventory.parse`` and keep the same objects
-(``inventory.sources.select``), so identical objects give an identical ``Inventory``.
+Both sources parse through ``sources/parse.py`` and keep the same objects (``sources/select.py``),
+so identical objects give an identical ``Inventory``. A read that fails raises
+``InventoryReadError``; it never returns a partial or empty inventory.
 """
 
-from __future__ import annotations
+from inventory.sources.errors import InventoryReadError
+from inventory.sources.files import read_directory
+from inventory.sources.live import api_client, cluster_identity, is_kubeconfig_content, read_cluster
+from inventory.sources.select import is_mcr_lookalike, reads_profiles
 
-
-class InventoryReadError(RuntimeError):
-    """Reading the inventory failed; the message names what failed and what to do.
-
-    Raised instead of returning a partial or empty inventory: planning on one would
-    delete every object the missing inputs produced.
-    """
+__all__ = [
+    "InventoryReadError",
+    "api_client",
+    "cluster_identity",
+    "is_kubeconfig_content",
+    "is_mcr_lookalike",
+    "read_cluster",
+    "read_directory",
+    "reads_profiles",
+]

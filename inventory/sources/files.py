@@ -15,13 +15,11 @@ from typing import Any
 
 import yaml
 
-from inventory.diagnostics import Diagnostic, ObjectRef, Severity
-from inventory.model import Inventory
-from inventory.parse import RawObject, build_inventory
+from inventory.model import Diagnostic, Inventory, ObjectRef, SafeLoader, Severity, describe_yaml_error
 from inventory.settings import Settings
-from inventory.sources import InventoryReadError
+from inventory.sources.errors import InventoryReadError
+from inventory.sources.parse import RawObject, build_inventory
 from inventory.sources.select import select_relevant
-from inventory.yamlio import SafeLoader, describe_yaml_error
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 

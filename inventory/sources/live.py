@@ -23,7 +23,9 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from inventory.model import Inventory
-from inventory.parse import (
+from inventory.settings import Settings
+from inventory.sources.errors import InventoryReadError
+from inventory.sources.parse import (
     CAPI_GROUP,
     CAPI_VERSIONS,
     PROFILE_GROUP,
@@ -31,8 +33,6 @@ from inventory.parse import (
     RawObject,
     build_inventory,
 )
-from inventory.settings import Settings
-from inventory.sources import InventoryReadError
 from inventory.sources.select import (
     mcr_lookalike_selector,
     reads_capi,

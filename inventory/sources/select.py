@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from inventory.diagnostics import ObjectRef
-from inventory.model import ClusterProfile, Inventory, Namespace, Secret
-from inventory.providers import secret_reader_reference
+from inventory.credentials import secret_reader_reference
+from inventory.model import (
+    CAPI_KUBECONFIG_SUFFIX,
+    SVELTOS_KUBECONFIG_SUFFIX,
+    ClusterProfile,
+    Inventory,
+    Namespace,
+    ObjectRef,
+    Secret,
+)
 from inventory.settings import MCR_CONSUMER_LABEL, MCR_PROFILE_LABEL, ArgoCDSource, Mode, PushLayout, Settings
-
-# CAPI names a cluster's admin kubeconfig Secret `{cluster}-kubeconfig`; its other
-# Secrets (`-ca`, `-sa`, `-etcd` ...) carry the same label and hold private keys we must not keep.
-CAPI_KUBECONFIG_SUFFIX = "-kubeconfig"
-# The Secret feature B writes for each ClusterProfile; exec credentials are reused from it.
-SVELTOS_KUBECONFIG_SUFFIX = "-sveltos-kubeconfig"
 
 
 @dataclass(frozen=True)

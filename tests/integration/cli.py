@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from inventory import deploy
+from inventory.stack import driver as deploy
 from tests.integration.controlplane import tools_env
 from tests.integration.pulumi_stack import local_backend_env
 

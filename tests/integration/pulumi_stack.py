@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-from inventory.deploy import pulumi_command
+from inventory.stack.driver import pulumi_command
 from tests.integration.controlplane import tools_env
 
 PASSPHRASE = "test-passphrase-not-a-secret"

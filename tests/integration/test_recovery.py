@@ -24,7 +24,7 @@ import yaml
 from kubernetes import client
 
 from bench.fleet import Fleet, applier, delete_namespaces, descendants, inventory_manifests, kubeconfig_secret
-from inventory.existing import OWNER_ANNOTATION
+from inventory.stack.adoption import OWNER_ANNOTATION
 from tests.integration.controlplane import REPO, ControlPlane, api_server_process, tools_env, wait_for
 
 STACK = "recovery"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from inventory.existing import OWNER_ANNOTATION
+from inventory.stack.adoption import OWNER_ANNOTATION
 from tests.integration.controlplane import ControlPlane
 from tests.integration.inventory_objects import (
     SVELTOS,

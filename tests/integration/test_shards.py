@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from inventory.diagnostics import ObjectRef
-from inventory.existing import OWNER_ANNOTATION
-from inventory.shards import shard_of
+from inventory.model.diagnostics import ObjectRef
+from inventory.plan.shards import shard_of
+from inventory.stack.adoption import OWNER_ANNOTATION
 from tests.integration.controlplane import ControlPlane
 from tests.integration.inventory_objects import Inventory, kubeconfig_text, secret_reader_provider
 from tests.integration.project import ProjectStack

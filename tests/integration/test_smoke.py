@@ -13,7 +13,7 @@ from kubernetes.client.rest import ApiException
 from tests.integration.controlplane import ControlPlane, tools_env
 from tests.integration.pulumi_stack import inline_stack
 
-# As the program does (inventory/stack.py): nothing here owns dependents, so
+# As the program does (inventory/stack/resources.py): nothing here owns dependents, so
 # there is no reason to wait for the garbage collector.
 BACKGROUND = {"pulumi.com/deletionPropagationPolicy": "background"}
 

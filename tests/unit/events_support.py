@@ -28,9 +28,9 @@ from typing import Any
 import yaml
 from lupa import lua51  # type: ignore[import-untyped]
 
-from inventory.diagnostics import Severity
 from inventory.events.builders import CAPI_GROUP, CAPI_KUBECONFIG_CEL, CAPI_VERSIONS
-from inventory.model import (
+from inventory.model.diagnostics import Severity
+from inventory.model.inventory import (
     AccessProvider,
     CapiCluster,
     ClusterProfile,
@@ -38,7 +38,7 @@ from inventory.model import (
     Namespace,
     Secret,
 )
-from inventory.plan import Plan, build_plan
+from inventory.plan.compose import Plan, build_plan
 from inventory.settings import Mode, Settings
 from inventory.sources.files import read_directory
 from inventory.sources.select import select_relevant

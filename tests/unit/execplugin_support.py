@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from inventory.diagnostics import ObjectRef
-from inventory.execplugin import resolve_exec_credentials
-from inventory.execplugin_reuse import ExecResult
-from inventory.execplugin_run import PluginRunner
-from inventory.model import (
+from inventory.credentials.exec.resolve import resolve_exec_credentials
+from inventory.credentials.exec.reuse import ExecResult
+from inventory.credentials.exec.run import PluginRunner
+from inventory.model.diagnostics import ObjectRef
+from inventory.model.inventory import (
     AccessProvider,
     ClusterAccess,
     ClusterProfile,

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from inventory.diagnostics import Diagnostic, ObjectRef
-from inventory.kubeconfig import build_plain_kubeconfig
-from inventory.model import (
+from inventory.credentials.kubeconfig import build_plain_kubeconfig
+from inventory.model.diagnostics import Diagnostic, ObjectRef
+from inventory.model.inventory import (
     AccessProvider,
     CapiCluster,
     ClusterAccess,
@@ -19,8 +19,8 @@ from inventory.model import (
     Namespace,
     Secret,
 )
-from inventory.objects import DesiredObject
-from inventory.plan import Plan, build_plan
+from inventory.model.objects import DesiredObject
+from inventory.plan.compose import Plan, build_plan
 from inventory.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -119,7 +119,7 @@ def profile(
 
 @dataclass(frozen=True)
 class FakeExecResult:
-    """Shaped like ``inventory.execplugin_reuse.ExecResult``: what planning reads of it."""
+    """Shaped like ``inventory.credentials.exec.reuse.ExecResult``: what planning reads of it."""
 
     kubeconfig: bytes | None = field(default=None, repr=False)
     annotations: Mapping[str, str] = field(default_factory=dict)

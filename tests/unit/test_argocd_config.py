@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from inventory.argocd_config import ConversionError, argocd_cluster
+from inventory.credentials.argocd import ConversionError, argocd_cluster
 from tests.unit.inventory_support import FIXTURES
 
 KUBECONFIGS = FIXTURES / "argocd-kubeconfigs"

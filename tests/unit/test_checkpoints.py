@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from inventory.stack import LARGE_STACK_OBJECTS, backend_url, checkpoint_problem
+from inventory.stack.resources import LARGE_STACK_OBJECTS, backend_url, checkpoint_problem
 
 FILE_BACKEND = {"PULUMI_BACKEND_URL": "file:///var/state"}
 

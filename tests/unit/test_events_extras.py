@@ -11,7 +11,7 @@ import yaml
 
 from inventory.events import plan_events
 from inventory.events.extras import SVELTOS_SECRET_TYPE
-from inventory.objects import DesiredObject
+from inventory.model.objects import DesiredObject
 from inventory.settings import Mode, Settings, SettingsError
 from tests.unit.events_support import crd_schema, schema_problems
 

@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from inventory.diagnostics import Severity
 from inventory.events import plan_events, sveltos_cluster_name, sveltos_kubeconfig_name
-from inventory.model import Inventory
-from inventory.objects import DesiredObject
+from inventory.model.diagnostics import Severity
+from inventory.model.inventory import Inventory
+from inventory.model.objects import DesiredObject
 from inventory.settings import Mode, Settings
 from tests.unit.events_support import (
     FIXTURES,

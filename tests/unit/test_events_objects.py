@@ -40,10 +40,10 @@ from inventory.events.sveltos import (
     POLICY_REF_KINDS,
     POLICY_TEMPLATE_ANNOTATION,
 )
-from inventory.model import Inventory
-from inventory.names import is_label_value, name_problem
-from inventory.objects import DesiredObject, Feature
-from inventory.plan import build_plan
+from inventory.model.inventory import Inventory
+from inventory.model.names import is_label_value, name_problem
+from inventory.model.objects import DesiredObject, Feature
+from inventory.plan.compose import build_plan
 from inventory.settings import Mode, Settings, SettingsError
 from tests.unit.events_support import (
     REPO,

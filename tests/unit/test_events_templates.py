@@ -29,7 +29,7 @@ from inventory.events import (
 )
 from inventory.events.builders import KUBECONFIG_RESOURCE
 from inventory.events.sveltos import POLICY_TEMPLATE_ANNOTATION
-from inventory.model import Inventory
+from inventory.model.inventory import Inventory
 from inventory.settings import Mode, Settings
 from tests.unit.events_support import (
     FIXTURES,

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from inventory.execplugin import resolve_exec_credentials
-from inventory.execplugin_providers import (
+from inventory.credentials.exec.provider_file import (
     ArgsPolicy,
     EnvsPolicy,
     ProviderFileError,
     load_providers,
 )
-from inventory.model import Inventory, Secret
+from inventory.credentials.exec.resolve import resolve_exec_credentials
+from inventory.model.inventory import Inventory, Secret
 from inventory.settings import Settings
 from tests.unit.execplugin_support import (
     FIXTURES,

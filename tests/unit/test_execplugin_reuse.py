@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inventory.diagnostics import Severity
-from inventory.execplugin_reuse import (
+from inventory.credentials.exec.reuse import (
     EXPIRES_AT_ANNOTATION,
     ISSUED_AT_ANNOTATION,
     REFRESH_AT_ANNOTATION,
@@ -16,8 +15,9 @@ from inventory.execplugin_reuse import (
     ExecResult,
     refresh_due_at,
 )
-from inventory.model import Inventory, Secret
-from inventory.plan import Plan, build_plan
+from inventory.model.diagnostics import Severity
+from inventory.model.inventory import Inventory, Secret
+from inventory.plan.compose import Plan, build_plan
 from inventory.settings import Settings
 from tests.unit.execplugin_support import (
     NOW,

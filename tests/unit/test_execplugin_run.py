@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from inventory.diagnostics import ObjectRef
-from inventory.execplugin_run import PluginOutput, run_plugin
+from inventory.credentials.exec.run import PluginOutput, run_plugin
+from inventory.model.diagnostics import ObjectRef
 from tests.unit.execplugin_support import (
     CA,
     PLUGIN_CERT_BODY,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inventory.diagnostics import ObjectRef, Severity
-from inventory.model import Namespace
+from inventory.model.diagnostics import ObjectRef, Severity
+from inventory.model.inventory import Namespace
 from inventory.settings import Mode, Settings
 from inventory.sources import InventoryReadError
 from inventory.sources.files import read_directory

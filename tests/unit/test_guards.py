@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from inventory.guards import (
+from inventory.model.objects import DesiredObject, Feature
+from inventory.settings import Settings
+from inventory.stack.guards import (
     GuardError,
     PreviousRun,
     check_adoption,
@@ -15,8 +17,6 @@ from inventory.guards import (
     planned_deletions,
     shape_of,
 )
-from inventory.objects import DesiredObject, Feature
-from inventory.settings import Settings
 
 SVELTOS_V1 = "lib.projectsveltos.io/v1beta1"
 

@@ -1,9 +1,9 @@
-"""Switching a feature between direct and events hands its objects over without a gap (inventory/handover.py)."""
+"""Switching a feature between direct and events hands its objects over without a gap (inventory/plan/handover.py)."""
 
 from __future__ import annotations
 
-from inventory.guards import PreviousRun, planned_deletions, shape_of
-from inventory.handover import (
+from inventory.model.objects import DesiredObject, Feature
+from inventory.plan.handover import (
     STACK_OWNER_KIND,
     SVELTOS_OWNER_KIND,
     SVELTOS_OWNER_NAME,
@@ -16,8 +16,8 @@ from inventory.handover import (
     switch,
     to_sveltos,
 )
-from inventory.objects import DesiredObject, Feature
 from inventory.settings import Mode, Settings
+from inventory.stack.guards import PreviousRun, planned_deletions, shape_of
 from tests.unit.inventory_support import (
     NOW,
     capi_kubeconfig_secret,
@@ -185,7 +185,7 @@ def test_previous_run_reads_modes_and_handed_over_objects_from_the_outputs() -> 
 
 
 def test_a_switching_run_reads_the_inventory_as_direct_mode_for_the_feature_handed_to_sveltos() -> None:
-    from inventory.handover import reading
+    from inventory.plan.handover import reading
     from inventory.sources.select import reads_capi, reads_profiles
 
     assert not reads_capi(EVENTS) and not reads_profiles(EVENTS)
@@ -195,7 +195,7 @@ def test_a_switching_run_reads_the_inventory_as_direct_mode_for_the_feature_hand
 
 
 def test_while_adopt_existing_is_set_every_direct_feature_claims_sveltos_owner_annotations() -> None:
-    from inventory.handover import claiming_features
+    from inventory.plan.handover import claiming_features
 
     adopting = Settings(adopt_existing=True, sveltos_mode=Mode.EVENTS)
     assert claiming_features(Switch(), adopting) == {Feature.PUSH}

@@ -7,7 +7,7 @@ import base64
 import pytest
 import yaml
 
-from inventory.kubeconfig import build_plain_kubeconfig, validate_kubeconfig
+from inventory.credentials.kubeconfig import build_plain_kubeconfig, validate_kubeconfig
 
 
 def test_valid_kubeconfig_has_no_problem() -> None:

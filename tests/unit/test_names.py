@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inventory.names import (
+from inventory.model.names import (
     is_label_value,
     is_secret_data_key,
     label_problems,

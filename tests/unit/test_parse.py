@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from inventory.diagnostics import ObjectRef, Severity
-from inventory.model import AccessProvider, CapiCluster, ClusterAccess, Namespace
-from inventory.parse import RawObject, build_inventory
+from inventory.model.diagnostics import ObjectRef, Severity
+from inventory.model.inventory import AccessProvider, CapiCluster, ClusterAccess, Namespace
+from inventory.sources.parse import RawObject, build_inventory
 
 
 def b64(text: str | bytes) -> str:

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from inventory import execplugin, pipeline
+from inventory import pipeline
+from inventory.credentials.exec import resolve as execplugin
 from inventory.settings import Mode, Settings, SettingsError
 from inventory.sources import InventoryReadError
 from tests.unit.inventory_support import FIXTURES, NOW

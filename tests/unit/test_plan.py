@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from inventory.diagnostics import Diagnostic, ObjectRef, Severity
-from inventory.objects import DesiredObject, Feature
-from inventory.plan import build_plan
+from inventory.model.diagnostics import Diagnostic, ObjectRef, Severity
+from inventory.model.objects import DesiredObject, Feature
+from inventory.plan.compose import build_plan
 from inventory.settings import Settings
 from tests.unit.inventory_support import (
     NOW,

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from inventory.diagnostics import ObjectRef
-from inventory.objects import DesiredObject, Feature
+from inventory.model.diagnostics import ObjectRef
+from inventory.model.objects import DesiredObject, Feature
 from inventory.settings import ArgoCDSource, Mode, Settings, SettingsError
 from tests.unit.inventory_support import (
     FIXTURES,

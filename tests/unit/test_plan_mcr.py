@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from inventory.diagnostics import ObjectRef
-from inventory.model import Namespace
-from inventory.objects import Feature
+from inventory.model.diagnostics import ObjectRef
+from inventory.model.inventory import Namespace
+from inventory.model.objects import Feature
 from inventory.settings import Mode, PushLayout, Settings, SettingsError
 from tests.unit.inventory_support import (
     CONSUMER_LABEL,

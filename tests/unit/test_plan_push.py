@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from inventory.diagnostics import ObjectRef, Severity
-from inventory.model import CapiCluster, Namespace
-from inventory.objects import Feature
+from inventory.model.diagnostics import ObjectRef, Severity
+from inventory.model.inventory import CapiCluster, Namespace
+from inventory.model.objects import Feature
 from inventory.settings import Mode, Settings
 from tests.unit.inventory_support import (
     capi_kubeconfig_secret,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from inventory.diagnostics import ObjectRef, Severity
-from inventory.model import AccessProvider, ClusterAccess
-from inventory.objects import Feature
+from inventory.model.diagnostics import ObjectRef, Severity
+from inventory.model.inventory import AccessProvider, ClusterAccess
+from inventory.model.objects import Feature
 from inventory.settings import Mode, Settings
 from tests.unit.inventory_support import (
     NOW,

@@ -13,15 +13,15 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inventory.diagnostics import ObjectRef
-from inventory.model import CapiCluster, ClusterProfile, Inventory, Namespace, Secret
-from inventory.names import (
+from inventory.model.diagnostics import ObjectRef
+from inventory.model.inventory import CapiCluster, ClusterProfile, Inventory, Namespace, Secret
+from inventory.model.names import (
     is_label_key,
     is_label_value,
     name_problem,
     namespace_problem,
 )
-from inventory.plan import build_plan
+from inventory.plan.compose import build_plan
 from inventory.render import render_plan
 from inventory.settings import Settings
 from tests.unit.inventory_support import (

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from inventory import pipeline
-from inventory.diagnostics import ObjectRef
+from inventory.model.diagnostics import ObjectRef
+from inventory.plan.shards import shard_of
 from inventory.settings import Mode, Settings, SettingsError
-from inventory.shards import shard_of
 from tests.unit.inventory_support import FIXTURES, NOW
 
 SOURCES = st.builds(ObjectRef, st.sampled_from(["Cluster", "ClusterProfile"]),

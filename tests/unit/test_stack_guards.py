@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from inventory.guards import GuardError
-from inventory.objects import DesiredObject, Feature
+from inventory.model.objects import DesiredObject, Feature
 from inventory.settings import Mode, Settings
-from inventory.stack import (
+from inventory.stack.guards import GuardError
+from inventory.stack.resources import (
     check_secret_config,
     counts,
     outputs,

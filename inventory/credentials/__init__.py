@@ -1,0 +1,23 @@
+"""Credentials: kubeconfig bytes, ClusterProfile access providers, exec plugins (``exec/``) and
+the kubeconfig -> Argo CD ``config`` conversion.
+
+Imports the model and settings only. Sources use it to know which Secrets a profile points
+at; planning uses it to turn what was read into credentials.
+"""
+
+from inventory.credentials.access_providers import SECRET_READER_PROVIDER, SecretReference, secret_reader_reference
+from inventory.credentials.argocd import ConversionError, argocd_cluster
+from inventory.credentials.exec import REFRESH_AT_ANNOTATION, ProviderFileError, resolve_exec_credentials
+from inventory.credentials.kubeconfig import validate_kubeconfig
+
+__all__ = [
+    "REFRESH_AT_ANNOTATION",
+    "SECRET_READER_PROVIDER",
+    "ConversionError",
+    "ProviderFileError",
+    "SecretReference",
+    "argocd_cluster",
+    "resolve_exec_credentials",
+    "secret_reader_reference",
+    "validate_kubeconfig",
+]

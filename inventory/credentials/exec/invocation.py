@@ -1,0 +1,233 @@
+"""One ClusterProfile's plugin invocation, decided before anything runs (SPEC §3 B.2, KEP-5339).
+
+Second step of the exec-plugin flow (see ``inventory.credentials.exec.resolve``): given the provider
+file's entries (``inventory.credentials.exec.provider_file``), pick the provider a profile lists
+and build exactly what will run: argv and environment merged with the profile's
+additional-args/-envs per the file's policies, the ``KUBERNETES_EXEC_INFO`` request, and
+a fingerprint of all of it that ``inventory.credentials.exec.reuse`` compares with the stored
+credential. Pure: nothing here runs, reads a clock or looks at this process's environment.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from inventory.credentials.access_providers import (
+    EXEC_EXTENSION,
+    SECRET_READER_PROVIDER,
+    find_provider,
+    secret_reader_reference,
+)
+from inventory.credentials.exec.provider_file import (
+    EXEC_CREDENTIAL_KIND,
+    ArgsPolicy,
+    EnvsPolicy,
+    ExecProvider,
+    check_env_entry,
+)
+from inventory.credentials.kubeconfig import validate_kubeconfig
+from inventory.model import AccessProvider, ClusterProfile, Secret
+
+# KEP-5339: per-cluster arguments and environment variables for the plugin.
+ADDITIONAL_ARGS_EXTENSION = "clusterprofiles.multicluster.x-k8s.io/exec/additional-args"
+ADDITIONAL_ENVS_EXTENSION = "clusterprofiles.multicluster.x-k8s.io/exec/additional-envs"
+# A ClusterProfile author must not choose which binary runs or inject code into it; the
+# provider file (operator-controlled) may set these.
+_PROFILE_FORBIDDEN_NAMES = ("PATH",)
+_PROFILE_FORBIDDEN_PREFIXES = ("LD_", "PYTHON")
+# Bump when the fingerprint's content changes, so old Secrets are re-minted once.
+_FINGERPRINT_VERSION = 1
+
+
+class ProfileError(ValueError):
+    """This profile cannot use its exec provider."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Everything needed to run one profile's plugin, decided before anything runs."""
+
+    profile: ClusterProfile
+    provider: ExecProvider
+    access: AccessProvider
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(repr=False)  # the provider's and the profile's variables only
+    exec_info: str  # the KUBERNETES_EXEC_INFO document: no credentials in it
+    fingerprint: str
+
+
+def choose_provider(
+    profile: ClusterProfile, providers: Sequence[ExecProvider]
+) -> tuple[ExecProvider, AccessProvider] | None:
+    """The first provider in file order that the profile lists (never the secret reader)."""
+    for provider in providers:
+        if provider.name == SECRET_READER_PROVIDER:
+            continue
+        access = find_provider(profile, provider.name)
+        if access is not None:
+            return provider, access
+    return None
+
+
+def has_usable_secretreader(profile: ClusterProfile, secrets: Mapping[tuple[str, str], Secret]) -> bool:
+    """True when the planner can copy a kubeconfig for this profile, so no plugin needs to run.
+
+    Mirrors the planner's checks (``inventory.plan.credentials``): if the secret reader
+    is listed but cannot deliver (bad extension, missing Secret or key, not a kubeconfig)
+    the planner falls back to the exec provider, so the plugin must have run.
+    """
+    try:
+        reference = secret_reader_reference(profile)
+    except ValueError:
+        return False
+    if reference is None:
+        return False
+    secret = secrets.get((reference.namespace, reference.name))
+    kubeconfig = secret.data.get(reference.key) if secret is not None else None
+    return kubeconfig is not None and validate_kubeconfig(kubeconfig) is None
+
+
+def prepare(profile: ClusterProfile, provider: ExecProvider, access: AccessProvider) -> Invocation:
+    """What runs for ``profile`` through ``provider``; ProfileError when its access data cannot be used."""
+    where = f"access provider {provider.name!r}"
+    if not access.cluster.server:
+        raise ProfileError(f"{where}: status lists no cluster server, so no kubeconfig can be built")
+    try:
+        args = provider.args + _profile_args(provider, access)
+        env = _merged_env(provider, access)
+    except (TypeError, ValueError) as err:
+        raise ProfileError(f"{where}: {err}") from None
+    argv = (provider.command, *args)
+    exec_info = _exec_info(provider, access)
+    return Invocation(
+        profile=profile,
+        provider=provider,
+        access=access,
+        argv=argv,
+        env=env,
+        exec_info=exec_info,
+        fingerprint=_fingerprint(provider, access, argv, env.keys(), exec_info),
+    )
+
+
+def _profile_args(provider: ExecProvider, access: AccessProvider) -> tuple[str, ...]:
+    """The profile's additional-args when the policy appends them (unparsed otherwise, as upstream)."""
+    if provider.args_policy is ArgsPolicy.IGNORE:
+        return ()
+    value = _extension_value(access, ADDITIONAL_ARGS_EXTENSION, "a YAML list of strings")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise TypeError(f"extension {ADDITIONAL_ARGS_EXTENSION} must be a YAML list of strings")
+    return tuple(_scalar_text(item, ADDITIONAL_ARGS_EXTENSION) for item in value)
+
+
+def _merged_env(provider: ExecProvider, access: AccessProvider) -> dict[str, str]:
+    """The file's variables merged with the profile's additional-envs per the policy."""
+    file_env = dict(provider.env)
+    if provider.envs_policy is EnvsPolicy.IGNORE:
+        return file_env
+    profile_env = _profile_env(access)
+    if provider.envs_policy is EnvsPolicy.REPLACE:
+        return {**file_env, **profile_env}
+    return {**file_env, **{name: value for name, value in profile_env.items() if name not in file_env}}
+
+
+def _profile_env(access: AccessProvider) -> dict[str, str]:
+    value = _extension_value(access, ADDITIONAL_ENVS_EXTENSION, "a YAML map of names to strings")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"extension {ADDITIONAL_ENVS_EXTENSION} must be a YAML map of names to strings")
+    env: dict[str, str] = {}
+    for name, raw in value.items():
+        if not isinstance(name, str):
+            raise TypeError(f"extension {ADDITIONAL_ENVS_EXTENSION}: key {name!r} is not a string")
+        text = _scalar_text(raw, f"{ADDITIONAL_ENVS_EXTENSION} {name}")
+        check_env_entry(name, text, f"extension {ADDITIONAL_ENVS_EXTENSION}")
+        if _is_profile_forbidden(name):
+            raise ValueError(
+                f"extension {ADDITIONAL_ENVS_EXTENSION}: a ClusterProfile may not set {name} "
+                "(it could change which binary runs or inject code into it)"
+            )
+        env[name] = text
+    return env
+
+
+def _is_profile_forbidden(name: str) -> bool:
+    return name in _PROFILE_FORBIDDEN_NAMES or name.startswith(_PROFILE_FORBIDDEN_PREFIXES)
+
+
+def _extension_value(access: AccessProvider, name: str, expected: str) -> Any:
+    """An extension as data; a string holds YAML, kept as written (no 1.10 -> 1.1)."""
+    value = access.cluster.extensions.get(name)
+    if not isinstance(value, str):
+        return value
+    try:
+        return yaml.load(value, Loader=yaml.BaseLoader)
+    except yaml.YAMLError as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"extension {name} must be {expected}: not YAML ({first_line})") from None
+
+
+def _scalar_text(value: Any, where: str) -> str:
+    """A list item or map value as the string a plugin receives (JSON spelling for numbers and booleans)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    raise TypeError(f"extension {where}: expected a string, got {type(value).__name__}")
+
+
+def _exec_info(provider: ExecProvider, access: AccessProvider) -> str:
+    """The ExecCredential request; ``spec.cluster`` only with provideClusterInfo, as kubectl does."""
+    spec: dict[str, Any] = {"interactive": False}
+    if provider.provide_cluster_info:
+        cluster: dict[str, Any] = {"server": access.cluster.server}
+        if access.cluster.certificate_authority_data:
+            cluster["certificate-authority-data"] = _b64(access.cluster.certificate_authority_data)
+        if access.cluster.insecure_skip_tls_verify:
+            cluster["insecure-skip-tls-verify"] = True
+        if EXEC_EXTENSION in access.cluster.extensions:
+            cluster["config"] = access.cluster.extensions[EXEC_EXTENSION]
+        spec["cluster"] = cluster
+    request = {"apiVersion": provider.api_version, "kind": EXEC_CREDENTIAL_KIND, "spec": spec}
+    return json.dumps(request, sort_keys=True, separators=(",", ":"))
+
+
+def _fingerprint(
+    provider: ExecProvider,
+    access: AccessProvider,
+    argv: Sequence[str],
+    env_names: Iterable[str],
+    exec_info: str,
+) -> str:
+    """A digest of what shapes the credential, so a changed configuration re-mints.
+
+    Environment variable *values* stay out: they may be secrets, and a digest of a
+    short secret can be brute-forced. Changing only a value therefore keeps the
+    stored credential until its refresh is due (or the Secret is deleted).
+    """
+    material = {
+        "version": _FINGERPRINT_VERSION,
+        "provider": provider.name,
+        "argv": list(argv),
+        "envNames": sorted(env_names),
+        "server": access.cluster.server,
+        "caData": _b64(access.cluster.certificate_authority_data),
+        "insecureSkipTLSVerify": access.cluster.insecure_skip_tls_verify,
+        "execInfo": exec_info,
+    }
+    digest = hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

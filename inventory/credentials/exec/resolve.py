@@ -1,0 +1,152 @@
+"""Exec credential plugins (SPEC §3 B.2): the entry point, composing the flow one profile at a time.
+
+A ClusterProfile that lists a provider of the exec-provider file gets its credentials
+by running that provider's plugin, the way kubectl would, and turning the printed
+ExecCredential into a plain kubeconfig. The data flows through one module per step:
+
+    provider file             inventory.credentials.exec.provider_file   (pure; read once)
+    -> invocation             inventory.credentials.exec.invocation  (pure; KEP-5339 args/env merge)
+    -> reuse or run           inventory.credentials.exec.reuse       (pure; expiry, ``now`` handed in)
+                              inventory.credentials.exec.run         (the only side effect: processes)
+    -> the plugin's answer    inventory.credentials.exec.output      (pure; kubeconfig, scrubbed stderr)
+
+``resolve_exec_credentials`` runs it for every profile, plugins a few at a time, and
+hands planning one ``ExecResult`` per profile. It reads no clock (``now`` is handed in)
+and never puts plugin output (tokens, keys) or the values of the variables it hands a
+plugin into messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from inventory.credentials.exec.invocation import (
+    Invocation,
+    ProfileError,
+    choose_provider,
+    has_usable_secretreader,
+    prepare,
+)
+from inventory.credentials.exec.output import (
+    CredentialError,
+    env_secrets,
+    minted_result,
+    parse_credential,
+    secrets_in,
+    with_stderr,
+)
+from inventory.credentials.exec.provider_file import ProviderFileError, load_providers
+from inventory.credentials.exec.reuse import (
+    ExecResult,
+    kept_after_failed_refresh,
+    refresh_is_due,
+    stored_credential,
+    usable_until_expiry,
+)
+from inventory.credentials.exec.run import EXEC_INFO_ENV, PluginRunner, inherited_env, run_plugin
+from inventory.model import Inventory, ObjectRef, sveltos_kubeconfig_secret_name
+from inventory.settings import Settings
+
+# ProviderFileError is what the entry point raises for a bad provider file, so its callers
+# (``inventory.pipeline``) catch it from here.
+__all__ = ["ProviderFileError", "resolve_exec_credentials"]
+
+# Plugins mostly wait on a network; a few at a time keeps 1,000 profiles fast without a stampede.
+MAX_PARALLEL_PLUGINS = 4
+
+
+def _failure(message: str) -> ExecResult:
+    return ExecResult(kubeconfig=None, annotations={}, refresh_at=None, error=message)
+
+
+def _mint(invocation: Invocation, issued: datetime, timeout: float, runner: PluginRunner) -> ExecResult:
+    """Run the plugin and turn its ExecCredential into a kubeconfig plus annotations."""
+    command = invocation.argv[0]
+    where = f"exec provider {invocation.provider.name!r} command {command!r}"
+    env = {**inherited_env(), **invocation.env, EXEC_INFO_ENV: invocation.exec_info}
+    try:
+        output = runner(invocation.argv, env, timeout)
+    except OSError as err:
+        return _failure(f"{where} could not be started: {err.strerror or err}")
+    secrets = secrets_in(output.stdout) + env_secrets(invocation)
+    if output.timed_out:
+        return _failure(with_stderr(f"{where} timed out after {timeout:g}s", output.stderr, secrets))
+    if output.returncode != 0:
+        return _failure(with_stderr(f"{where} {_exit_status(output.returncode)}", output.stderr, secrets))
+    try:
+        credential = parse_credential(output.stdout, invocation.provider.api_version)
+    except CredentialError as err:
+        return _failure(with_stderr(f"{where} exited with status 0 but {err}", output.stderr, secrets))
+    return minted_result(invocation, credential, issued)
+
+
+def _exit_status(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+def resolve_exec_credentials(
+    inventory: Inventory,
+    settings: Settings,
+    now: datetime,
+    *,
+    runner: PluginRunner | None = None,
+) -> dict[ObjectRef, ExecResult]:
+    """Credentials for every ClusterProfile served by an exec provider, keyed by its ref.
+
+    A profile gets an entry when it has no usable kubeconfig-secretreader and lists a
+    provider of the file. The entry reuses the stored credential while no refresh is
+    due (see ``inventory.credentials.exec.reuse``), else it runs the plugin, a few at a time. A
+    profile whose plugin fails gets an entry with ``error`` set, unless a refresh of
+    a stored credential that has not expired yet failed: then the stored credential
+    is kept with ``warning`` set. A bad provider file raises ProviderFileError.
+    ``now`` must carry a time zone.
+    """
+    if settings.exec_provider_file is None:
+        return {}
+    if now.tzinfo is None:
+        raise ValueError(f"now must be timezone-aware, got {now!r}")
+    providers = load_providers(settings.exec_provider_file)
+    secrets = {(secret.namespace, secret.name): secret for secret in inventory.secrets}
+    results: dict[ObjectRef, ExecResult] = {}
+    to_mint: list[Invocation] = []
+    kept_if_refresh_fails: dict[ObjectRef, ExecResult] = {}
+    for profile in inventory.profiles:
+        if has_usable_secretreader(profile, secrets):
+            continue
+        choice = choose_provider(profile, providers)
+        if choice is None:
+            continue
+        try:
+            invocation = prepare(profile, *choice)
+        except ProfileError as err:
+            results[profile.ref] = _failure(str(err))
+            continue
+        stored_secret = secrets.get((profile.namespace, sveltos_kubeconfig_secret_name(profile.name)))
+        stored = stored_credential(stored_secret, invocation.fingerprint, settings)
+        if stored is not None and not refresh_is_due(stored, now):
+            results[profile.ref] = stored
+            continue
+        to_mint.append(invocation)
+        if stored is not None and usable_until_expiry(stored, now):
+            kept_if_refresh_fails[profile.ref] = stored
+    for ref, minted in _mint_all(to_mint, now, settings.exec_timeout_seconds, runner or run_plugin).items():
+        stored = kept_if_refresh_fails.get(ref)
+        if minted.error is not None and stored is not None:
+            minted = kept_after_failed_refresh(stored, minted.error)
+        results[ref] = minted
+    return dict(sorted(results.items()))
+
+
+def _mint_all(
+    invocations: Sequence[Invocation], now: datetime, timeout: float, runner: PluginRunner
+) -> dict[ObjectRef, ExecResult]:
+    if not invocations:
+        return {}
+    issued = now.astimezone(UTC).replace(microsecond=0)
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PLUGINS, len(invocations))) as pool:
+        minted = pool.map(lambda invocation: _mint(invocation, issued, timeout, runner), invocations)
+        return {invocation.profile.ref: result for invocation, result in zip(invocations, minted)}

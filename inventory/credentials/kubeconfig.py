@@ -1,0 +1,161 @@
+"""Kubeconfig bytes: telling a kubeconfig from anything else, and building a plain one.
+
+"Plain" means one cluster, one user, one context and static credentials only: the
+Secrets this program writes must work for a reader that cannot run exec plugins
+(Sveltos, consumers of the push model).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+from inventory.model import SafeDumper, SafeLoader, describe_yaml_error
+
+_CParser: Any
+try:
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _CParser = None
+
+# The sections a clientcmd v1 Config is made of; any one of them marks a kubeconfig.
+_KUBECONFIG_SECTIONS = frozenset({"clusters", "users", "contexts"})
+
+
+def validate_kubeconfig(data: bytes) -> str | None:
+    """The reason ``data`` is not a usable kubeconfig, or None when it is one.
+
+    A kubeconfig is valid YAML whose top level is a mapping with ``clusters``,
+    ``users`` or ``contexts``, or at least ``apiVersion: v1`` and ``kind: Config``.
+    """
+    if not data.strip():
+        return "kubeconfig is empty"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return f"kubeconfig is not UTF-8 text (invalid byte at offset {err.start})"
+    try:
+        _check_yaml_syntax(data)
+        return _top_level_problem(data)
+    except yaml.YAMLError as err:
+        return f"kubeconfig is not valid YAML: {describe_yaml_error(err)}"
+
+
+def _check_yaml_syntax(data: bytes) -> None:
+    """Raise ``yaml.YAMLError`` unless all of ``data`` parses, building no Python objects."""
+    # libyaml parses without building Python objects: validation runs once per distinct
+    # kubeconfig and would otherwise dominate planning time at 10,000 clusters.
+    if _CParser is not None:
+        _CParser(data).raw_parse()
+    else:  # pragma: no cover - PyYAML built without libyaml
+        for _ in yaml.parse(data, Loader=SafeLoader):
+            pass
+
+
+def _events(data: bytes) -> Iterator[yaml.Event]:
+    """Parse events one at a time; a bare libyaml parser skips building a whole Loader."""
+    if _CParser is None:  # pragma: no cover - PyYAML built without libyaml
+        yield from yaml.parse(data, Loader=SafeLoader)
+        return
+    parser = _CParser(data)
+    while (event := parser.get_event()) is not None:
+        yield event
+
+
+def _top_level_problem(data: bytes) -> str | None:
+    """Why the top level is not a kubeconfig mapping; stops reading once it knows."""
+    depth = 0  # nesting of the event stream: 1 is inside the root mapping
+    expecting_key = True  # at depth 1: is the next node a key (else a value)?
+    key: str | None = None
+    values: dict[str, str] = {}
+    for event in _events(data):
+        if isinstance(event, (yaml.StreamStartEvent, yaml.DocumentStartEvent)):
+            continue
+        if depth == 0:
+            if isinstance(event, yaml.MappingStartEvent):
+                depth = 1
+                continue
+            return f"kubeconfig is not a YAML mapping (got {_node_name(event)})"
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            continue
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+            if depth == 0:
+                break
+            if depth == 1:
+                expecting_key = not expecting_key
+                key = None
+            continue
+        if depth > 1:
+            continue
+        # A scalar or alias node directly inside the root mapping.
+        if expecting_key:
+            key = event.value if isinstance(event, yaml.ScalarEvent) else None
+            if key in _KUBECONFIG_SECTIONS:
+                return None
+        elif key is not None and isinstance(event, yaml.ScalarEvent):
+            values[key] = event.value
+        expecting_key = not expecting_key
+    if values.get("apiVersion") == "v1" and values.get("kind") == "Config":
+        return None
+    return "not a kubeconfig: no clusters, users or contexts, and not apiVersion v1 / kind Config"
+
+
+def _node_name(event: yaml.Event) -> str:
+    if isinstance(event, yaml.SequenceStartEvent):
+        return "a list"
+    if isinstance(event, yaml.ScalarEvent) and event.value:
+        return "a scalar"
+    return "an empty document"
+
+
+def build_plain_kubeconfig(
+    *,
+    cluster_name: str,
+    server: str,
+    ca_data: bytes,
+    insecure_skip_tls_verify: bool = False,
+    token: str | None = None,
+    client_certificate_data: bytes | None = None,
+    client_key_data: bytes | None = None,
+) -> bytes:
+    """A kubeconfig with one cluster/user/context and static credentials (no exec stanza).
+
+    Raises ValueError when the server is empty or no usable credential is given.
+    """
+    if not server:
+        raise ValueError(f"cluster {cluster_name!r}: server is empty")
+    if (client_certificate_data is None) != (client_key_data is None):
+        raise ValueError(f"cluster {cluster_name!r}: a client certificate needs its key, and a key its certificate")
+    if token is None and client_certificate_data is None:
+        raise ValueError(f"cluster {cluster_name!r}: neither a token nor a client certificate was given")
+
+    cluster: dict[str, Any] = {"server": server}
+    if ca_data:
+        cluster["certificate-authority-data"] = _b64(ca_data)
+    if insecure_skip_tls_verify:
+        cluster["insecure-skip-tls-verify"] = True
+    user: dict[str, Any] = {}
+    if token is not None:
+        user["token"] = token
+    if client_certificate_data is not None and client_key_data is not None:
+        user["client-certificate-data"] = _b64(client_certificate_data)
+        user["client-key-data"] = _b64(client_key_data)
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": cluster}],
+        "users": [{"name": cluster_name, "user": user}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+        "preferences": {},
+    }
+    return yaml.dump(config, Dumper=SafeDumper, sort_keys=False, default_flow_style=False).encode("utf-8")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

@@ -1,0 +1,64 @@
+"""The model: what every later stage works on, and nothing that reads or writes a cluster.
+
+* the typed inventory the sources build (``Inventory``, ``CapiCluster``, ``ClusterProfile`` ...);
+* the desired objects a plan consists of (``DesiredObject``, ``Feature``);
+* diagnostics, one per problem, naming the object (``Diagnostic``, ``ObjectRef``, ``Severity``);
+* Kubernetes' rules for names, labels and Secret keys, checked while planning;
+* YAML in and out (libyaml when available).
+
+Imports nothing else of the package: every other folder may import it.
+"""
+
+from inventory.model.diagnostics import Diagnostic, ObjectRef, Severity
+from inventory.model.inventory import (
+    AccessProvider,
+    CapiCluster,
+    ClusterAccess,
+    ClusterProfile,
+    Inventory,
+    Namespace,
+    Secret,
+)
+from inventory.model.names import (
+    CAPI_KUBECONFIG_SUFFIX,
+    MAX_LABEL_VALUE_LENGTH,
+    SVELTOS_KUBECONFIG_SUFFIX,
+    is_label_key,
+    is_label_value,
+    is_secret_data_key,
+    label_problems,
+    name_problem,
+    namespace_problem,
+    sveltos_kubeconfig_secret_name,
+)
+from inventory.model.objects import DesiredObject, Feature
+from inventory.model.yamlio import SafeDumper, SafeLoader, describe_yaml_error, dump_documents
+
+__all__ = [
+    "CAPI_KUBECONFIG_SUFFIX",
+    "MAX_LABEL_VALUE_LENGTH",
+    "SVELTOS_KUBECONFIG_SUFFIX",
+    "AccessProvider",
+    "CapiCluster",
+    "ClusterAccess",
+    "ClusterProfile",
+    "DesiredObject",
+    "Diagnostic",
+    "Feature",
+    "Inventory",
+    "Namespace",
+    "ObjectRef",
+    "SafeDumper",
+    "SafeLoader",
+    "Secret",
+    "Severity",
+    "describe_yaml_error",
+    "dump_documents",
+    "is_label_key",
+    "is_label_value",
+    "is_secret_data_key",
+    "label_problems",
+    "name_problem",
+    "namespace_problem",
+    "sveltos_kubeconfig_secret_name",
+]

@@ -1,0 +1,24 @@
+"""Planning (pure): the inventory and settings -> every object that should exist, and every
+input skipped with why. No Pulumi, no network, no clock it was not handed.
+
+``build_plan`` composes the feature planners (push, multicluster-runtime, Argo CD, Sveltos),
+the credential lookup and the clash check. ``shards`` picks a shard's objects; ``handover``
+decides how a feature moves between this program and Sveltos.
+"""
+
+from inventory.plan import handover
+from inventory.plan.compose import ExecCredentials, Plan, build_plan
+from inventory.plan.handover import NOTHING, SVELTOS_OWNER_KIND, HandOver
+from inventory.plan.shards import in_shard, select_shard
+
+__all__ = [
+    "NOTHING",
+    "SVELTOS_OWNER_KIND",
+    "ExecCredentials",
+    "HandOver",
+    "Plan",
+    "build_plan",
+    "handover",
+    "in_shard",
+    "select_shard",
+]

@@ -1,0 +1,41 @@
+"""What the feature planners of one plan share: the inputs, the diagnostics, the credentials read.
+
+``inventory.plan.compose.build_plan`` makes one ``PlanContext`` and hands it to feature A's planner
+(``inventory.plan.push``), the ClusterProfile credential lookup (``inventory.plan.credentials``)
+that feature B (``inventory.plan.sveltos``) and Argo CD's profiles source use, and the clash
+check (``inventory.plan.clashes``). Each reports into the one diagnostics list, a kubeconfig
+is validated once however many features copy it, and every Secret read as a credential is
+recorded with its users so that no planned object may overwrite it. Pure, like all planning.
+"""
+
+from __future__ import annotations
+
+from inventory.credentials import validate_kubeconfig
+from inventory.model import Diagnostic, Inventory, ObjectRef, Severity
+from inventory.settings import Settings
+
+
+class PlanContext:
+    """One plan's inputs and the state its planners accumulate while planning."""
+
+    def __init__(self, inventory: Inventory, settings: Settings) -> None:
+        self.inventory = inventory
+        self.settings = settings
+        self.diagnostics: list[Diagnostic] = []
+        self.credential_sources: dict[ObjectRef, list[ObjectRef]] = {}  # source Secret -> its users
+        self._validated: dict[bytes, str | None] = {}  # one validation per distinct kubeconfig
+
+    def warn(self, subject: ObjectRef, reason: str) -> None:
+        self.diagnostics.append(Diagnostic(subject, reason, Severity.WARNING))
+
+    def kubeconfig_problem(self, data: bytes) -> str | None:
+        """Why ``data`` is not a usable kubeconfig, or None (``inventory.credentials.kubeconfig``)."""
+        try:
+            return self._validated[data]
+        except KeyError:
+            problem = self._validated[data] = validate_kubeconfig(data)
+            return problem
+
+    def used_as_credentials(self, source: ObjectRef, user: ObjectRef) -> None:
+        """Record that ``user``'s credentials are copied from the Secret ``source``."""
+        self.credential_sources.setdefault(source, []).append(user)

@@ -1,0 +1,293 @@
+"""Feature A (SPEC §3 A, seed 000): CAPI Clusters -> their kubeconfigs -> push-model Secrets.
+
+Pure planning, one step of ``inventory.plan.compose.build_plan``: every CAPI Cluster labelled with
+a ClusterProfile name is resolved to its profile's name and namespace and to the
+kubeconfig in its own namespace; each usable Cluster becomes a Secret in every consumer
+namespace (seed 000's layout, as a product materialized at the end) or goes to
+``inventory.plan.mcr`` for multicluster-runtime's layout. Argo CD's clusters source reads
+the same kubeconfigs through ``PushPlanner.capi_kubeconfig``. What a Cluster lacks is
+reported on the shared ``PlanContext`` and the Cluster is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from inventory.model import (
+    CAPI_KUBECONFIG_SUFFIX,
+    CapiCluster,
+    DesiredObject,
+    Feature,
+    Namespace,
+    ObjectRef,
+    Secret,
+    is_label_value,
+    name_problem,
+)
+from inventory.plan.context import PlanContext
+from inventory.plan.mcr import PushCluster, consumer_names, mcr_secrets
+from inventory.sources import is_mcr_lookalike
+
+# CAPI writes a cluster's admin kubeconfig into a Secret of this type under `value`;
+# seed 000 also accepts `kubeconfig`, so do we (in that order).
+CAPI_KUBECONFIG_SECRET_TYPE = "cluster.x-k8s.io/secret"
+CAPI_KUBECONFIG_KEYS = ("value", "kubeconfig")
+# KEP-4322 push-model Secrets are named `{cpNs}-{cpName}-kubeconfig` (seed 000).
+PUSH_SECRET_SUFFIX = "-kubeconfig"
+# Every Secret this program writes is Opaque (the seeds' and the controller's choice).
+_OPAQUE: Mapping[str, str] = {"type": "Opaque"}
+_NO_ANNOTATIONS: Mapping[str, str] = {}
+
+
+def push_secret_name(profile_namespace: str, profile_name: str) -> str:
+    """KEP-4322's push-model Secret name (seed 000): ``{cpNs}-{cpName}-kubeconfig``."""
+    return f"{profile_namespace}-{profile_name}{PUSH_SECRET_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class _PushTarget:
+    """One CAPI Cluster's push Secret, before it is copied into every consumer namespace."""
+
+    cluster: CapiCluster
+    profile_name: str
+    profile_namespace: str
+    secret_name: str
+
+
+@dataclass(frozen=True)
+class PushSecret:
+    """One Cluster's push Secret; the same object is written into every consumer namespace."""
+
+    name: str
+    source: ObjectRef
+    labels: Mapping[str, str]
+    data: Mapping[str, bytes]
+
+
+@dataclass(frozen=True)
+class PushSecrets:
+    """Feature A as a product, consumer namespaces x Secrets, materialized once at the end."""
+
+    consumers: tuple[str, ...]  # sorted
+    secrets: tuple[PushSecret, ...]  # sorted by name, names unique
+
+    def objects_by_namespace(self, dropped: set[tuple[str, str]]) -> dict[str, list[DesiredObject]]:
+        """Consumer namespace -> its push Secrets in name order, except ``dropped`` (namespace, name)."""
+        # Every object of one Cluster shares its labels and data mappings (never mutated).
+        return {
+            namespace: [
+                DesiredObject(
+                    "v1",
+                    "Secret",
+                    namespace,
+                    s.name,
+                    Feature.PUSH,
+                    s.source,
+                    s.labels,
+                    _NO_ANNOTATIONS,
+                    _OPAQUE,
+                    s.data,
+                )
+                for s in self.secrets
+                if not dropped or (namespace, s.name) not in dropped
+            ]
+            for namespace in self.consumers
+        }
+
+
+class PushPlanner:
+    """Feature A against indexes built once: which Clusters get push Secrets, in which layout."""
+
+    def __init__(self, context: PlanContext) -> None:
+        self._context = context
+        self._settings = context.settings
+        self._capi_secrets = self._index_capi_kubeconfig_secrets()
+        # Argo CD's clusters source resolves the same kubeconfigs: once each, reported once.
+        self._capi_kubeconfigs: dict[ObjectRef, bytes | None] = {}
+
+    def push_clusters(self) -> list[PushCluster]:
+        """Every labelled CAPI Cluster with its ClusterProfile and kubeconfig; what it lacks is reported."""
+        settings = self._settings
+        set_namespaces = self._cluster_set_namespaces()
+        targets = [
+            target
+            for cluster in sorted(self._context.inventory.clusters, key=lambda c: c.ref.sort_key)
+            if settings.cluster_profile_name_label in cluster.labels
+            and (target := self._push_target(cluster, set_namespaces)) is not None
+        ]
+        return [
+            PushCluster(target.cluster.ref, target.profile_name, target.profile_namespace, kubeconfig)
+            for target in self._without_push_clashes(targets)
+            if (kubeconfig := self.capi_kubeconfig(target.cluster)) is not None
+        ]
+
+    def push_secrets(self, clusters: Sequence[PushCluster]) -> PushSecrets:
+        """Seed 000's layout: every Cluster's Secret in every consumer namespace."""
+        settings = self._settings
+        consumers = sorted(ns.name for ns in self._writable_consumer_namespaces())
+        secrets = [
+            PushSecret(
+                push_secret_name(cluster.profile_namespace, cluster.profile_name),
+                cluster.source,
+                {
+                    settings.profile_label: cluster.profile_name,
+                    settings.profile_namespace_label: cluster.profile_namespace,
+                    settings.managed_by_label: settings.managed_by_value,
+                },
+                {settings.push_secret_key: cluster.kubeconfig},
+            )
+            for cluster in clusters
+        ]
+        secrets.sort(key=lambda secret: secret.name)
+        return PushSecrets(tuple(consumers), tuple(secrets))
+
+    def mcr_push_secrets(self, clusters: Sequence[PushCluster]) -> list[DesiredObject]:
+        """multicluster-runtime's layout (``inventory.plan.mcr``)."""
+        consumers, diagnostics = consumer_names(self._writable_consumer_namespaces(), self._settings)
+        objects, more = mcr_secrets(clusters, consumers, self._settings, self._mcr_lookalikes())
+        self._context.diagnostics.extend([*diagnostics, *more])
+        return objects
+
+    def _mcr_lookalikes(self) -> list[Secret]:
+        """Secrets not managed here that carry multicluster-runtime's two labels."""
+        settings = self._settings
+        return [
+            secret
+            for secret in self._context.inventory.secrets
+            if is_mcr_lookalike(secret, settings)
+        ]
+
+    def _writable_consumer_namespaces(self) -> list[Namespace]:
+        """Consumer namespaces that can take new Secrets; a terminating one is reported and left out.
+
+        Creating into a terminating namespace is forbidden (403), and that one failure would
+        stop Pulumi from applying everything else.
+        """
+        writable = []
+        for namespace in self._context.inventory.namespaces:
+            if self._settings.consumer_namespace_label not in namespace.labels:
+                continue
+            if namespace.terminating:
+                self._context.warn(
+                    namespace.ref,
+                    "skipped: consumer namespace is terminating (being deleted), so no push Secrets are written "
+                    "to it: the API server forbids creating objects there",
+                )
+                continue
+            writable.append(namespace)
+        return writable
+
+    def _cluster_set_namespaces(self) -> dict[str, str]:
+        """ClusterSet name -> its namespace: the lexicographically first claimant (seed shortcoming 2)."""
+        claims: dict[str, set[str]] = {}
+        for namespace in self._context.inventory.namespaces:
+            for key in self._settings.cluster_set_namespace_labels:
+                set_name = namespace.labels.get(key)
+                if set_name:
+                    claims.setdefault(set_name, set()).add(namespace.name)
+        chosen = {}
+        for set_name, names in sorted(claims.items()):
+            ordered = sorted(names)
+            chosen[set_name] = ordered[0]
+            if len(ordered) > 1:
+                self._context.warn(
+                    ObjectRef("ClusterSet", None, set_name),
+                    f"claimed by namespaces {', '.join(ordered)}: using {ordered[0]}, the first in lexicographic order",
+                )
+        return chosen
+
+    def _push_target(self, cluster: CapiCluster, set_namespaces: Mapping[str, str]) -> _PushTarget | None:
+        settings = self._settings
+        profile_name = cluster.labels[settings.cluster_profile_name_label]
+        profile_namespace = (
+            cluster.labels.get(settings.cluster_profile_namespace_label)
+            or set_namespaces.get(cluster.labels.get(settings.cluster_set_label) or "")
+            or settings.default_profile_namespace
+        )
+        problems = [
+            f"label {label} value {value!r} is not a valid label value (at most 63 letters, digits, '-', '_', '.')"
+            for label, value in (
+                (settings.profile_label, profile_name),
+                (settings.profile_namespace_label, profile_namespace),
+            )
+            if not value or not is_label_value(value)
+        ]
+        secret_name = push_secret_name(profile_namespace, profile_name)
+        problem = name_problem(secret_name)
+        if problem is not None:
+            problems.append(f"push Secret {problem}")
+        if problems:
+            self._context.warn(cluster.ref, "skipped: " + "; ".join(problems))
+            return None
+        return _PushTarget(cluster, profile_name, profile_namespace, secret_name)
+
+    def _without_push_clashes(self, targets: list[_PushTarget]) -> list[_PushTarget]:
+        """Targets whose Secret name no other Cluster claims; a clash is reported, neither wins (shortcoming 3)."""
+        by_name: dict[str, list[_PushTarget]] = {}
+        for target in targets:
+            by_name.setdefault(target.secret_name, []).append(target)
+        kept = []
+        for name, claimants in by_name.items():
+            if len(claimants) == 1:
+                kept.append(claimants[0])
+                continue
+            for target in claimants:
+                others = ", ".join(str(t.cluster.ref) for t in claimants if t is not target)
+                self._context.warn(
+                    target.cluster.ref,
+                    f"skipped: push Secret name {name} is also claimed by {others}; neither is written "
+                    f"(give the Clusters distinct {self._settings.cluster_profile_name_label} / "
+                    f"{self._settings.cluster_profile_namespace_label} labels)",
+                )
+        return kept
+
+    def capi_kubeconfig(self, cluster: CapiCluster) -> bytes | None:
+        """The Cluster's kubeconfig from a Secret in its own namespace (shortcomings 1 and 4)."""
+        if cluster.ref not in self._capi_kubeconfigs:
+            self._capi_kubeconfigs[cluster.ref] = self._find_capi_kubeconfig(cluster)
+        return self._capi_kubeconfigs[cluster.ref]
+
+    def _find_capi_kubeconfig(self, cluster: CapiCluster) -> bytes | None:
+        label = self._settings.capi_cluster_name_label
+        candidates = self._capi_secrets.get((cluster.namespace, cluster.name), [])
+        usable = [s for s in candidates if s.type == CAPI_KUBECONFIG_SECRET_TYPE]
+        if not usable:
+            if candidates:
+                found = ", ".join(f"{s.name} has type {s.type}" for s in candidates)
+                reason = f"no kubeconfig Secret of type {CAPI_KUBECONFIG_SECRET_TYPE} ({found})"
+            else:
+                reason = (
+                    f"no kubeconfig Secret in namespace {cluster.namespace} "
+                    f"(labelled {label}={cluster.name}, named *{CAPI_KUBECONFIG_SUFFIX})"
+                )
+            self._context.warn(cluster.ref, f"skipped: {reason}")
+            return None
+        preferred = [s for s in usable if s.name == f"{cluster.name}{CAPI_KUBECONFIG_SUFFIX}"]
+        if not preferred and len(usable) > 1:
+            names = ", ".join(s.name for s in usable)
+            self._context.warn(cluster.ref, f"skipped: several kubeconfig Secrets labelled {label}={cluster.name}: {names}")
+            return None
+        secret = (preferred or usable)[0]
+        key = next((k for k in CAPI_KUBECONFIG_KEYS if k in secret.data), None)
+        if key is None:
+            self._context.warn(
+                cluster.ref, f"skipped: kubeconfig {secret.ref} has no data key {' or '.join(CAPI_KUBECONFIG_KEYS)}"
+            )
+            return None
+        problem = self._context.kubeconfig_problem(secret.data[key])
+        if problem is not None:
+            self._context.warn(cluster.ref, f"skipped: kubeconfig {secret.ref} key {key}: {problem}")
+            return None
+        self._context.used_as_credentials(secret.ref, cluster.ref)
+        return secret.data[key]
+
+    def _index_capi_kubeconfig_secrets(self) -> dict[tuple[str, str], list[Secret]]:
+        """(namespace, cluster name) -> its candidate kubeconfig Secrets, by name."""
+        label = self._settings.capi_cluster_name_label
+        index: dict[tuple[str, str], list[Secret]] = {}
+        for secret in sorted(self._context.inventory.secrets, key=lambda s: s.ref.sort_key):
+            cluster_name = secret.labels.get(label)
+            if cluster_name and secret.name.endswith(CAPI_KUBECONFIG_SUFFIX):
+                index.setdefault((secret.namespace, cluster_name), []).append(secret)
+        return index

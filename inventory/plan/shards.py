@@ -1,0 +1,52 @@
+"""Splitting one fleet across several stacks (README, Sizing): which objects a shard declares.
+
+Every object belongs to the shard its source object (the CAPI Cluster or ClusterProfile it
+was planned from) hashes to, so all objects of one cluster stay together, the assignment is
+the same on every machine and every run, and a cluster that joins or leaves moves no other.
+Objects without a source (the Event Framework objects) and diagnostics without a subject go
+to shard 0. Planning itself always sees the whole inventory, so clashes and ClusterSet
+decisions are the same in every shard; only what is declared is split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import datetime
+
+from inventory.credentials import REFRESH_AT_ANNOTATION
+from inventory.model import DesiredObject, ObjectRef
+from inventory.plan.compose import Plan
+from inventory.settings import Settings
+
+
+def shard_of(source: ObjectRef | None, count: int) -> int:
+    """The shard (0 <= shard < count) that declares what ``source`` produces."""
+    if source is None or count == 1:
+        return 0
+    digest = hashlib.sha256(str(source).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def in_shard(objects: tuple[DesiredObject, ...], settings: Settings) -> tuple[DesiredObject, ...]:
+    """The ``objects`` that the shard ``settings.shard_index`` of ``settings.shard_count`` declares."""
+    if settings.shard_count == 1:
+        return objects
+    return tuple(o for o in objects if shard_of(o.source, settings.shard_count) == settings.shard_index)
+
+
+def select_shard(plan: Plan, settings: Settings) -> Plan:
+    """The part of ``plan`` that the shard ``settings.shard_index`` of ``settings.shard_count`` declares."""
+    if settings.shard_count == 1:
+        return plan
+    mine = in_shard(plan.objects, settings)
+    diagnostics = tuple(d for d in plan.diagnostics
+                        if shard_of(d.subject, settings.shard_count) == settings.shard_index)
+    return replace(plan, objects=mine, diagnostics=diagnostics, refresh_due=_refresh_due(mine))
+
+
+def _refresh_due(objects: tuple[DesiredObject, ...]) -> datetime | None:
+    """The earliest exec-credential refresh among ``objects`` (stored on their Secrets)."""
+    due = [datetime.fromisoformat(o.annotations[REFRESH_AT_ANNOTATION])
+           for o in objects if REFRESH_AT_ANNOTATION in o.annotations]
+    return min(due, default=None)

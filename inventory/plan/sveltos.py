@@ -1,0 +1,81 @@
+"""Feature B (SPEC §3 B, seeds 001/002): a SveltosCluster and its kubeconfig Secret per ClusterProfile.
+
+Pure planning, one step of ``inventory.plan.compose.build_plan``: each ClusterProfile whose names
+and labels Kubernetes accepts, and whose credentials ``inventory.plan.credentials`` finds,
+becomes the Secret ``{profile}-sveltos-kubeconfig`` and a SveltosCluster reading it, both
+in the profile's namespace. The two go together: the clash check (``inventory.plan.clashes``)
+drops both when it drops one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from inventory.model import (
+    DesiredObject,
+    Feature,
+    ObjectRef,
+    label_problems,
+    name_problem,
+    sveltos_kubeconfig_secret_name,
+)
+from inventory.plan.context import PlanContext
+from inventory.plan.credentials import CredentialLookup, ExecCredentials
+
+SVELTOS_CLUSTER_API_VERSION = "lib.projectsveltos.io/v1beta1"
+SVELTOS_CLUSTER_KIND = "SveltosCluster"
+# Every Secret this program writes is Opaque (the seeds' and the controller's choice).
+_OPAQUE: Mapping[str, str] = {"type": "Opaque"}
+
+
+def sveltos_objects(
+    context: PlanContext, lookup: CredentialLookup, exec_results: Mapping[ObjectRef, ExecCredentials]
+) -> tuple[list[DesiredObject], datetime | None]:
+    """Every profile's Secret and SveltosCluster, and the earliest exec-credential refresh among them."""
+    settings = context.settings
+    objects: list[DesiredObject] = []
+    refresh_due: datetime | None = None
+    for profile in sorted(context.inventory.profiles, key=lambda p: p.ref.sort_key):
+        secret_name = sveltos_kubeconfig_secret_name(profile.name)
+        problems = [f"SveltosCluster {p}" for p in [name_problem(profile.name)] if p]
+        problems += [f"kubeconfig Secret {p}" for p in [name_problem(secret_name)] if p]
+        problems += [f"SveltosCluster {p}" for p in label_problems(profile.labels)]
+        if problems:
+            context.warn(profile.ref, "skipped: " + "; ".join(problems))
+            continue
+        credentials = lookup.profile_credentials(profile, exec_results)
+        if credentials is None:
+            continue
+        if credentials.refresh_at is not None and (refresh_due is None or credentials.refresh_at < refresh_due):
+            refresh_due = credentials.refresh_at
+        managed_by = {settings.managed_by_label: settings.managed_by_value}
+        annotations = {settings.display_name_annotation: profile.display_name} if profile.display_name else {}
+        objects.append(
+            DesiredObject(
+                api_version="v1",
+                kind="Secret",
+                namespace=profile.namespace,
+                name=secret_name,
+                feature=Feature.SVELTOS,
+                source=profile.ref,
+                labels=managed_by,
+                annotations=credentials.annotations,
+                fields=_OPAQUE,
+                secret_data=credentials.data,
+            )
+        )
+        objects.append(
+            DesiredObject(
+                api_version=SVELTOS_CLUSTER_API_VERSION,
+                kind=SVELTOS_CLUSTER_KIND,
+                namespace=profile.namespace,
+                name=profile.name,
+                feature=Feature.SVELTOS,
+                source=profile.ref,
+                labels={**profile.labels, **managed_by},  # the managed-by label wins
+                annotations=annotations,
+                fields={"spec": {"kubeconfigName": secret_name, "kubeconfigKeyName": credentials.key}},
+            )
+        )
+    return objects, refresh_due

@@ -1,0 +1,132 @@
+"""Run the program through the real `pulumi` CLI with the Automation API.
+
+    python -m inventory deploy preview --stack dev [--diff]
+    python -m inventory deploy up --stack dev [--yes]
+    python -m inventory deploy destroy --stack dev
+    python -m inventory deploy cancel --stack dev    # the lock a killed update left
+    python -m inventory deploy outputs --stack dev
+
+The program runs inline in this process (the Pulumi Python SDK serves the
+language runtime itself), so only the `pulumi` CLI and the kubernetes provider
+plugin are needed; plain `pulumi up` in the project directory runs the same
+program through a language host. The driver sets PULUMI_SKIP_CHECKPOINTS=true
+(README, Sizing), which plain `pulumi` users set themselves for large stacks.
+Backend and secrets provider come from the environment as for `pulumi` itself
+(`PULUMI_BACKEND_URL` or `pulumi login`, `PULUMI_CONFIG_PASSPHRASE`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pulumi import automation as auto
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def pulumi_command(path: str | None = None) -> auto.PulumiCommand:
+    """The `pulumi` CLI found on ``path`` (default: this process's PATH), as the Automation API wants it."""
+    from pulumi import automation as auto
+
+    binary = shutil.which("pulumi", path=path)
+    if binary is None:
+        raise SystemExit("the `pulumi` CLI is not on PATH: run `make tools` and `eval \"$(tools/env.sh)\"`")
+    # PulumiCommand wants the directory above bin/; follow the tools/bin symlink to it.
+    return auto.PulumiCommand(root=str(Path(binary).resolve().parent.parent), skip_version_check=True)
+
+
+def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR, tmpdir: str | None = None) -> auto.Stack:
+    from pulumi import automation as auto
+
+    from inventory.stack.program import run
+    from inventory.stack.resources import SKIP_CHECKPOINTS
+
+    # A checkpoint after every step rewrites the whole state each time (quadratic in the
+    # stack's size; README, Sizing): write it once, when the update ends. The program runs
+    # in this process and checks the same variable (stack.checkpoint_problem).
+    os.environ.setdefault(SKIP_CHECKPOINTS, "true")
+    env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+           SKIP_CHECKPOINTS: os.environ[SKIP_CHECKPOINTS]}
+    if tmpdir:
+        env["TMPDIR"] = tmpdir
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(project_dir),
+        pulumi_command=pulumi_command(),
+        env_vars=env,
+        secrets_provider=os.environ.get("PULUMI_SECRETS_PROVIDER", "passphrase"),
+    )
+    return auto.create_or_select_stack(stack_name=stack_name, project_name="cluster-inventory", program=run,
+                                       opts=opts)
+
+
+def cli_error(err: Exception) -> str:
+    """The `pulumi` CLI's own error message from a failed Automation API command.
+
+    A CommandError's text is ``code: N / stdout: ... / stderr: ...``; the stdout has been
+    echoed already, and the stderr holds what the CLI would print itself (a stack lock, a
+    wrong passphrase, an unreachable backend), so that is what the user must see.
+    """
+    _, _, stderr = str(err).partition("\n stderr: ")
+    return "\n".join(line.rstrip() for line in stderr.splitlines() if line.strip())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inventory deploy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["preview", "up", "destroy", "refresh", "cancel", "outputs"])
+    parser.add_argument("--stack", required=True, help="stack name (config in stacks/Pulumi.<stack>.yaml)")
+    parser.add_argument("--diff", action="store_true", help="show a detailed diff (preview/up)")
+    parser.add_argument("--yes", action="store_true", help="accepted for symmetry with `pulumi up --yes`")
+    parser.add_argument("--cwd", type=Path, default=PROJECT_DIR,
+                        help="project directory holding Pulumi.yaml and stacks/ (as `pulumi --cwd`)")
+    args = parser.parse_args(argv)
+
+    config_file = args.cwd / "stacks" / f"Pulumi.{args.stack}.yaml"
+    if not config_file.is_file():
+        # A typo in a stack name must not create a new stack that runs on defaults
+        # against whatever cluster KUBECONFIG points at.
+        print(f"no stack config {config_file}: create it first (see "
+              f"stacks/Pulumi.production.example.yaml and README, 'Pointing it at a real management cluster')",
+              file=sys.stderr)
+        return 2
+    # pulumi-kubernetes writes the kubeconfig it is given to a new file in $TMPDIR for Helm and
+    # never removes it (provider.go, writeKubeconfigToFile): the management cluster's credential,
+    # in plain text, once per run. The CLI and its plugins get a directory of their own, removed
+    # when the command ends.
+    with tempfile.TemporaryDirectory(prefix="cluster-inventory-") as tmpdir:
+        return _run(args, tmpdir)
+
+
+def _run(args: argparse.Namespace, tmpdir: str) -> int:
+    from pulumi import automation as auto
+
+    echo = lambda line: print(line, flush=True)
+    try:
+        stack = select_stack(args.stack, args.cwd.resolve(), tmpdir)
+        if args.action == "preview":
+            stack.preview(on_output=echo, diff=args.diff, color="never")
+        elif args.action == "up":
+            stack.up(on_output=echo, diff=args.diff, color="never")
+        elif args.action == "destroy":
+            stack.destroy(on_output=echo, color="never")
+        elif args.action == "refresh":
+            stack.refresh(on_output=echo, color="never")
+        elif args.action == "cancel":
+            stack.cancel()  # removes the lock an update that was killed left behind
+        else:
+            outputs = stack.outputs()
+            print(json.dumps({k: ("[secret]" if v.secret else v.value) for k, v in outputs.items()}, indent=2))
+    except auto.CommandError as err:
+        message = cli_error(err) or "see the output above"
+        print(f"pulumi {args.action} failed: {message}", file=sys.stderr)
+        return 1
+    return 0

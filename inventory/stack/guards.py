@@ -1,0 +1,197 @@
+"""The guards a run passes before it declares anything (SPEC §4, §8): pure decisions.
+
+What consumers feel is a DELETE, whatever Pulumi calls the step: an object that leaves
+the inventory is deleted, and an object whose replacement trigger changed is deleted and
+created again (same name, new UID). ``planned_deletions`` finds both against what the
+last run recorded (``PreviousRun``), so the deletion cap counts every one and can say why.
+
+The replacement triggers are those of pulumi-kubernetes 4.25 with ``enableSecretMutable``
+and ``enableConfigMapMutable`` set (inventory/stack/resources.py sets both): a resource's type token
+(its apiVersion and kind), a Secret's ``type``, an object marked ``immutable``, and the
+provider's ``clusterIdentifier`` (the management cluster). Data, labels and annotations
+update in place.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from inventory.model import DesiredObject
+from inventory.settings import Settings
+
+# The outputs each run writes (inventory/stack/resources.py) and the next reads back (PreviousRun): every
+# object the stack manages, grouped by shape, to count deletions and replacements and to tell
+# adoption from creation; the deletions the run makes, in case it fails before making them; the
+# cluster it wrote to; the modes it had (a switch between direct and events); the objects it
+# waits for Sveltos to write, and those it handed to Sveltos (inventory/plan/handover.py).
+MANAGED_OBJECTS_OUTPUT = "managedObjects"
+PENDING_DELETIONS_OUTPUT = "pendingDeletions"
+MANAGEMENT_CLUSTER_OUTPUT = "managementCluster"
+MODES_OUTPUT = "modes"
+HANDING_OVER_OUTPUT = "handingOver"
+HANDED_OVER_OUTPUT = "handedOver"
+
+# How many objects a guard message names before it says "and N more".
+SAMPLE_SIZE = 5
+
+
+class GuardError(Exception):
+    """The run would do something dangerous; nothing has been declared."""
+
+
+def shape_of(obj: DesiredObject) -> str:
+    """What decides whether a change to ``obj`` replaces it: apiVersion, kind, and a Secret's type."""
+    shape = f"{obj.api_version} {obj.kind}"
+    if obj.kind == "Secret" and obj.api_version == "v1":
+        shape += f" {obj.fields.get('type', 'Opaque')}"
+    if obj.fields.get("immutable"):
+        shape += " immutable"
+    return shape
+
+
+def objects_by_shape(objects: Iterable[DesiredObject]) -> dict[str, list[str]]:
+    """Logical names grouped by shape: the ``managedObjects`` output the next run reads back."""
+    grouped: dict[str, list[str]] = {}
+    for obj in sorted(objects, key=lambda o: o.logical_name):
+        grouped.setdefault(shape_of(obj), []).append(obj.logical_name)
+    return dict(sorted(grouped.items()))
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """What the last run recorded in its outputs (empty for a new stack)."""
+
+    objects: Mapping[str, str | None] = field(default_factory=dict)  # logical name -> shape (None: unknown)
+    pending: Mapping[str, str | None] = field(default_factory=dict)  # deletions that run had still to do
+    cluster: str | None = None  # the management cluster it wrote to
+    modes: Mapping[str, str] = field(default_factory=dict)  # feature -> direct/events/off ("push", "sveltos", ...)
+    handed_over: frozenset[str] = frozenset()  # objects it handed to Sveltos: forgotten, never deleted
+    handing_over: frozenset[str] = frozenset()  # objects it was still waiting for Sveltos to write
+
+    @classmethod
+    def from_outputs(cls, outputs: Mapping[str, Any]) -> PreviousRun:
+        """Read the outputs back; a list of names (the format before shapes were recorded) has no shapes."""
+        cluster = outputs.get(MANAGEMENT_CLUSTER_OUTPUT)
+        modes = outputs.get(MODES_OUTPUT)
+        return cls(_named_shapes(outputs.get(MANAGED_OBJECTS_OUTPUT)), _named_shapes(outputs.get(PENDING_DELETIONS_OUTPUT)),
+                   str(cluster) if cluster else None,
+                   {str(k): str(v) for k, v in modes.items()} if isinstance(modes, Mapping) else {},
+                   _names(outputs.get(HANDED_OVER_OUTPUT)), _names(outputs.get(HANDING_OVER_OUTPUT)))
+
+
+def _names(value: Any) -> frozenset[str]:
+    return frozenset(str(name) for name in value) if isinstance(value, list) else frozenset()
+
+
+def _named_shapes(value: Any) -> dict[str, str | None]:
+    if isinstance(value, Mapping):
+        return {str(name): str(shape) for shape, names in value.items() for name in names or ()}
+    if isinstance(value, list):
+        return {str(name): None for name in value}
+    return {}
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """An object consumers will see deleted, and why."""
+
+    logical_name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.logical_name} ({self.reason})"
+
+
+def planned_deletions(
+    previous: PreviousRun, planned: Sequence[DesiredObject], cluster: str,
+    still_exists: Callable[[str, str | None], bool],
+) -> list[Deletion]:
+    """Every DELETE this run will cause: removals, the delete half of replacements, and the
+    deletions a failed earlier run left undone (``still_exists(name, shape)`` is asked only for those)."""
+    if previous.cluster is not None and previous.cluster != cluster:
+        reason = f"replaced: the management cluster changed from {previous.cluster} to {cluster}"
+        return [Deletion(name, reason) for name in sorted(previous.objects)]
+    current = {obj.logical_name: shape_of(obj) for obj in planned}
+    result = []
+    for name, shape in sorted(previous.objects.items()):
+        if name not in current and name in previous.handed_over:
+            continue  # handed to Sveltos: Pulumi forgets it (retainOnDelete), the object stays
+        if name not in current:
+            result.append(Deletion(name, "deleted: no longer in the inventory"))
+        elif shape is not None and shape != current[name]:
+            result.append(Deletion(name, f"replaced: {_what_changed(shape, current[name])}"))
+    for name, shape in sorted(previous.pending.items()):
+        if name not in current and name not in previous.objects and still_exists(name, shape):
+            result.append(Deletion(name, "deleted: an earlier run that failed had still to delete it"))
+    return result
+
+
+def _what_changed(old: str, new: str) -> str:
+    """Shapes are ``apiVersion Kind [secret type] [immutable]`` (``shape_of``)."""
+    old_version, old_kind, *old_rest = old.split(" ")
+    new_version, _, *new_rest = new.split(" ")
+    if old_version != new_version:
+        return f"apiVersion changed from {old_version} to {new_version}"
+    old_type = next((part for part in old_rest if part != "immutable"), None)
+    new_type = next((part for part in new_rest if part != "immutable"), None)
+    if old_kind == "Secret" and old_type != new_type:
+        return f"Secret type changed from {old_type} to {new_type}"
+    return "immutable changed" if ("immutable" in old_rest) != ("immutable" in new_rest) else f"{old} -> {new}"
+
+
+def check_deletion_cap(deletions: Sequence[Deletion], settings: Settings) -> None:
+    if len(deletions) <= settings.max_deletions or settings.allow_mass_deletion:
+        return
+    causes = Counter(d.reason for d in deletions)
+    summary = "; ".join(f"{count} {reason}" for reason, count in causes.most_common())
+    sample = ", ".join(d.logical_name for d in deletions[:SAMPLE_SIZE])
+    more = f" and {len(deletions) - SAMPLE_SIZE} more" if len(deletions) > SAMPLE_SIZE else ""
+    raise GuardError(
+        f"this run would delete {len(deletions)} managed objects (maxDeletions is {settings.max_deletions}; "
+        f"a replacement deletes the object before creating it again): {summary}. Objects: {sample}{more}. "
+        f"If that is intended, run again with `pulumi config set cluster-inventory:allowMassDeletion true` "
+        f"(or raise maxDeletions); if not, check the inventory source and the config before anything is removed."
+    )
+
+
+def check_cluster_move(previous: PreviousRun, cluster: str, settings: Settings) -> None:
+    """A stack moves to another management cluster only when its config names that cluster."""
+    if previous.cluster is None or previous.cluster == cluster or settings.management_cluster_id == cluster:
+        return
+    raise GuardError(
+        f"the kubeconfig now reaches another cluster ({cluster}) than the one this stack manages "
+        f"({previous.cluster}): every one of its {len(previous.objects)} objects would be deleted there and "
+        f"created here. If the kubeconfig is wrong, fix it. To move the stack on purpose, run "
+        f"`pulumi config set cluster-inventory:managementClusterId {cluster}` (and allowMassDeletion, see "
+        f"README, 'Moving to another management cluster')."
+    )
+
+
+def check_pinned_cluster(cluster: str, settings: Settings) -> None:
+    """``managementClusterId``, when set, names the only cluster this stack may write to."""
+    if settings.management_cluster_id and settings.management_cluster_id != cluster:
+        raise GuardError(
+            f"managementClusterId is {settings.management_cluster_id}, but the kubeconfig reaches cluster "
+            f"{cluster}: point the kubeconfig at the right cluster, or change managementClusterId to move the stack"
+        )
+
+
+def check_adoption(
+    planned: Sequence[DesiredObject], previous: Iterable[str], existing: Callable[[DesiredObject], bool],
+    settings: Settings,
+) -> None:
+    """Refuse to take over objects this stack did not create, unless adoptExisting is set."""
+    if settings.adopt_existing:
+        return
+    known = set(previous)
+    clashes = [obj.logical_name for obj in planned if obj.logical_name not in known and existing(obj)]
+    if clashes:
+        sample = ", ".join(clashes[:SAMPLE_SIZE]) + (" ..." if len(clashes) > SAMPLE_SIZE else "")
+        raise GuardError(
+            f"{len(clashes)} objects already exist and are not managed by this stack: {sample}. "
+            f"To take them over (migrating from the controller or the Event Framework), run with "
+            f"`pulumi config set cluster-inventory:adoptExisting true`; see README, Migration."
+        )

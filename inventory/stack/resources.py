@@ -1,0 +1,236 @@
+"""The Pulumi layer: declare every planned object as a stack resource.
+
+Thin on purpose: all decisions are in ``inventory.plan.compose`` and ``inventory.stack.guards``; this
+module maps ``DesiredObject``s onto pulumi-kubernetes resources, keeps credentials
+secret, configures the provider and exports the outputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from inventory.model import DesiredObject
+from inventory.plan import NOTHING, HandOver
+from inventory.settings import Settings
+from inventory.sources import is_kubeconfig_content
+from inventory.stack.adoption import OWNER_ANNOTATION
+from inventory.stack.guards import (
+    HANDED_OVER_OUTPUT,
+    HANDING_OVER_OUTPUT,
+    MANAGED_OBJECTS_OUTPUT,
+    MANAGEMENT_CLUSTER_OUTPUT,
+    MODES_OUTPUT,
+    PENDING_DELETIONS_OUTPUT,
+    GuardError,
+    objects_by_shape,
+)
+
+CONFIG_NAMESPACE = "cluster-inventory"
+
+
+def settings_from_config(raw_config: Callable[[str], str | None]) -> Settings:
+    """Read every key of Pulumi.yaml's config schema (``raw_config`` returns the raw string or None)."""
+    values: dict[str, Any] = {}
+    for key in Settings.config_keys():
+        raw = raw_config(f"{CONFIG_NAMESPACE}:{key}")
+        if raw is None or raw == "":
+            continue
+        values[key] = raw if Settings.is_string_key(key) else json.loads(raw)
+    return Settings.from_mapping(values)
+
+
+def provider_kubeconfig(settings: Settings) -> str | None:
+    """The kubeconfig content for the explicit Provider (a path is read here; None: ambient)."""
+    if not settings.kubeconfig:
+        return None
+    if is_kubeconfig_content(settings.kubeconfig):
+        return settings.kubeconfig
+    with open(os.path.expanduser(settings.kubeconfig), encoding="utf-8") as handle:
+        return handle.read()
+
+
+KUBE_CLIENT_QPS = 500.0
+KUBE_CLIENT_BURST = 1000
+
+
+def provider_args(settings: Settings, cluster: str) -> dict[str, Any]:
+    """The explicit kubernetes Provider: reads and writes go to the cluster of ``settings``."""
+    kubeconfig = provider_kubeconfig(settings)
+    return {
+        "kubeconfig": pulumi.Output.secret(kubeconfig) if kubeconfig else None,
+        "context": settings.context or None,
+        # Without it the provider guesses a cluster change from the kubeconfig's server and
+        # user, and a new address for the same cluster replaces every object. With it, only a
+        # change of this value does (guards.check_cluster_move decides when that may happen).
+        "cluster_identifier": cluster,
+        # A rotated or re-minted credential must reach consumers as an update of the same
+        # object (same UID, no DELETE event), not as a delete and create.
+        "enable_secret_mutable": True,
+        "enable_config_map_mutable": True,
+        # The provider's own default (50 requests/s, bursts of 120) caps a cold `up` of
+        # 5,000 objects at well over a minute on the client side alone; the API server's
+        # priority and fairness, not a client throttle, is what protects it.
+        "kube_client_settings": k8s.KubeClientSettingsArgs(qps=KUBE_CLIENT_QPS, burst=KUBE_CLIENT_BURST),
+    }
+
+
+def check_secret_config(settings: Settings, is_secret: Callable[[str], bool]) -> None:
+    """Credentials given in config must be Pulumi secrets, or they sit in plain text in the state."""
+    problems = []
+    if settings.kubeconfig and is_kubeconfig_content(settings.kubeconfig) and not is_secret(
+        f"{CONFIG_NAMESPACE}:kubeconfig"
+    ):
+        problems.append("kubeconfig holds a kubeconfig's content: set it with "
+                        "`pulumi config set --secret cluster-inventory:kubeconfig \"$(cat FILE)\"` (or give a path)")
+    if settings.extra_secrets and not is_secret(f"{CONFIG_NAMESPACE}:extraSecrets"):
+        problems.append("extraSecrets holds Secret data: set it with "
+                        "`pulumi config set --secret cluster-inventory:extraSecrets '<json list>'`")
+    if problems:
+        raise GuardError("credentials in plain-text config would be stored unencrypted in the state:\n"
+                         + "\n".join(problems))
+
+
+# None of the managed objects owns dependents, so Pulumi's default foreground
+# deletion (which waits for the garbage collector to clear a finalizer) buys
+# nothing; background deletion returns as soon as the API server accepts it.
+DELETION_POLICY_ANNOTATION = "pulumi.com/deletionPropagationPolicy"
+# This program is the one writer of the fields it declares: a server-side apply
+# conflict with another field manager (a hand edit, or the controller before an
+# adoption) is resolved in the program's favour. Taking over objects that this
+# stack did not create is gated separately, by check_adoption and adoptExisting.
+PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce"
+PULUMI_ANNOTATIONS = {DELETION_POLICY_ANNOTATION: "background", PATCH_FORCE_ANNOTATION: "true"}
+
+
+def _metadata(obj: DesiredObject, owner: str) -> dict[str, Any]:
+    metadata = obj.metadata()
+    metadata["annotations"] = {**metadata.get("annotations", {}), **PULUMI_ANNOTATIONS, OWNER_ANNOTATION: owner}
+    return metadata
+
+
+def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """One pulumi-kubernetes resource per planned object, stamped with its owning stack;
+    credential data as Pulumi secrets."""
+    name = obj.logical_name
+    metadata = _metadata(obj, owner)
+    if obj.api_version == "v1" and obj.kind == "Secret":
+        data: dict[str, Any] = dict(obj.fields.get("data", {}))
+        for key, value in obj.secret_data.items():
+            data[key] = pulumi.Output.secret(base64.b64encode(value).decode("ascii"))
+        return k8s.core.v1.Secret(
+            name,
+            metadata=metadata,
+            type=obj.fields.get("type", "Opaque"),
+            data=data,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["data"])),
+        )
+    if obj.api_version == "v1" and obj.kind == "ConfigMap":
+        return k8s.core.v1.ConfigMap(name, metadata=metadata, data=dict(obj.fields.get("data", {})), opts=opts)
+    return k8s.apiextensions.CustomResource(
+        name, api_version=obj.api_version, kind=obj.kind, metadata=metadata, opts=opts, **obj.fields
+    )
+
+
+def waiting_options(settings: Settings) -> pulumi.ResourceOptions:
+    """An object being handed to Sveltos: its ``pulumi.com/waitFor`` waits no longer than
+    ``handOverTimeoutSeconds``."""
+    timeout = f"{settings.hand_over_timeout_seconds}s"
+    return pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+
+
+# An object Sveltos has taken over: Pulumi forgets it instead of deleting it.
+RETAINED = pulumi.ResourceOptions(retain_on_delete=True)
+
+
+def counts(objects: Sequence[DesiredObject]) -> dict[str, dict[str, int]]:
+    """Objects per feature and kind, for the stack outputs and the demo summary."""
+    tally = Counter((obj.feature.value, obj.kind) for obj in objects)
+    result: dict[str, dict[str, int]] = {}
+    for (feature, kind), count in sorted(tally.items()):
+        result.setdefault(feature, {})[kind] = count
+    return result
+
+
+# From this many objects on, a self-managed backend's checkpoint after every step (the whole
+# state rewritten each time: quadratic) costs more than the deployment itself; measured at
+# 1,400 objects: more than 16 minutes and 21 GB before it was stopped (README, Sizing).
+LARGE_STACK_OBJECTS = 500
+SKIP_CHECKPOINTS = "PULUMI_SKIP_CHECKPOINTS"
+
+
+def backend_url(environ: Mapping[str, str]) -> str | None:
+    """The state backend the CLI uses: PULUMI_BACKEND_URL, else the one `pulumi login` chose."""
+    if environ.get("PULUMI_BACKEND_URL"):
+        return environ["PULUMI_BACKEND_URL"]
+    home = environ.get("PULUMI_HOME") or os.path.join(os.path.expanduser("~"), ".pulumi")
+    try:
+        with open(os.path.join(home, "credentials.json"), encoding="utf-8") as handle:
+            current = json.load(handle).get("current")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return current if isinstance(current, str) else None
+
+
+def checkpoint_problem(objects: int, environ: Mapping[str, str]) -> str | None:
+    """Why this update would crawl and grow without bound, and what to set; None when it won't."""
+    if objects < LARGE_STACK_OBJECTS or environ.get(SKIP_CHECKPOINTS, "").lower() in ("true", "1"):
+        return None
+    backend = backend_url(environ)
+    if backend is None or backend.startswith(("https://", "http://")):
+        return None  # Pulumi Cloud patches its checkpoints instead of rewriting them
+    return (
+        f"this stack declares {objects} objects and keeps its state in a self-managed backend ({backend}), "
+        f"where Pulumi rewrites the whole state after every object it changes: at this size that takes hours "
+        f"and tens of GB of memory. Set {SKIP_CHECKPOINTS}=true in the environment of `pulumi up` and "
+        f"`pulumi destroy` (the state is then written once, when the update ends; README, Sizing), or run "
+        f"`python -m inventory deploy`, which sets it"
+    )
+
+
+def refresh_warning(refresh_due: datetime | None, now: datetime, settings: Settings) -> str | None:
+    if refresh_due is None or settings.schedule_interval_minutes == 0:
+        return None
+    next_run = now + timedelta(minutes=settings.schedule_interval_minutes)
+    if refresh_due < next_run:
+        return (
+            f"an exec-plugin credential is due for refresh at {refresh_due.isoformat()}, before the next "
+            f"scheduled run (every {settings.schedule_interval_minutes} min, next about {next_run.isoformat()}): "
+            f"run more often or lengthen the token lifetime"
+        )
+    return None
+
+
+def outputs(
+    objects: Sequence[DesiredObject], diagnostics: Sequence[Any], refresh_due: datetime | None, settings: Settings,
+    removed: Mapping[str, str | None] | None = None, cluster: str | None = None,
+    handing: HandOver = NOTHING,
+) -> Mapping[str, Any]:
+    """The stack outputs; ``removed`` (name -> shape) are the objects this run deletes."""
+    pending: dict[str, list[str]] = {}
+    for name, shape in sorted((removed or {}).items()):
+        pending.setdefault(shape or "unknown", []).append(name)
+    return {
+        "counts": counts(objects),
+        "skipped": [str(d) for d in diagnostics],
+        "earliestCredentialRefresh": refresh_due.isoformat() if refresh_due else None,
+        MODES_OUTPUT: {"push": settings.push_mode.value, "sveltos": settings.sveltos_mode.value,
+                       "argocd": settings.argocd_mode.value},
+        MANAGED_OBJECTS_OUTPUT: objects_by_shape([*objects, *handing.objects]),
+        HANDING_OVER_OUTPUT: sorted(obj.logical_name for obj in handing.waiting),
+        HANDED_OVER_OUTPUT: sorted(obj.logical_name for obj in handing.retained),
+        PENDING_DELETIONS_OUTPUT: dict(sorted(pending.items())),
+        MANAGEMENT_CLUSTER_OUTPUT: cluster,
+    }
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
