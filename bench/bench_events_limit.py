@@ -67,7 +67,7 @@ DEFAULT_CONSUMERS = 10
 STALL_S = 180
 
 # A CAPI-style kubeconfig with a server, CA and a service-account token: ~2.6 KiB of text,
-# the size the README's report-size figures are quoted for.
+# the size the report-size figures in docs/modes.md are quoted for.
 KUBECONFIG_TEMPLATE = """apiVersion: v1
 kind: Config
 clusters:

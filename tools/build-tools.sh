@@ -76,7 +76,7 @@ PY
 
 build_language_host() {
   # The module proxy does not serve Pulumi's Python language host, so the project builds its
-  # own stand-in (tools/go/language-python, README "Running Pulumi") against the pinned sdk/v3.
+  # own stand-in (tools/go/language-python, docs/building-and-testing.md) against the pinned sdk/v3.
   # It runs upstream's exec script from that same module, which must sit next to it.
   build pulumi-language-python "$PULUMI_VERSION" language-python pulumi-language-python . \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
@@ -141,7 +141,7 @@ no_automatic_log() {
   # off. Measured on a no-op preview of 1,000 objects: 48% of the CLI's CPU (13.5 s -> 3.6 s)
   # and 29 s -> 16 s wall. In the project's own PULUMI_HOME a plain file stands where that
   # directory would go, so the CLI reports "automatic logging unavailable" (at debug level)
-  # and runs without it; `-v`/`--logtostderr` logging works as before. README, Sizing.
+  # and runs without it; `-v`/`--logtostderr` logging works as before. docs/sizing.md.
   local logs=$PULUMI_HOME/logs
   if [[ ! -f $logs ]]; then
     rm -rf "$logs"

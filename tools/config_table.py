@@ -1,9 +1,10 @@
-"""Print the configuration reference of Pulumi.yaml as a markdown table (for README.md).
+"""Print the configuration reference of Pulumi.yaml as a markdown table (for docs/configuration.md).
 
     python tools/config_table.py
 
-README.md holds the output between `<!-- config-table:start -->` and
-`<!-- config-table:end -->`; tests/unit/test_readme_config_table.py keeps them equal.
+docs/configuration.md holds the output between `<!-- config-table:start -->` and
+`<!-- config-table:end -->`; tests/unit/test_readme_config_table.py keeps them equal. To change a
+key's text, edit its description in Pulumi.yaml and paste this script's output between the markers.
 """
 
 from __future__ import annotations

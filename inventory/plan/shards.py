@@ -1,4 +1,4 @@
-"""Splitting one fleet across several stacks (README, Sizing): which objects a shard declares.
+"""Splitting one fleet across several stacks (docs/sizing.md): which objects a shard declares.
 
 Every object belongs to the shard its source object (the CAPI Cluster or ClusterProfile it
 was planned from) hashes to, so all objects of one cluster stay together, the assignment is

@@ -10,7 +10,7 @@ The program runs inline in this process (the Pulumi Python SDK serves the
 language runtime itself), so only the `pulumi` CLI and the kubernetes provider
 plugin are needed; plain `pulumi up` in the project directory runs the same
 program through a language host. The driver sets PULUMI_SKIP_CHECKPOINTS=true
-(README, Sizing), which plain `pulumi` users set themselves for large stacks.
+(docs/sizing.md), which plain `pulumi` users set themselves for large stacks.
 Backend and secrets provider come from the environment as for `pulumi` itself
 (`PULUMI_BACKEND_URL` or `pulumi login`, `PULUMI_CONFIG_PASSPHRASE`).
 """
@@ -51,7 +51,7 @@ def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR, tmpdir: str |
     from inventory.stack.resources import SKIP_CHECKPOINTS
 
     # A checkpoint after every step rewrites the whole state each time (quadratic in the
-    # stack's size; README, Sizing): write it once, when the update ends. The program runs
+    # stack's size; docs/sizing.md): write it once, when the update ends. The program runs
     # in this process and checks the same variable (stack.checkpoint_problem).
     os.environ.setdefault(SKIP_CHECKPOINTS, "true")
     env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A typo in a stack name must not create a new stack that runs on defaults
         # against whatever cluster KUBECONFIG points at.
         print(f"no stack config {config_file}: create it first (see "
-              f"stacks/Pulumi.production.example.yaml and README, 'Pointing it at a real management cluster')",
+              f"stacks/Pulumi.production.example.yaml and docs/running.md)",
               file=sys.stderr)
         return 2
     # pulumi-kubernetes writes the kubeconfig it is given to a new file in $TMPDIR for Helm and

@@ -166,7 +166,7 @@ def check_cluster_move(previous: PreviousRun, cluster: str, settings: Settings) 
         f"({previous.cluster}): every one of its {len(previous.objects)} objects would be deleted there and "
         f"created here. If the kubeconfig is wrong, fix it. To move the stack on purpose, run "
         f"`pulumi config set cluster-inventory:managementClusterId {cluster}` (and allowMassDeletion, see "
-        f"README, 'Moving to another management cluster')."
+        f"docs/changes.md, 'Moving to another management cluster')."
     )
 
 
@@ -193,5 +193,5 @@ def check_adoption(
         raise GuardError(
             f"{len(clashes)} objects already exist and are not managed by this stack: {sample}. "
             f"To take them over (migrating from the controller or the Event Framework), run with "
-            f"`pulumi config set cluster-inventory:adoptExisting true`; see README, Migration."
+            f"`pulumi config set cluster-inventory:adoptExisting true`; see docs/migration.md."
         )

@@ -76,7 +76,7 @@ def previous_run() -> guards.PreviousRun:
 # The Python SDK sends the engine 3-4 debug lines for every resource it registers, each a
 # blocking call made on the event loop's thread, so registrations wait on them in turn; the CLI
 # shows them only under --debug. Measured on a no-op preview of 1,000 objects: 1.6 of 6.5 CPU-s
-# of this process. Set CLUSTER_INVENTORY_SDK_DEBUG=true to keep them (README, Sizing).
+# of this process. Set CLUSTER_INVENTORY_SDK_DEBUG=true to keep them (docs/sizing.md).
 SDK_DEBUG = "CLUSTER_INVENTORY_SDK_DEBUG"
 
 

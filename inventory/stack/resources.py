@@ -162,7 +162,7 @@ def counts(objects: Sequence[DesiredObject]) -> dict[str, dict[str, int]]:
 
 # From this many objects on, a self-managed backend's checkpoint after every step (the whole
 # state rewritten each time: quadratic) costs more than the deployment itself; measured at
-# 1,400 objects: more than 16 minutes and 21 GB before it was stopped (README, Sizing).
+# 1,400 objects: more than 16 minutes and 21 GB before it was stopped (docs/sizing.md).
 LARGE_STACK_OBJECTS = 500
 SKIP_CHECKPOINTS = "PULUMI_SKIP_CHECKPOINTS"
 
@@ -191,7 +191,7 @@ def checkpoint_problem(objects: int, environ: Mapping[str, str]) -> str | None:
         f"this stack declares {objects} objects and keeps its state in a self-managed backend ({backend}), "
         f"where Pulumi rewrites the whole state after every object it changes: at this size that takes hours "
         f"and tens of GB of memory. Set {SKIP_CHECKPOINTS}=true in the environment of `pulumi up` and "
-        f"`pulumi destroy` (the state is then written once, when the update ends; README, Sizing), or run "
+        f"`pulumi destroy` (the state is then written once, when the update ends; docs/sizing.md), or run "
         f"`python -m inventory deploy`, which sets it"
     )
 

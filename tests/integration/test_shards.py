@@ -1,4 +1,4 @@
-"""A fleet split across two stacks with the real CLI (README, Sizing): together they write
+"""A fleet split across two stacks with the real CLI (docs/sizing.md): together they write
 exactly what one unsharded stack would, each object once, each stamped by its own stack, and
 neither takes the other's objects for an adoption."""
 

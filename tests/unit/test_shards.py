@@ -1,4 +1,4 @@
-"""Splitting a fleet across stacks (README, Sizing): the shards partition the plan, an object
+"""Splitting a fleet across stacks (docs/sizing.md): the shards partition the plan, an object
 stays with its source, and the assignment does not move when the fleet changes."""
 
 from __future__ import annotations
