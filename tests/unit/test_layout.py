@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,3 +255,11 @@ def test_a_cycle_is_found() -> None:
     edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert find_cycle(edges) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_planning_and_offline_rendering_load_neither_pulumi_nor_the_kubernetes_client() -> None:
+    probe = ("import sys, inventory.plan, inventory.events, inventory.render, inventory.pipeline; "
+             "print(sorted(m for m in ('pulumi', 'pulumi_kubernetes', 'kubernetes') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=PACKAGE.parent, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "[]"
