@@ -14,7 +14,7 @@ three processes: event-manager and addon-controller (built from their published 
 and eventreporter, the project's stand-in for sveltos-agent, whose module is not served
 (tools/go/sveltos/eventreporter). The agent runs "in the management cluster"
 (--agent-in-mgmt-cluster=true): event-manager then leaves the EventSources this program
-declares untouched (see README, "Events mode with real Sveltos").
+declares untouched (see docs/modes.md, "Events mode with real Sveltos").
 
 State lives in ``.local/`` of the repository (git-ignored): ``kubeconfig`` (admin),
 ``cluster.json`` (ports, pids, data dir). Certificates are generated locally with
@@ -34,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,7 @@ CRD_SOURCES = {
     "github.com/projectsveltos/event-manager": ["config/crd/bases/lib.projectsveltos.io_eventtriggers.yaml"],
 }
 STARTUP_TIMEOUT_S = 90
+POLL_INTERVAL_S = 0.2
 
 # Sveltos (``up --sveltos``): every CRD these modules publish, from tools/go/sveltos.
 SVELTOS_CRD_MODULES = (
@@ -69,6 +72,9 @@ MGMT_CLUSTER = "mgmt"
 SVELTOS_NAMESPACE = "projectsveltos"
 # The SveltosCluster's labels: the default managementClusterSelector (Pulumi.yaml).
 MGMT_CLUSTER_LABELS = {"type": "mgmt"}
+# The executables this script starts: a pid recorded in cluster.json counts as ours only while
+# it runs one of these (after a reboot the pid may belong to another program).
+OUR_PROGRAMS = frozenset({"etcd", "kube-apiserver", "kube-controller-manager", *SVELTOS_PROGRAMS})
 
 
 def log(message: str) -> None:
@@ -87,17 +93,52 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def alive(pid: int) -> bool:
-    """The process runs and is one of ours (after a reboot the pid may belong to another program)."""
+@dataclass(frozen=True)
+class Launched:
+    """A process this run started: what to check it against, and where it writes."""
+
+    pid: int
+    program: str  # name of the executable it runs (symlinks resolved), e.g. "kube-apiserver"
+    log: Path
+
+
+def program_name(pid: int) -> str | None:
+    """Name of the executable that process ``pid`` runs, or None when it is gone or a zombie.
+
+    Read from ``/proc/<pid>/exe``, not ``/proc/<pid>/cmdline``. The kernel points ``exe`` at the
+    new binary during execve, before it closes the close-on-exec pipe that subprocess.Popen
+    reads until EOF, so the name is right as soon as Popen returns. ``cmdline`` is filled in
+    later, once the new program's stack is set up: read at once after a launch it was often
+    still empty (issue 16). A zombie, or a process on its way out, has no ``exe`` any more.
+    A binary replaced on disk while it runs (``make tools`` again) reads as "NAME (deleted)".
+    """
     try:
-        os.kill(pid, 0)
-        # A zombie still answers kill(0); treat it as gone.
-        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            return False
-        program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        target = os.readlink(f"/proc/{pid}/exe")
+    except PermissionError:
+        # Another user's process (``exe`` needs ptrace rights, ``cmdline`` does not). We did not
+        # just launch it, so argv[0], as read before issue 16, is settled by now.
+        return _argv0_name(pid)
     except OSError:
-        return False
-    return Path(program).name in ("etcd", "kube-apiserver", "kube-controller-manager", *SVELTOS_PROGRAMS)
+        return None
+    return Path(target.removesuffix(" (deleted)")).name
+
+
+def _argv0_name(pid: int) -> str | None:
+    """Name of the program in the process's argv[0]; None when it is gone or a zombie (whose
+    command line is empty)."""
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return None
+    return Path(argv0).name or None
+
+
+def alive(pid: int, program: str | None = None) -> bool:
+    """The process runs and is one of ours: ``program`` when given (what was launched as
+    ``pid``), else any of OUR_PROGRAMS (a pid read back from cluster.json, which another program
+    may have taken over since, e.g. after a reboot). Zombies and exited processes are gone."""
+    name = program_name(pid)
+    return name == program if program is not None else name in OUR_PROGRAMS
 
 
 def load_state() -> dict[str, Any] | None:
@@ -161,23 +202,33 @@ def write_kubeconfig(pki: Path, port: int) -> None:
     KUBECONFIG.chmod(0o600)
 
 
-def spawn(args: list[str], logfile: Path) -> int:
-    out = logfile.open("ab")
-    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    return proc.pid
+def spawn(args: list[str], logfile: Path) -> Launched:
+    """Start ``args`` in its own session (so ``stop`` can signal its whole group), output to
+    ``logfile``. Popen returns once the exec has happened (or raises when it failed), so the
+    result can be checked with ``alive`` at once."""
+    with logfile.open("ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    return Launched(proc.pid, Path(os.path.realpath(shutil.which(args[0]) or args[0])).name, logfile)
 
 
-def wait_for(check: Any, what: str, pids: list[int], logs: list[Path]) -> None:
+def exited(process: Launched, what: str) -> SystemExit:
+    """The error for a process that stopped while starting: its pid and the end of its log."""
+    tail = process.log.read_text(errors="replace")[-3000:]
+    return SystemExit(f"{what}: process {process.pid} exited; last log lines:\n{tail}")
+
+
+def wait_for(check: Callable[[], bool], what: str, processes: list[Launched]) -> None:
+    """Poll ``check`` until it holds; stop early, with its log, when one of ``processes`` exits."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if check():
             return
-        for pid, logfile in zip(pids, logs):
-            if not alive(pid):
-                tail = logfile.read_text(errors="replace")[-3000:]
-                raise SystemExit(f"{what}: process {pid} exited; last log lines:\n{tail}")
-        time.sleep(0.2)
+        for process in processes:
+            if not alive(process.pid, process.program):
+                raise exited(process, what)
+        time.sleep(POLL_INTERVAL_S)
+    logs = [str(process.log) for process in processes]
     raise SystemExit(f"{what}: not ready after {STARTUP_TIMEOUT_S} s (logs in {logs})")
 
 
@@ -288,8 +339,7 @@ def up(sveltos: bool = False) -> None:
     pki = data / "pki"
     make_certs(pki)
     etcd_port, peer_port, port = free_ports(3)
-    etcd_log, api_log = data / "etcd.log", data / "kube-apiserver.log"
-    etcd_pid = spawn([
+    etcd = spawn([
         tool("etcd"), "--name", "local", "--data-dir", str(data / "etcd"),
         "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
         "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
@@ -297,11 +347,11 @@ def up(sveltos: bool = False) -> None:
         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
         "--initial-cluster", f"local=http://127.0.0.1:{peer_port}",
         "--unsafe-no-fsync", "--log-level", "warn",
-    ], etcd_log)
-    state = {"pids": [etcd_pid], "port": port, "etcd_port": etcd_port, "data": str(data), "pki": str(pki)}
+    ], data / "etcd.log")
+    state = {"pids": [etcd.pid], "port": port, "etcd_port": etcd_port, "data": str(data), "pki": str(pki)}
     STATE.write_text(json.dumps(state))
-    wait_for(lambda: etcd_healthy(etcd_port), "etcd", [etcd_pid], [etcd_log])
-    api_pid = spawn([
+    wait_for(lambda: etcd_healthy(etcd_port), "etcd", [etcd])
+    api = spawn([
         tool("kube-apiserver"),
         f"--etcd-servers=http://127.0.0.1:{etcd_port}",
         "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
@@ -315,26 +365,24 @@ def up(sveltos: bool = False) -> None:
         "--enable-priority-and-fairness=false",
         "--disable-admission-plugins=ServiceAccount",
         "--v=0",
-    ], api_log)
-    state["pids"] = [etcd_pid, api_pid]
+    ], data / "kube-apiserver.log")
+    state["pids"] = [etcd.pid, api.pid]
     STATE.write_text(json.dumps(state))
     write_kubeconfig(pki, port)
-    wait_for(lambda: healthy(port, pki), "kube-apiserver", [etcd_pid, api_pid], [etcd_log, api_log])
+    wait_for(lambda: healthy(port, pki), "kube-apiserver", [etcd, api])
     log(f"kube-apiserver ready on https://127.0.0.1:{port}")
     # Garbage collection and namespace deletion, as on a real cluster: without them
     # foreground deletes and namespace deletes never finish.
-    kcm_log = data / "kube-controller-manager.log"
-    kcm_pid = spawn([
+    kcm = spawn([
         tool("kube-controller-manager"), f"--kubeconfig={KUBECONFIG}",
         "--controllers=garbagecollector,namespace", "--leader-elect=false",
         "--use-service-account-credentials=false", "--secure-port=0", "--v=0",
-    ], kcm_log)
-    state["pids"] = [etcd_pid, api_pid, kcm_pid]
+    ], data / "kube-controller-manager.log")
+    state["pids"] = [etcd.pid, api.pid, kcm.pid]
     STATE.write_text(json.dumps(state))
     time.sleep(0.5)
-    if not alive(kcm_pid):
-        raise SystemExit("kube-controller-manager exited; last log lines:\n"
-                         + kcm_log.read_text(errors="replace")[-3000:])
+    if not alive(kcm.pid, kcm.program):
+        raise exited(kcm, "kube-controller-manager")
     install_crds()
     if sveltos:
         sveltos_up()
@@ -414,20 +462,18 @@ def sveltos_up() -> None:
                           f"--version={SVELTOS_VERSION}", "--interval=1s"],
     }
     control_plane = list(state["pids"])
-    pids: list[int] = []
-    logs: list[Path] = []
+    started: list[Launched] = []
     for name, args in commands.items():
-        logfile = data / f"{name}.log"
-        pids.append(spawn(args, logfile))
-        logs.append(logfile)
+        started.append(spawn(args, data / f"{name}.log"))
+        pids = [process.pid for process in started]
         # Recorded at once, so `down` stops them even if this start fails half-way.
-        state["sveltos_pids"], state["pids"] = list(pids), control_plane + pids
+        state["sveltos_pids"], state["pids"] = pids, control_plane + pids
         STATE.write_text(json.dumps(state))
-    wait_for(lambda: health_ok(em_health) and health_ok(ac_health), "Sveltos controllers", pids, logs)
+    wait_for(lambda: health_ok(em_health) and health_ok(ac_health), "Sveltos controllers", started)
     time.sleep(1)
-    for pid, logfile in zip(pids, logs):
-        if not alive(pid):
-            raise SystemExit(f"{logfile.stem} exited; last log lines:\n" + logfile.read_text(errors="replace")[-3000:])
+    for process in started:
+        if not alive(process.pid, process.program):
+            raise exited(process, process.log.stem)
     log(f"event-manager, addon-controller and eventreporter running (logs in {data})")
 
 
@@ -443,16 +489,18 @@ def sveltos_down() -> None:
 
 
 def stop(pids: list[int]) -> None:
+    """Stop the processes in the reverse of their start order, each before the next: etcd goes
+    last, so kube-apiserver can finish its shutdown (with etcd gone it waits out the timeout)."""
     for pid in reversed(pids):
-        if alive(pid):
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except OSError:
-                pass
-    deadline = time.monotonic() + 20
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid in pids:
+        if not alive(pid):
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except OSError:
+            continue
+        deadline = time.monotonic() + 20
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
         if alive(pid):
             try:
                 os.killpg(pid, signal.SIGKILL)
