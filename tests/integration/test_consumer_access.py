@@ -78,16 +78,17 @@ class SecretRef:
         return named
 
 
-def publish_profile(custom: client.CustomObjectsApi, namespace: str, name: str, *, server: str, ca_data: str,
+def publish_profile(custom: client.CustomObjectsApi, namespace: str, name: str, *, server: str, ca_data: str | None,
                     secret: SecretRef, healthy: bool | None, kubernetes_version: str,
-                    provider_name: str = SECRET_READER) -> None:
+                    provider_name: str = SECRET_READER, cluster_fields: dict[str, Any] | None = None) -> None:
     """Write ClusterProfile namespace/name as feature E publishes it (issue 17, item 2).
 
     Spec and label name the cluster manager; the status goes through the status subresource by
     server-side apply under E's field manager: ``ControlPlaneHealthy`` (True/False, or no condition
     when ``healthy`` is None), ``version.kubernetes``, and one access provider with the cluster's
     server and CA whose ``client.authentication.k8s.io/exec`` extension names the credentials
-    Secret. To be replaced by a real ``pulumi up`` with feature E on.
+    Secret; ``cluster_fields`` adds other kubeconfig cluster fields the CAPI kubeconfig may hold.
+    To be replaced by a real ``pulumi up`` with feature E on.
     """
     group, version, plural = PROFILES
     identity = {"apiVersion": f"{group}/{version}", "kind": "ClusterProfile"}
@@ -109,7 +110,8 @@ def publish_profile(custom: client.CustomObjectsApi, namespace: str, name: str, 
             "conditions": conditions,
             "version": {"kubernetes": kubernetes_version},
             "accessProviders": [{"name": provider_name, "cluster": {
-                "server": server, "certificate-authority-data": ca_data,
+                "server": server, **({"certificate-authority-data": ca_data} if ca_data else {}),
+                **(cluster_fields or {}),
                 "extensions": [{"name": EXEC_EXTENSION, "extension": secret.extension()}],
             }}],
         },
@@ -260,6 +262,10 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
                         secret=SecretRef(secret_name, CAPI_KUBECONFIG_KEY, names[secret_ns] if secret_ns else None),
                         healthy=healthy, kubernetes_version=server_version, provider_name=provider_name)
     set_condition_status(custom, names["fleet"], "unknown", "Unknown")
+    # A CAPI kubeconfig that skips TLS verification instead of carrying a CA.
+    publish_profile(custom, names["fleet"], "insecure", server=server, ca_data=None,
+                    secret=SecretRef("alpha-kubeconfig", CAPI_KUBECONFIG_KEY, names["capi"]), healthy=True,
+                    kubernetes_version=server_version, cluster_fields={"insecure-skip-tls-verify": True})
 
     tmp = tmp_path_factory.mktemp("consumer-access")
     consumer_kubeconfig = tmp / "consumer.kubeconfig"
@@ -329,6 +335,15 @@ def test_the_plugin_needs_provide_cluster_info(world: World) -> None:
             in run.stderr)
 
 
+def test_pkg_access_drops_insecure_skip_tls_verify(world: World) -> None:
+    """v0.1.3's BuildConfigFromCP keeps only server, CA data and proxy-url of the profile's cluster:
+    a profile relying on insecure-skip-tls-verify fails TLS verification."""
+    run = world.access("insecure")
+    assert run.returncode == 1
+    assert run.output["step"] == "get-version"
+    assert "x509: certificate signed by unknown authority" in run.output["error"]
+
+
 def test_pkg_access_itself_does_not_check_readiness(world: World) -> None:
     """A profile with no ControlPlaneHealthy condition: the library builds a working config;
     waiting for health is the consumer's rule (multicluster-runtime's, below)."""
@@ -342,11 +357,12 @@ def test_multicluster_runtime_contract_engages_exactly_the_healthy_usable_profil
     assert run.returncode == 0, run.stderr
     fleet = world.names["fleet"]
     clusters = {c["cluster"].removeprefix(f"{fleet}/"): c for c in run.output["clusters"]}
-    assert set(clusters) == set(PROFILE_CASES)
+    assert set(clusters) == {*PROFILE_CASES, "insecure"}
     assert run.output["readinessRule"] == f"condition {CONDITION} present with status True"
     assert run.output["engaged"] == [f"{fleet}/named", f"{fleet}/unnamed"]
     assert run.output["waiting"] == [f"{fleet}/no-condition", f"{fleet}/unhealthy", f"{fleet}/unknown"]
-    assert run.output["failed"] == [f"{fleet}/missing-secret", f"{fleet}/not-readable", f"{fleet}/other-provider"]
+    assert run.output["failed"] == [f"{fleet}/insecure", f"{fleet}/missing-secret", f"{fleet}/not-readable",
+                                    f"{fleet}/other-provider"]
     assert all(c["accessProviders"] and c["kubernetesVersion"] == world.server_version for c in clusters.values())
     assert clusters["no-condition"]["waitReason"] == f"no {CONDITION} condition"
     assert clusters["unhealthy"]["waitReason"] == f'{CONDITION} is False (reason "ControlPlaneNotAvailable")'
