@@ -1,30 +1,50 @@
 #!/usr/bin/env bash
 # Build one of the small Go helpers under tools/go/ (gotemplate: Go text/template
 # with Sveltos' function map; luaeval: gopher-lua with Sveltos' Lua conversions;
-# applier: the concurrent server-side applier `make bench-deploy` measures as its floor)
+# applier: the concurrent server-side applier `make bench-deploy` measures as its floor;
+# clusterprofile-consumer: a ClusterProfile consumer on cluster-inventory-api's pkg/access;
+# kubeconfig-secretreader: that module's exec plugin, built from the module as published)
 # into a cache outside the repository, and print the binary's path.
 #
-#   tools/build-go-helper.sh gotemplate|luaeval|applier
+#   tools/build-go-helper.sh gotemplate|luaeval|applier|clusterprofile-consumer|kubeconfig-secretreader
 #
-# The cache key is a hash of the helper's go.mod, go.sum and main.go, so a change to the
-# pinned modules or to the helper builds a new binary beside the old one and a stale
-# binary is never used; an existing binary is reused without invoking Go. Modules come
-# from the Go module proxy; go.sum is committed, so no checksum-database lookup is
-# needed (the projectsveltos modules are not in the checksum database reachable here).
+# The cache key is a hash of the helper's go.mod, go.sum, main.go and tools.go (and the package
+# built, when it is not the wrapper itself),
+# so a change to the pinned modules or to the helper builds a new binary beside the old one and
+# a stale binary is never used; an existing binary is reused without invoking Go. The last two
+# also carry the pinned module's version (tools/versions.env CLUSTER_INVENTORY_API_VERSION, which
+# their wrapper's go.mod must require) in their directory's name. Modules come from the Go module
+# proxy; go.sum is committed, so no checksum-database lookup is needed (the projectsveltos
+# modules are not in the checksum database reachable here).
 set -euo pipefail
 
-name="${1:?usage: build-go-helper.sh gotemplate|luaeval|applier}"
+name="${1:?usage: build-go-helper.sh gotemplate|luaeval|applier|clusterprofile-consumer|kubeconfig-secretreader}"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+package=.
+version=
 case "$name" in
-    gotemplate|luaeval|applier) ;;
-    *) echo "build-go-helper.sh: unknown helper '$name' (gotemplate, luaeval or applier)" >&2; exit 2 ;;
+    gotemplate|luaeval|applier) src="$here/go/$name" ;;
+    clusterprofile-consumer|kubeconfig-secretreader)
+        src="$here/go/clusterprofile-consumer"
+        # shellcheck source=tools/versions.env
+        version="-$(source "$here/versions.env" && echo "$CLUSTER_INVENTORY_API_VERSION")"
+        if ! grep -q "sigs.k8s.io/cluster-inventory-api ${version#-}\$" "$src/go.mod"; then
+            echo "build-go-helper.sh: $src/go.mod does not require sigs.k8s.io/cluster-inventory-api ${version#-} (tools/versions.env)" >&2
+            exit 2
+        fi
+        if [[ $name == kubeconfig-secretreader ]]; then
+            package=sigs.k8s.io/cluster-inventory-api/plugins/kubeconfig-secretreader/cmd/plugin
+        fi
+        ;;
+    *) echo "build-go-helper.sh: unknown helper '$name' (gotemplate, luaeval, applier, clusterprofile-consumer or kubeconfig-secretreader)" >&2; exit 2 ;;
 esac
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-src="$here/go/$name"
 cache_root="${CLUSTER_INVENTORY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cluster-inventory}"
 
-key="$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)"
-out_dir="$cache_root/tools/$name-$key"
+inputs=("$src/go.mod" "$src/go.sum" "$src/main.go")
+[[ ! -f $src/tools.go ]] || inputs+=("$src/tools.go")
+key="$( (cat "${inputs[@]}"; [[ $package == . ]] || echo "$package") | sha256sum | cut -c1-16)"
+out_dir="$cache_root/tools/$name$version-$key"
 binary="$out_dir/$name"
 
 if [[ ! -x "$binary" ]]; then
@@ -35,7 +55,7 @@ if [[ ! -x "$binary" ]]; then
     trap 'rm -f "$tmp"' EXIT
     (
         cd "$src"
-        GOFLAGS=-mod=readonly GOTOOLCHAIN=local nice -n 10 go build -trimpath -o "$tmp" .
+        GOFLAGS=-mod=readonly GOTOOLCHAIN=local nice -n 10 go build -trimpath -o "$tmp" "$package"
     ) >&2
     chmod 0755 "$tmp"
     mv -f "$tmp" "$binary"

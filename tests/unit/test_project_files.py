@@ -95,3 +95,14 @@ def test_sveltos_wrappers_pin_the_versions_of_versions_env() -> None:
     assert crds["github.com/projectsveltos/libsveltos"] == versions["LIBSVELTOS_VERSION"]
     # The version the stand-in agent announces is the controllers' (tools/cluster.py).
     assert f'SVELTOS_VERSION = "{versions["EVENT_MANAGER_VERSION"]}"' in (REPO / "tools" / "cluster.py").read_text()
+
+
+def test_clusterprofile_consumer_pins_the_versions_of_versions_env() -> None:
+    """The consumer library and plugin are the cluster-inventory-api whose CRD is installed, and
+    the engage rule cites the multicluster-runtime tag whose provider it follows."""
+    versions = _versions()
+    for wrapper in ("clusterprofile-consumer", "crds"):
+        go_mod = (REPO / "tools" / "go" / wrapper / "go.mod").read_text()
+        assert f"sigs.k8s.io/cluster-inventory-api {versions['CLUSTER_INVENTORY_API_VERSION']}\n" in go_mod, wrapper
+    consumer = (REPO / "tools" / "go" / "clusterprofile-consumer" / "main.go").read_text()
+    assert f"provider.go at {versions['MULTICLUSTER_RUNTIME_VERSION']})" in consumer
