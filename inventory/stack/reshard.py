@@ -204,12 +204,12 @@ class Cli:
         return {str(entry["name"]).rsplit("/", 1)[-1] for entry in listed}
 
 
-def stack_config(project_dir: Path, stack: str) -> dict[str, Any]:
-    """The plain (non-secret) values of ``stacks/Pulumi.<stack>.yaml``: the shard keys never are secret."""
+def stack_config(project_dir: Path, stack: str) -> dict[str, Any] | None:
+    """The plain (non-secret) values of ``stacks/Pulumi.<stack>.yaml`` (the shard keys never are
+    secret); None when the file is missing."""
     path = project_dir / "stacks" / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        raise ReshardError(f"no stack config {path}: create it (a copy of another shard's, with its own "
-                           f"shardIndex) before resharding")
+        return None
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return {str(k).removeprefix(CONFIG_PREFIX): v for k, v in (document.get("config") or {}).items()}
 
@@ -219,6 +219,10 @@ def new_assignment(project_dir: Path, new_stacks: Sequence[str], to_count: int) 
     problems, assignments = [], set()
     for index, stack in enumerate(new_stacks):
         config = stack_config(project_dir, stack)
+        if config is None:
+            problems.append(f"no stacks/Pulumi.{stack}.yaml: create it (a copy of another shard's config, with "
+                            f"shardIndex {index})")
+            continue
         count, shard = config.get("shardCount", 1), config.get("shardIndex", 0)
         if int(count) != to_count or int(shard) != index:
             problems.append(f"stacks/Pulumi.{stack}.yaml says shardCount {count}, shardIndex {shard}; "
@@ -228,7 +232,7 @@ def new_assignment(project_dir: Path, new_stacks: Sequence[str], to_count: int) 
         problems.append(f"the new shard stacks name different shardAssignments ({', '.join(sorted(assignments))}): "
                         f"set one in all of them")
     if problems:
-        raise ReshardError("edit the new shard stacks' config first:\n" + "\n".join(problems))
+        raise ReshardError("edit the new shard stacks' config first (nothing has been moved):\n" + "\n".join(problems))
     try:
         return ShardAssignment(assignments.pop())
     except ValueError:
@@ -273,8 +277,12 @@ def reshard(args: argparse.Namespace, tmpdir: str) -> None:
                            f"(the old shard stacks are {old_stacks[0]} .. {old_stacks[-1]})")
 
     _say(f"planning the fleet with the config of {new_stacks[0]} ({args.to_count} shards, {assignment.value}) ...")
+    step = time.monotonic()
     owner = owners(new_stacks[0], project_dir, tmpdir, new_stacks)
+    _say(f"planned {len(owner)} objects in {time.monotonic() - step:.1f} s; reading the stacks' state ...")
+    step = time.monotonic()
     exports = {stack: cli.export(stack) for stack in every_stack if stack in existing}
+    _say(f"read {len(exports)} stacks in {time.monotonic() - step:.1f} s")
     held = {stack: held_objects(exported.get("deployment") or {}) for stack, exported in exports.items()}
     busy = [f"{stack} ({key})" for stack, exported in exports.items() for key in (HANDING_OVER_OUTPUT, HANDED_OVER_OUTPUT)
             if _root_outputs(exported).get(key)]
@@ -346,14 +354,15 @@ def _settle_all(cli: Cli, every_stack: Sequence[str], old_stacks: Sequence[str],
         if stack not in new_stacks:
             leaving.update(_root_outputs(before[stack]).get(PENDING_DELETIONS_OUTPUT) or {})
     for stack in every_stack:
+        step = time.monotonic()
         exported = cli.export(stack)
         if not exported.get("deployment"):
             continue
         pending = leaving if stack == new_stacks[0] else None
         exported["deployment"] = settle(exported["deployment"], layout[stack], defaults, pending)
         cli.import_(stack, exported)
-        _say(f"settled {stack}: {sum(1 for _ in held_objects(exported['deployment']))} objects, "
-             f"shard {layout[stack].get('index')} of {layout[stack].get('count')}")
+        _say(f"settled {stack} in {time.monotonic() - step:.1f} s: {len(held_objects(exported['deployment']))} "
+             f"objects, shard {layout[stack].get('index')} of {layout[stack].get('count')}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
