@@ -239,7 +239,6 @@ def check_shard_layout(previous: PreviousRun, settings: Settings, stack: str) ->
     if previous.shards is None and not previous.objects:
         return  # a new stack: nothing deployed that a layout could delete
     now = shard_layout(settings.shard_count, settings.shard_index, settings.shard_assignment)
-    prefix = stack.rstrip("0123456789")
     if previous.shards is None:
         # Versions before shardAssignment recorded no layout and assigned by SHA-256 mod N.
         if settings.shard_count == 1 or settings.shard_assignment is ShardAssignment.MODULO:
@@ -249,9 +248,9 @@ def check_shard_layout(previous: PreviousRun, settings: Settings, stack: str) ->
             f"with shardAssignment rendezvous (the default now) most of its objects belong to other shards, and "
             f"this run would delete them. Either keep the old assignment: `pulumi config set "
             f"cluster-inventory:shardAssignment modulo` in every shard stack; or move to rendezvous without an "
-            f"outage: set it to rendezvous in every shard stack, then run `python -m inventory reshard "
-            f"--stack-prefix {prefix} --from-count {settings.shard_count} --to-count {settings.shard_count}` "
-            f"before any of them runs (docs/sizing.md, Changing shardCount)."
+            f"outage: set it to rendezvous in every shard stack, then run "
+            f"`{_reshard_command(stack, settings.shard_count, settings.shard_count)}` before any of them runs "
+            f"(docs/sizing.md, Changing shardCount)."
         )
     if dict(previous.shards) == now:
         return
@@ -259,7 +258,16 @@ def check_shard_layout(previous: PreviousRun, settings: Settings, stack: str) ->
     raise GuardError(
         f"stack {stack} last declared {was}; its config now says {_describe(now)}. Run now, it would delete "
         f"the objects that other shards declare under the new layout (consumers would see them deleted and "
-        f"created again). Move their state first, with no stack running: `python -m inventory reshard "
-        f"--stack-prefix {prefix} --from-count {previous.shards.get('count')} --to-count {settings.shard_count}` "
+        f"created again). Move their state first, with no stack running: "
+        f"`{_reshard_command(stack, int(previous.shards.get('count') or 1), settings.shard_count)}` "
         f"(docs/sizing.md, Changing shardCount); or put back the config this stack last ran with."
     )
+
+
+def _reshard_command(stack: str, from_count: int, to_count: int) -> str:
+    """The ``python -m inventory reshard`` that moves ``stack``'s fleet: by prefix when the shard
+    stacks are named ``<prefix>0`` ..., by name otherwise (e.g. one unsharded stack)."""
+    prefix = stack.rstrip("0123456789")
+    if prefix != stack and from_count > 1:
+        return f"python -m inventory reshard --stack-prefix {prefix} --from-count {from_count} --to-count {to_count}"
+    return f"python -m inventory reshard --from-stacks {stack} --to-stacks <the {to_count} shard stacks, in shardIndex order>"

@@ -1,6 +1,7 @@
 """Change a sharded fleet's ``shardCount`` or ``shardAssignment`` with no outage.
 
     python -m inventory reshard --stack-prefix prod- --from-count 2 --to-count 3 [--dry-run]
+    python -m inventory reshard --from-stacks prod --to-stacks prod-0,prod-1,prod-2   # names of your own
 
 Edit the shard stacks' config first (every stack ``<prefix>0`` .. ``<prefix><to-count - 1>``
 has ``shardCount: <to-count>``, its own ``shardIndex`` and one ``shardAssignment``), with no
@@ -169,11 +170,28 @@ def settle(deployment: dict[str, Any], layout: Mapping[str, Any], defaults: Mapp
     return deployment
 
 
-def layouts(prefix: str, from_count: int, to_count: int, assignment: ShardAssignment) -> dict[str, dict[str, Any]]:
-    """The ``shards`` output each stack records: its shard of ``to_count``, or none for a stack that
-    leaves the fleet."""
-    return {f"{prefix}{i}": shard_layout(to_count, i if i < to_count else None, assignment)
-            for i in range(max(from_count, to_count))}
+def layouts(old_stacks: Sequence[str], new_stacks: Sequence[str],
+            assignment: ShardAssignment) -> dict[str, dict[str, Any]]:
+    """The ``shards`` output each stack records: its shard of the new count, or none for a stack
+    that leaves the fleet."""
+    count = len(new_stacks)
+    result = {stack: shard_layout(count, None, assignment) for stack in old_stacks}
+    result.update({stack: shard_layout(count, index, assignment) for index, stack in enumerate(new_stacks)})
+    return result
+
+
+def stack_names(prefix: str | None, count: int | None, names: str | None, which: str) -> list[str]:
+    """The old or new shard stacks, in shardIndex order: ``names`` (comma-separated) if given, else
+    ``<prefix>0`` .. ``<prefix><count - 1>``."""
+    if names:
+        stacks = [name.strip() for name in names.split(",") if name.strip()]
+    elif prefix is not None and count is not None:
+        stacks = [f"{prefix}{i}" for i in range(count)]
+    else:
+        raise ReshardError(f"name the {which} stacks: --stack-prefix with --{which}-count, or --{which}-stacks")
+    if not stacks or len(set(stacks)) != len(stacks):
+        raise ReshardError(f"--{which}-stacks must name one or more stacks, each once")
+    return stacks
 
 
 class Cli:
@@ -265,18 +283,18 @@ def _say(line: str) -> None:
 def reshard(args: argparse.Namespace, tmpdir: str) -> None:
     started = time.monotonic()
     project_dir: Path = args.cwd.resolve()
-    old_stacks = [f"{args.stack_prefix}{i}" for i in range(args.from_count)]
-    new_stacks = [f"{args.stack_prefix}{i}" for i in range(args.to_count)]
+    old_stacks = stack_names(args.stack_prefix, args.from_count, args.from_stacks, "from")
+    new_stacks = stack_names(args.stack_prefix, args.to_count, args.to_stacks, "to")
     every_stack = list(dict.fromkeys([*old_stacks, *new_stacks]))
-    assignment = new_assignment(project_dir, new_stacks, args.to_count)
+    assignment = new_assignment(project_dir, new_stacks, len(new_stacks))
     cli = Cli(project_dir, tmpdir)
     existing = cli.stacks()
     missing = [stack for stack in old_stacks if stack not in existing]
     if missing:
         raise ReshardError(f"no stack {', '.join(missing)} in this backend: check --stack-prefix and --from-count "
-                           f"(the old shard stacks are {old_stacks[0]} .. {old_stacks[-1]})")
+                           f"or --from-stacks (the old shard stacks named are {', '.join(old_stacks)})")
 
-    _say(f"planning the fleet with the config of {new_stacks[0]} ({args.to_count} shards, {assignment.value}) ...")
+    _say(f"planning the fleet with the config of {new_stacks[0]} ({len(new_stacks)} shards, {assignment.value}) ...")
     step = time.monotonic()
     owner = owners(new_stacks[0], project_dir, tmpdir, new_stacks)
     _say(f"planned {len(owner)} objects in {time.monotonic() - step:.1f} s; reading the stacks' state ...")
@@ -323,9 +341,8 @@ def reshard(args: argparse.Namespace, tmpdir: str) -> None:
             _say(f"moved {len(batch)} objects {move.source} -> {move.dest} in {time.monotonic() - step:.1f} s "
                  f"({done}/{moving})")
 
-    _settle_all(cli, every_stack, old_stacks, new_stacks, exports, layouts(args.stack_prefix, args.from_count,
-                                                                         args.to_count, assignment))
-    _say(f"resharded {args.from_count} -> {args.to_count} shard stacks ({assignment.value}) in "
+    _settle_all(cli, every_stack, old_stacks, new_stacks, exports, layouts(old_stacks, new_stacks, assignment))
+    _say(f"resharded {len(old_stacks)} -> {len(new_stacks)} shard stacks ({assignment.value}) in "
          f"{time.monotonic() - started:.1f} s: {moving} objects moved, none touched in the cluster")
     _say("next: run `up` on every shard stack (any order, or side by side); each updates its moved objects in place:")
     for stack in new_stacks:
@@ -368,15 +385,18 @@ def _settle_all(cli: Cli, every_stack: Sequence[str], old_stacks: Sequence[str],
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inventory reshard", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stack-prefix", required=True,
-                        help="the shard stacks are named <prefix>0, <prefix>1, ... (e.g. prod-)")
-    parser.add_argument("--from-count", type=int, required=True, help="shardCount the stacks last ran with")
-    parser.add_argument("--to-count", type=int, required=True, help="shardCount their config now says")
+    parser.add_argument("--stack-prefix", help="the shard stacks are named <prefix>0, <prefix>1, ... (e.g. prod-)")
+    parser.add_argument("--from-count", type=int, help="shardCount the stacks last ran with")
+    parser.add_argument("--to-count", type=int, help="shardCount their config now says")
+    parser.add_argument("--from-stacks", help="the old stacks by name, comma-separated in shardIndex order, "
+                                              "instead of --stack-prefix and --from-count (e.g. one unsharded stack)")
+    parser.add_argument("--to-stacks", help="the new stacks by name, comma-separated in shardIndex order, "
+                                            "instead of --stack-prefix and --to-count")
     parser.add_argument("--dry-run", action="store_true", help="print what would move; change nothing")
     parser.add_argument("--cwd", type=Path, default=PROJECT_DIR,
                         help="project directory holding Pulumi.yaml and stacks/ (as `pulumi --cwd`)")
     args = parser.parse_args(argv)
-    if args.from_count < 1 or args.to_count < 1:
+    if (args.from_count is not None and args.from_count < 1) or (args.to_count is not None and args.to_count < 1):
         parser.error("--from-count and --to-count must be 1 or more")
     with tempfile.TemporaryDirectory(prefix="cluster-inventory-") as tmpdir:
         try:

@@ -19,9 +19,11 @@ from inventory.stack.reshard import (
     ReshardError,
     batches,
     held_objects,
+    layouts,
     new_assignment,
     plan_moves,
     settle,
+    stack_names,
 )
 
 ROOT = "urn:pulumi:prod-2::cluster-inventory::pulumi:pulumi:Stack::cluster-inventory-prod-2"
@@ -156,3 +158,26 @@ def test_a_stack_sharded_by_an_earlier_version_keeps_modulo_or_stops() -> None:
 
 def test_a_new_stack_has_no_layout_to_keep() -> None:
     check_shard_layout(PreviousRun(), Settings(shard_count=3, shard_index=1), "prod-1")
+
+
+def test_an_unsharded_stack_that_becomes_sharded_is_told_to_move_by_stack_names() -> None:
+    previous = PreviousRun.from_outputs({**PREVIOUS, "shards": {"count": 1, "index": 0}})
+    with pytest.raises(GuardError, match="the whole fleet \\(shardCount 1\\).*`python -m inventory reshard "
+                                         "--from-stacks prod --to-stacks <the 3 shard stacks, in shardIndex order>`"):
+        check_shard_layout(previous, Settings(shard_count=3), "prod")
+
+
+def test_the_stacks_are_named_by_prefix_and_count_or_one_by_one() -> None:
+    assert stack_names("prod-", 3, None, "to") == ["prod-0", "prod-1", "prod-2"]
+    assert stack_names("prod-", 3, "prod", "from") == ["prod"]
+    with pytest.raises(ReshardError, match="--stack-prefix with --from-count, or --from-stacks"):
+        stack_names(None, 2, None, "from")
+    with pytest.raises(ReshardError, match="each once"):
+        stack_names(None, None, "a,a", "to")
+
+
+def test_a_stack_that_leaves_records_no_shard_and_the_others_their_new_one() -> None:
+    assert layouts(["prod"], ["prod-0", "prod-1"], ShardAssignment.RENDEZVOUS) == {
+        "prod": {"count": 2, "index": None, "assignment": "rendezvous"},
+        "prod-0": {"count": 2, "index": 0, "assignment": "rendezvous"},
+        "prod-1": {"count": 2, "index": 1, "assignment": "rendezvous"}}
