@@ -3,11 +3,11 @@
     python -m inventory reshard --stack-prefix prod- --from-count 2 --to-count 3 [--dry-run]
     python -m inventory reshard --from-stacks prod --to-stacks prod-0,prod-1,prod-2   # names of your own
 
-Edit the shard stacks' config first (every stack ``<prefix>0`` .. ``<prefix><to-count - 1>``
-has ``shardCount: <to-count>``, its own ``shardIndex`` and one ``shardAssignment``), with no
-shard stack running. The command then, for every object in the state of the old shard stacks
-``<prefix>0`` .. ``<prefix><from-count - 1>``, finds the stack that declares it under the new
-config and moves its state there with ``pulumi state move``: no object in the cluster is
+Edit the shard stacks' config first (every new stack, ``<prefix>0`` .. ``<prefix><to-count - 1>``
+or those ``--to-stacks`` names, has ``shardCount: <to-count>``, its own ``shardIndex`` and one
+``shardAssignment``), with no shard stack running. The command then, for every object in the
+state of the old shard stacks, finds the stack that declares it under the new config and moves
+its state there with ``pulumi state move``: no object in the cluster is
 touched, so the next ``up`` of each stack updates the moved objects in place (their owner
 stamp) and no consumer sees a DELETE. Then it settles each stack for its next run: the moved
 objects hang under the stack's own ``Inventory`` component and provider, as the program
@@ -52,9 +52,10 @@ CONFIG_PREFIX = "cluster-inventory:"
 ROOT_TYPE = "pulumi:pulumi:Stack"
 COMPONENT_TYPE = "cluster-inventory:index:Inventory"
 COMPONENT_NAME = "inventory"
-PROVIDER_TYPE_PREFIX = "pulumi:providers:"
-# URNs per `pulumi state move`, by length: well under the kernel's limit on one command line.
-MOVE_BATCH_CHARS = 100_000
+# Each `pulumi state move` reads and writes both stacks' whole state (seconds at thousands of
+# objects), so as many URNs go in one as fit, up to this many characters, and never more than
+# half of what the kernel allows a command line and its environment (ARG_MAX, usually 2 MiB).
+MOVE_BATCH_CHARS = 1_000_000
 # How many object names the plan prints per move before "and N more".
 SAMPLE_SIZE = 3
 
@@ -114,6 +115,15 @@ def plan_moves(held: Mapping[str, Mapping[str, Held]], owner: Mapping[str, str],
             if dest != stack:
                 moves.setdefault((stack, dest), []).append(obj)
     return [Move(source, dest, tuple(objects)) for (source, dest), objects in sorted(moves.items())]
+
+
+def batch_limit() -> int:
+    """How many characters of URNs one `pulumi state move` may take here."""
+    try:
+        arg_max = os.sysconf("SC_ARG_MAX")
+    except (ValueError, OSError):
+        arg_max = -1
+    return min(MOVE_BATCH_CHARS, arg_max // 2) if arg_max > 0 else MOVE_BATCH_CHARS // 8
 
 
 def batches(objects: Sequence[Held], limit: int = MOVE_BATCH_CHARS) -> Iterator[list[Held]]:
@@ -307,6 +317,11 @@ def reshard(args: argparse.Namespace, tmpdir: str) -> None:
     if busy:
         raise ReshardError(f"a hand-over between direct and events mode is under way in {', '.join(busy)}: "
                            f"run `up` on those stacks until it has finished (docs/modes.md), then reshard")
+    clusters = {stack: _root_outputs(exported).get(MANAGEMENT_CLUSTER_OUTPUT) for stack, exported in exports.items()}
+    if len({cluster for cluster in clusters.values() if cluster}) > 1:
+        raise ReshardError("the stacks write to different management clusters ("
+                           + ", ".join(f"{stack}: {cluster}" for stack, cluster in sorted(clusters.items()))
+                           + "); the shards of one fleet share one cluster: check --stack-prefix or the stack names")
     moves = plan_moves(held, owner, new_stacks)
     total = sum(len(objects) for objects in held.values())
     moving = sum(len(move.objects) for move in moves)
@@ -320,15 +335,15 @@ def reshard(args: argparse.Namespace, tmpdir: str) -> None:
         _say("dry run: nothing moved")
         return
 
+    from inventory.stack.driver import select_stack
+
     for stack in new_stacks:
         if stack not in existing:
-            from inventory.stack.driver import select_stack
-
             select_stack(stack, project_dir, tmpdir)  # creates it, with the project's secrets provider
             _say(f"created stack {stack}")
     done = 0
     for move in moves:
-        for batch in batches(move.objects):
+        for batch in batches(move.objects, batch_limit()):
             step = time.monotonic()
             try:
                 cli.run("state", "move", "--source", move.source, "--dest", move.dest, "--yes",
@@ -369,7 +384,8 @@ def _settle_all(cli: Cli, every_stack: Sequence[str], old_stacks: Sequence[str],
     leaving: dict[str, list[str]] = {}
     for stack in old_stacks:
         if stack not in new_stacks:
-            leaving.update(_root_outputs(before[stack]).get(PENDING_DELETIONS_OUTPUT) or {})
+            for shape_, names in (_root_outputs(before[stack]).get(PENDING_DELETIONS_OUTPUT) or {}).items():
+                leaving.setdefault(shape_, []).extend(names)
     for stack in every_stack:
         step = time.monotonic()
         exported = cli.export(stack)
@@ -378,8 +394,10 @@ def _settle_all(cli: Cli, every_stack: Sequence[str], old_stacks: Sequence[str],
         pending = leaving if stack == new_stacks[0] else None
         exported["deployment"] = settle(exported["deployment"], layout[stack], defaults, pending)
         cli.import_(stack, exported)
+        index = layout[stack].get("index")
+        role = f"shard {index} of {layout[stack].get('count')}" if index is not None else "left the fleet"
         _say(f"settled {stack} in {time.monotonic() - step:.1f} s: {len(held_objects(exported['deployment']))} "
-             f"objects, shard {layout[stack].get('index')} of {layout[stack].get('count')}")
+             f"objects, {role}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
