@@ -1,20 +1,26 @@
-"""``python -m inventory render ...`` (offline or live rendering) and ``python -m inventory deploy ...``."""
+"""``python -m inventory render ...`` (offline or live rendering), ``python -m inventory deploy ...``
+(the stack through the Automation API) and ``python -m inventory reshard ...`` (a change of shardCount)."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = "usage: python -m inventory {render,deploy} ...\n"
+USAGE = "usage: python -m inventory {render,deploy,reshard} ...\n"
+COMMANDS = ("render", "deploy", "reshard")
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("render", "deploy"):
+    if not argv or argv[0] not in COMMANDS:
         sys.stderr.write(USAGE)
         return 2
     if argv[0] == "render":
         from inventory.render import main as render
 
         return render(argv[1:])
+    if argv[0] == "reshard":
+        from inventory.stack import reshard
+
+        return reshard(argv[1:])
     from inventory.stack import deploy
 
     return deploy(argv[1:])

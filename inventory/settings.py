@@ -48,6 +48,16 @@ class ArgoCDSource(str, enum.Enum):
     PROFILES = "profiles"  # ClusterProfiles and the credentials feature B resolves
 
 
+class ShardAssignment(str, enum.Enum):
+    """How a source object's shard is chosen (inventory/plan/shards.py, docs/sizing.md)."""
+
+    # Highest random weight: changing shardCount by one moves only about 1/N of the fleet.
+    RENDEZVOUS = "rendezvous"
+    # SHA-256 mod shardCount, the only assignment before shardAssignment existed: changing
+    # shardCount moves most of the fleet. Kept so stacks sharded that way keep their objects.
+    MODULO = "modulo"
+
+
 # Fields an Argo CD name template may use; each names the source object.
 ARGOCD_TEMPLATE_FIELDS = ("source", "namespace", "name")
 
@@ -119,9 +129,10 @@ class Settings:
     hand_over_timeout_seconds: int = 300
 
     # One fleet split across several stacks (inventory/plan/shards.py): this stack declares the
-    # objects of shard shard_index of shard_count.
+    # objects of shard shard_index of shard_count, chosen by shard_assignment.
     shard_count: int = 1
     shard_index: int = 0
+    shard_assignment: ShardAssignment = ShardAssignment.RENDEZVOUS
 
     # Event Framework mode (SPEC §3 C).
     events_name_prefix: str = "cluster-inventory"
@@ -294,6 +305,8 @@ def _coerce(attr: str, value: Any) -> Any:
         return _coerce_mode(value)
     if attr == "push_layout":
         return _coerce_choice(PushLayout, value)
+    if attr == "shard_assignment":
+        return _coerce_choice(ShardAssignment, value)
     if attr in _TUPLE_OF_STR:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")

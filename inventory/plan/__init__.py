@@ -9,7 +9,7 @@ decides how a feature moves between this program and Sveltos.
 from inventory.plan import handover
 from inventory.plan.compose import ExecCredentials, Plan, build_plan
 from inventory.plan.handover import NOTHING, SVELTOS_OWNER_KIND, HandOver
-from inventory.plan.shards import in_shard, select_shard
+from inventory.plan.shards import in_shard, select_shard, shard_of
 
 __all__ = [
     "NOTHING",
@@ -21,4 +21,5 @@ __all__ = [
     "handover",
     "in_shard",
     "select_shard",
+    "shard_of",
 ]

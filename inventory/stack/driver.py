@@ -44,10 +44,8 @@ def pulumi_command(path: str | None = None) -> auto.PulumiCommand:
     return auto.PulumiCommand(root=str(Path(binary).resolve().parent.parent), skip_version_check=True)
 
 
-def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR, tmpdir: str | None = None) -> auto.Stack:
-    from pulumi import automation as auto
-
-    from inventory.stack.program import run
+def cli_environment(tmpdir: str | None = None) -> dict[str, str]:
+    """What the driver adds to the environment of every `pulumi` command it runs."""
     from inventory.stack.resources import SKIP_CHECKPOINTS
 
     # A checkpoint after every step rewrites the whole state each time (quadratic in the
@@ -58,10 +56,18 @@ def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR, tmpdir: str |
            SKIP_CHECKPOINTS: os.environ[SKIP_CHECKPOINTS]}
     if tmpdir:
         env["TMPDIR"] = tmpdir
+    return env
+
+
+def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR, tmpdir: str | None = None) -> auto.Stack:
+    from pulumi import automation as auto
+
+    from inventory.stack.program import run
+
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(project_dir),
         pulumi_command=pulumi_command(),
-        env_vars=env,
+        env_vars=cli_environment(tmpdir),
         secrets_provider=os.environ.get("PULUMI_SECRETS_PROVIDER", "passphrase"),
     )
     return auto.create_or_select_stack(stack_name=stack_name, project_name="cluster-inventory", program=run,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inventory.model import DesiredObject
-from inventory.settings import Settings
+from inventory.settings import Settings, ShardAssignment
 
 # The outputs each run writes (inventory/stack/resources.py) and the next reads back (PreviousRun): every
 # object the stack manages, grouped by shape, to count deletions and replacements and to tell
@@ -33,6 +33,9 @@ MANAGEMENT_CLUSTER_OUTPUT = "managementCluster"
 MODES_OUTPUT = "modes"
 HANDING_OVER_OUTPUT = "handingOver"
 HANDED_OVER_OUTPUT = "handedOver"
+# The shard this stack declares (``shard_layout``): a run whose config names another layout
+# would delete what other shards now declare, so it stops until the state has been moved.
+SHARDS_OUTPUT = "shards"
 
 # How many objects a guard message names before it says "and N more".
 SAMPLE_SIZE = 5
@@ -44,12 +47,18 @@ class GuardError(Exception):
 
 def shape_of(obj: DesiredObject) -> str:
     """What decides whether a change to ``obj`` replaces it: apiVersion, kind, and a Secret's type."""
-    shape = f"{obj.api_version} {obj.kind}"
-    if obj.kind == "Secret" and obj.api_version == "v1":
-        shape += f" {obj.fields.get('type', 'Opaque')}"
-    if obj.fields.get("immutable"):
-        shape += " immutable"
-    return shape
+    return shape(obj.api_version, obj.kind, obj.fields)
+
+
+def shape(api_version: str, kind: str, fields: Mapping[str, Any]) -> str:
+    """``shape_of`` an object given as apiVersion, kind and its other top-level fields (a planned
+    object's, or a deployed one's inputs as the state holds them)."""
+    result = f"{api_version} {kind}"
+    if kind == "Secret" and api_version == "v1":
+        result += f" {fields.get('type') or 'Opaque'}"
+    if fields.get("immutable"):
+        result += " immutable"
+    return result
 
 
 def objects_by_shape(objects: Iterable[DesiredObject]) -> dict[str, list[str]]:
@@ -70,16 +79,26 @@ class PreviousRun:
     modes: Mapping[str, str] = field(default_factory=dict)  # feature -> direct/events/off ("push", "sveltos", ...)
     handed_over: frozenset[str] = frozenset()  # objects it handed to Sveltos: forgotten, never deleted
     handing_over: frozenset[str] = frozenset()  # objects it was still waiting for Sveltos to write
+    shards: Mapping[str, Any] | None = None  # the shard_layout it declared (None: not recorded)
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any]) -> PreviousRun:
         """Read the outputs back; a list of names (the format before shapes were recorded) has no shapes."""
         cluster = outputs.get(MANAGEMENT_CLUSTER_OUTPUT)
         modes = outputs.get(MODES_OUTPUT)
+        shards = outputs.get(SHARDS_OUTPUT)
         return cls(_named_shapes(outputs.get(MANAGED_OBJECTS_OUTPUT)), _named_shapes(outputs.get(PENDING_DELETIONS_OUTPUT)),
                    str(cluster) if cluster else None,
                    {str(k): str(v) for k, v in modes.items()} if isinstance(modes, Mapping) else {},
-                   _names(outputs.get(HANDED_OVER_OUTPUT)), _names(outputs.get(HANDING_OVER_OUTPUT)))
+                   _names(outputs.get(HANDED_OVER_OUTPUT)), _names(outputs.get(HANDING_OVER_OUTPUT)),
+                   _layout(shards))
+
+
+def _layout(value: Any) -> dict[str, Any] | None:
+    """A recorded ``shard_layout``; numbers come back from the engine as floats."""
+    if not isinstance(value, Mapping):
+        return None
+    return {str(k): int(v) if isinstance(v, float) else v for k, v in value.items()}
 
 
 def _names(value: Any) -> frozenset[str]:
@@ -195,3 +214,60 @@ def check_adoption(
             f"To take them over (migrating from the controller or the Event Framework), run with "
             f"`pulumi config set cluster-inventory:adoptExisting true`; see docs/migration.md."
         )
+
+
+def shard_layout(count: int, index: int | None, assignment: ShardAssignment) -> dict[str, Any]:
+    """The ``shards`` output: which shard of how many a stack declares, and how shards are chosen
+    (irrelevant, so left out, for one shard). ``index`` None: a stack that resharding emptied."""
+    layout: dict[str, Any] = {"count": count, "index": index}
+    if count > 1:
+        layout["assignment"] = assignment.value
+    return layout
+
+
+def _describe(layout: Mapping[str, Any]) -> str:
+    if layout.get("index") is None:
+        return f"no shard: `python -m inventory reshard` to {layout.get('count')} shards moved its objects away"
+    if layout.get("count") == 1:
+        return "the whole fleet (shardCount 1)"
+    return f"shard {layout.get('index')} of {layout.get('count')} ({layout.get('assignment')})"
+
+
+def check_shard_layout(previous: PreviousRun, settings: Settings, stack: str) -> None:
+    """A stack declares the shard its last run declared, unless ``python -m inventory reshard``
+    has moved the objects' state for the new layout (and recorded it in the outputs)."""
+    if previous.shards is None and not previous.objects:
+        return  # a new stack: nothing deployed that a layout could delete
+    now = shard_layout(settings.shard_count, settings.shard_index, settings.shard_assignment)
+    if previous.shards is None:
+        # Versions before shardAssignment recorded no layout and assigned by SHA-256 mod N.
+        if settings.shard_count == 1 or settings.shard_assignment is ShardAssignment.MODULO:
+            return
+        raise GuardError(
+            f"stack {stack} was sharded by an earlier version, which chose shards by SHA-256 mod shardCount; "
+            f"with shardAssignment rendezvous (the default now) most of its objects belong to other shards, and "
+            f"this run would delete them. Either keep the old assignment: `pulumi config set "
+            f"cluster-inventory:shardAssignment modulo` in every shard stack; or move to rendezvous without an "
+            f"outage: set it to rendezvous in every shard stack, then run "
+            f"`{_reshard_command(stack, settings.shard_count, settings.shard_count)}` before any of them runs "
+            f"(docs/sizing.md, Changing shardCount)."
+        )
+    if dict(previous.shards) == now:
+        return
+    was = _describe(previous.shards)
+    raise GuardError(
+        f"stack {stack} last declared {was}; its config now says {_describe(now)}. Run now, it would delete "
+        f"the objects that other shards declare under the new layout (consumers would see them deleted and "
+        f"created again). Move their state first, with no stack running: "
+        f"`{_reshard_command(stack, int(previous.shards.get('count') or 1), settings.shard_count)}` "
+        f"(docs/sizing.md, Changing shardCount); or put back the config this stack last ran with."
+    )
+
+
+def _reshard_command(stack: str, from_count: int, to_count: int) -> str:
+    """The ``python -m inventory reshard`` that moves ``stack``'s fleet: by prefix when the shard
+    stacks are named ``<prefix>0`` ..., by name otherwise (e.g. one unsharded stack)."""
+    prefix = stack.rstrip("0123456789")
+    if prefix != stack and from_count > 1:
+        return f"python -m inventory reshard --stack-prefix {prefix} --from-count {from_count} --to-count {to_count}"
+    return f"python -m inventory reshard --from-stacks {stack} --to-stacks <the {to_count} shard stacks, in shardIndex order>"

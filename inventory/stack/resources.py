@@ -30,8 +30,10 @@ from inventory.stack.guards import (
     MANAGEMENT_CLUSTER_OUTPUT,
     MODES_OUTPUT,
     PENDING_DELETIONS_OUTPUT,
+    SHARDS_OUTPUT,
     GuardError,
     objects_by_shape,
+    shard_layout,
 )
 
 CONFIG_NAMESPACE = "cluster-inventory"
@@ -229,6 +231,7 @@ def outputs(
         HANDED_OVER_OUTPUT: sorted(obj.logical_name for obj in handing.retained),
         PENDING_DELETIONS_OUTPUT: dict(sorted(pending.items())),
         MANAGEMENT_CLUSTER_OUTPUT: cluster,
+        SHARDS_OUTPUT: shard_layout(settings.shard_count, settings.shard_index, settings.shard_assignment),
     }
 
 

@@ -187,4 +187,4 @@ def test_python_dash_m_inventory_render_runs_the_cli() -> None:
 
 def test_python_dash_m_inventory_without_a_command_prints_usage() -> None:
     result = subprocess.run([sys.executable, "-m", "inventory"], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert result.returncode == 2 and result.stderr.startswith("usage: python -m inventory {render,deploy}")
+    assert result.returncode == 2 and result.stderr.startswith("usage: python -m inventory {render,deploy,reshard}")

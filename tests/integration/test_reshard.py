@@ -1,0 +1,157 @@
+"""Resharding with no outage (docs/sizing.md, Changing shardCount), with the real CLI and a watch on
+the API server: a fleet in 2 shard stacks goes to 3 and back to 2 through `python -m inventory
+reshard` and an `up` of every stack; no consumer Secret sees a DELETE, no object changes UID, and
+at the end every object is in exactly one stack's state."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from inventory.model.diagnostics import ObjectRef
+from inventory.plan import shard_of
+from inventory.stack import reshard
+from inventory.stack.adoption import OWNER_ANNOTATION
+from tests.integration.controlplane import ControlPlane
+from tests.integration.inventory_objects import SVELTOS, Inventory, kubeconfig_text, secret_reader_provider
+from tests.integration.project import ProjectStack
+from tests.integration.pulumi_stack import local_backend_env
+from tests.integration.watching import ObjectWatch
+
+CLUSTERS, CONSUMERS, PROFILES = 12, 2, 2
+STACKS = ("shard-0", "shard-1", "shard-2")
+UNSAFE = {"create", "delete", "replace", "create-replacement", "delete-replaced"}
+
+
+def _reshard(monkeypatch: pytest.MonkeyPatch, workdir: Path, *argv: str) -> int:
+    for key, value in local_backend_env(workdir).items():
+        monkeypatch.setenv(key, value)
+    return reshard(["--stack-prefix", "shard-", *argv, "--cwd", str(workdir)])
+
+
+def _write_config(workdir: Path, stack: str, **values: object) -> None:
+    """A shard stack's config file, written before the stack exists (as a user copies one)."""
+    path = workdir / "stacks" / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text()) if path.exists() else {}
+    document.setdefault("config", {}).update({f"cluster-inventory:{k}": v for k, v in values.items()})
+    path.write_text(yaml.safe_dump(document))
+
+
+def test_two_shards_to_three_and_back_with_no_delete(control_plane: ControlPlane, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    run_id = uuid.uuid4().hex[:6]
+    inv = Inventory(control_plane.api)
+    capi, fleet, label = f"capi-{run_id}", f"fleet-{run_id}", f"consumer-{run_id}"
+    consumers = [f"team{c}-{run_id}" for c in range(CONSUMERS)]
+    inv.namespace(capi)
+    inv.namespace(fleet)
+    for consumer in consumers:
+        inv.namespace(consumer, {label: ""})
+    for i in range(CLUSTERS):
+        inv.capi_cluster(capi, f"c{i}", {"clusterprofile-name": f"c{i}"}, kubeconfig_text("https://c.example", f"T{i}"))
+    inv.secret(fleet, "src", {"kubeconfig": kubeconfig_text("https://p.example", "P")})
+    for i in range(PROFILES):
+        inv.cluster_profile(fleet, f"p{i}", [secret_reader_provider("https://p.example", "src", "kubeconfig")])
+    config = {"kubeconfig": str(control_plane.kubeconfig), "capiNamespaces": [capi], "profileNamespaces": [fleet],
+              "consumerNamespaceLabel": label, "managedByValue": f"ci-{run_id}", "scheduleIntervalMinutes": 0,
+              "maxDeletions": 0}  # any deletion the guards counted after a move would stop the run
+    selector = f"app.kubernetes.io/managed-by=ci-{run_id}"
+    expected = {f"Secret/{consumer}/default-c{i}-kubeconfig" for i in range(CLUSTERS) for consumer in consumers}
+    expected |= {f"Secret/{fleet}/p{i}-sveltos-kubeconfig" for i in range(PROFILES)}
+    expected |= {f"SveltosCluster/{fleet}/p{i}" for i in range(PROFILES)}
+    workdir = tmp_path / "project"
+    stacks = {name: ProjectStack(workdir, name=name) for name in STACKS[:2]}
+
+    def uids() -> dict[str, str]:
+        found = {f"Secret/{s.metadata.namespace}/{s.metadata.name}": s.metadata.uid
+                 for s in inv.core.list_secret_for_all_namespaces(label_selector=selector).items}
+        for item in inv.custom.list_namespaced_custom_object(*SVELTOS[:2], fleet, SVELTOS[2],
+                                                            label_selector=selector)["items"]:
+            found[f"SveltosCluster/{fleet}/{item['metadata']['name']}"] = item["metadata"]["uid"]
+        return found
+
+    def check_fleet(count: int) -> None:
+        """Every object in exactly one stack's state: the one its shard of ``count`` names, and its owner stamp says so."""
+        held = {name: stacks[name].managed_resources() for name in STACKS[:count]}
+        assert sum(len(names) for names in held.values()) == len(expected)
+        assert set().union(*held.values()) == expected
+        for i in range(CLUSTERS):
+            owner = STACKS[shard_of(ObjectRef("Cluster", capi, f"c{i}"), count)]
+            for consumer in consumers:
+                assert f"Secret/{consumer}/default-c{i}-kubeconfig" in held[owner]
+                secret = inv.core.read_namespaced_secret(f"default-c{i}-kubeconfig", consumer)
+                assert secret.metadata.annotations[OWNER_ANNOTATION].endswith(f"/{owner}")
+
+    try:
+        for index, name in enumerate(STACKS[:2]):
+            stacks[name].configure(**config, shardCount=2, shardIndex=index)
+            stacks[name].up()
+        check_fleet(2)
+        before = uids()
+        assert set(before) == expected
+
+        # 2 -> 3: the config first; a shard run before the move stops and names the command.
+        for index, name in enumerate(STACKS[:2]):
+            stacks[name].configure(shardCount=3)
+        _write_config(workdir, "shard-2", **config, shardCount=3, shardIndex=2)
+        with pytest.raises(Exception, match="python -m inventory reshard --stack-prefix shard- --from-count 2 --to-count 3"):
+            stacks["shard-0"].preview()
+
+        capsys.readouterr()
+        assert _reshard(monkeypatch, workdir, "--from-count", "2", "--to-count", "3", "--dry-run") == 0
+        dry = capsys.readouterr().out
+        assert "dry run: nothing moved" in dry and "shard-2" not in {s.split("/")[-1] for s in _stack_names(workdir)}
+        with ObjectWatch(inv.core.list_secret_for_all_namespaces, selector) as seen:
+            started = time.monotonic()
+            assert _reshard(monkeypatch, workdir, "--from-count", "2", "--to-count", "3") == 0
+            moved_in = time.monotonic() - started
+            report = capsys.readouterr().out
+            stacks["shard-2"] = ProjectStack(workdir, name="shard-2")
+            for name in STACKS:  # what the next run will do: nothing deleted, replaced or created
+                preview = stacks[name].preview()
+                assert not UNSAFE & set(preview.change_summary), (name, preview.change_summary)
+            settled = {name: stacks[name].stack.outputs()["managedObjects"].value for name in STACKS}
+            for name in STACKS:
+                stacks[name].up()
+        assert seen.of("DELETED") == set() and seen.of("ADDED") == set()
+        assert uids() == before
+        check_fleet(3)
+        # The outputs reshard wrote are the ones each run writes itself.
+        assert settled == {name: stacks[name].stack.outputs()["managedObjects"].value for name in STACKS}
+        for name in STACKS:
+            assert set(stacks[name].preview().change_summary) <= {"same"}
+        moved = len(stacks["shard-2"].managed_resources())
+        with capsys.disabled():
+            print(f"\n2 -> 3: {moved} of {len(expected)} objects moved in {moved_in:.1f} s\n{report}")
+
+        # 3 -> 2: shard-2 leaves; its objects go back to the two that stay.
+        for name in STACKS[:2]:
+            stacks[name].configure(shardCount=2)
+        with ObjectWatch(inv.core.list_secret_for_all_namespaces, selector) as seen:
+            assert _reshard(monkeypatch, workdir, "--from-count", "3", "--to-count", "2") == 0
+            assert "shard-2 has left the fleet and holds no object" in capsys.readouterr().out
+            assert stacks["shard-2"].managed_resources() == set()
+            with pytest.raises(Exception, match="no shard"):  # a run of the stack that left stops
+                stacks["shard-2"].preview()
+            for name in STACKS[:2]:
+                assert not UNSAFE & set(stacks[name].preview().change_summary)
+                stacks[name].up()
+            stacks["shard-2"].destroy()  # the provider and the empty component only
+        assert seen.of("DELETED") == set() and seen.of("ADDED") == set()
+        assert uids() == before
+        check_fleet(2)
+    finally:
+        for stack in stacks.values():
+            stack.destroy()
+        for ns in (capi, fleet, *consumers):
+            control_plane.delete_namespace(ns)
+
+
+def _stack_names(workdir: Path) -> set[str]:
+    return {path.name.removesuffix(".json") for path in (workdir / "state").rglob("*.json")
+            if ".pulumi/stacks" in path.as_posix()}
