@@ -7,6 +7,8 @@ which both the Pulumi stack and the render CLI consume.
 ``build_plan`` composes one step per module, in the order the data flows, all sharing
 one ``PlanContext`` (``inventory.plan.context``: inputs, diagnostics, credentials read):
 
+- feature E (SPEC §3 E): ``inventory.plan.cluster_manager``, a ClusterProfile (spec and status)
+  per selected CAPI Cluster; the later steps read these profiles as if they existed already;
 - feature A (SPEC §3 A, seed 000): ``inventory.plan.push`` (seed layout) or
   ``inventory.plan.mcr`` (multicluster-runtime's), from CAPI Clusters' kubeconfigs;
 - ClusterProfile credentials: ``inventory.plan.credentials``
@@ -27,12 +29,13 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from inventory.model import DesiredObject, Diagnostic, Inventory, ObjectRef, Severity
+from inventory.model import ClusterProfile, DesiredObject, Diagnostic, Inventory, ObjectRef, Severity
 from inventory.plan.argocd import ArgoCDSourceCluster, argocd_secrets
 from inventory.plan.clashes import without_clashes
+from inventory.plan.cluster_manager import cluster_profiles
 from inventory.plan.context import PlanContext
 from inventory.plan.credentials import CredentialLookup, ExecCredentials
 from inventory.plan.push import PushPlanner, PushSecrets
@@ -94,9 +97,14 @@ def _build_plan(
 ) -> Plan:
     context = PlanContext(inventory, settings)
     push_planner = PushPlanner(context)
-    lookup = CredentialLookup(context)
     push = PushSecrets((), ())
     others: list[DesiredObject] = []
+    if settings.cluster_profile_mode is Mode.DIRECT:
+        profiles, published = cluster_profiles(context, push_planner, now)
+        others.extend(profiles)
+        # Feature B and Argo CD read the profiles as they will be after this run.
+        context.inventory = _with_published(inventory, published)
+    lookup = CredentialLookup(context)
     if settings.push_mode is Mode.DIRECT:
         push_clusters = push_planner.push_clusters()
         if settings.push_layout is PushLayout.MULTICLUSTER_RUNTIME:
@@ -146,6 +154,13 @@ def _argocd_objects(
     objects, diagnostics = argocd_secrets(sources, settings)
     context.diagnostics.extend(diagnostics)
     return objects, refresh_due
+
+
+def _with_published(inventory: Inventory, published: Sequence[ClusterProfile]) -> Inventory:
+    """``inventory`` whose profiles include those feature E publishes (replacing their live copies)."""
+    mine = {profile.ref: profile for profile in published}
+    profiles = [profile for profile in inventory.profiles if profile.ref not in mine] + list(published)
+    return replace(inventory, profiles=tuple(sorted(profiles, key=lambda p: p.ref.sort_key)))
 
 
 @contextmanager

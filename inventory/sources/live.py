@@ -34,6 +34,7 @@ from inventory.sources.parse import (
     build_inventory,
 )
 from inventory.sources.select import (
+    capi_cluster_selector,
     mcr_lookalike_selector,
     reads_capi,
     reads_profiles,
@@ -203,7 +204,7 @@ class _ClusterReader:
         group, version, plural = _PROFILES
         absent = (
             f"the ClusterProfile CRD ({plural}.{group}/{version}) is not installed: install it from "
-            "sigs.k8s.io/cluster-inventory-api, or set sveltosMode to events or off"
+            "sigs.k8s.io/cluster-inventory-api, or set sveltosMode to events or off (and clusterProfileMode to off)"
         )
         yield from self._custom_objects(
             group, version, plural, "ClusterProfile", None, self._settings.profile_namespaces, absent
@@ -213,14 +214,14 @@ class _ClusterReader:
         version = self._served_capi_version()
         absent = (
             f"the Cluster API Cluster CRD (clusters.{CAPI_GROUP}/{version}) is not installed: "
-            "install Cluster API, or set pushMode to events or off"
+            "install Cluster API, or set pushMode to events or off (and clusterProfileMode to off)"
         )
         yield from self._custom_objects(
             CAPI_GROUP,
             version,
             "clusters",
             "Cluster",
-            self._settings.cluster_profile_name_label,
+            capi_cluster_selector(self._settings),
             self._settings.capi_namespaces,
             absent,
         )

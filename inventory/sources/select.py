@@ -57,28 +57,39 @@ def is_mcr_lookalike(secret: Secret, settings: Settings) -> bool:
 
 
 def reads_capi(settings: Settings) -> bool:
-    """CAPI Clusters and their kubeconfig Secrets feed feature A and Argo CD Secrets from Clusters."""
-    return settings.push_mode is Mode.DIRECT or (
+    """CAPI Clusters and their kubeconfig Secrets feed feature A, Argo CD Secrets from Clusters and feature E."""
+    return settings.push_mode is Mode.DIRECT or settings.cluster_profile_mode is Mode.DIRECT or (
         settings.argocd_mode is Mode.DIRECT and ArgoCDSource.CLUSTERS in settings.argocd_sources
     )
 
 
 def reads_profiles(settings: Settings) -> bool:
-    """ClusterProfiles and their credential Secrets feed feature B and Argo CD Secrets from profiles."""
-    return settings.sveltos_mode is Mode.DIRECT or (
+    """ClusterProfiles and their credential Secrets feed feature B and Argo CD Secrets from profiles;
+    feature E reads the profiles that exist to leave other cluster managers' alone and keep its own
+    conditions' transition times."""
+    return settings.sveltos_mode is Mode.DIRECT or settings.cluster_profile_mode is Mode.DIRECT or (
         settings.argocd_mode is Mode.DIRECT and ArgoCDSource.PROFILES in settings.argocd_sources
     )
+
+
+def capi_cluster_selector(settings: Settings) -> str | None:
+    """The label selector for CAPI Clusters: those naming their ClusterProfile, or every one when
+    feature E publishes every Cluster (``clusterProfileAllClusters``)."""
+    if settings.cluster_profile_mode is Mode.DIRECT and settings.cluster_profile_all_clusters:
+        return None
+    return settings.cluster_profile_name_label
 
 
 def select_relevant(inventory: Inventory, settings: Settings) -> Inventory:
     """The part of ``inventory`` that planning the direct-mode features reads."""
     push = reads_capi(settings)
     sveltos = reads_profiles(settings)
+    every_cluster = capi_cluster_selector(settings) is None
     clusters = (
         tuple(
             cluster
             for cluster in inventory.clusters
-            if settings.cluster_profile_name_label in cluster.labels
+            if (every_cluster or settings.cluster_profile_name_label in cluster.labels)
             and _in_namespaces(cluster.namespace, settings.capi_namespaces)
         )
         if push

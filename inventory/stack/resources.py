@@ -223,7 +223,7 @@ def outputs(
         "skipped": [str(d) for d in diagnostics],
         "earliestCredentialRefresh": refresh_due.isoformat() if refresh_due else None,
         MODES_OUTPUT: {"push": settings.push_mode.value, "sveltos": settings.sveltos_mode.value,
-                       "argocd": settings.argocd_mode.value},
+                       "argocd": settings.argocd_mode.value, "clusterProfile": settings.cluster_profile_mode.value},
         MANAGED_OBJECTS_OUTPUT: objects_by_shape([*objects, *handing.objects]),
         HANDING_OVER_OUTPUT: sorted(obj.logical_name for obj in handing.waiting),
         HANDED_OVER_OUTPUT: sorted(obj.logical_name for obj in handing.retained),
