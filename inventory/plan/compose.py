@@ -103,7 +103,7 @@ def _build_plan(
         profiles, published = cluster_profiles(context, push_planner, now)
         others.extend(profiles)
         # Feature B and Argo CD read the profiles as they will be after this run.
-        context.inventory = _with_published(inventory, published)
+        context.inventory = _with_published(inventory, published, settings.cluster_manager_name)
     lookup = CredentialLookup(context)
     if settings.push_mode is Mode.DIRECT:
         push_clusters = push_planner.push_clusters()
@@ -156,10 +156,12 @@ def _argocd_objects(
     return objects, refresh_due
 
 
-def _with_published(inventory: Inventory, published: Sequence[ClusterProfile]) -> Inventory:
-    """``inventory`` whose profiles include those feature E publishes (replacing their live copies)."""
+def _with_published(inventory: Inventory, published: Sequence[ClusterProfile], manager: str) -> Inventory:
+    """``inventory``'s profiles as they will be after this run: those feature E publishes replace
+    their live copies, and those of this cluster manager it no longer publishes are gone."""
     mine = {profile.ref: profile for profile in published}
-    profiles = [profile for profile in inventory.profiles if profile.ref not in mine] + list(published)
+    profiles = [profile for profile in inventory.profiles
+                if profile.ref not in mine and profile.cluster_manager != manager] + list(published)
     return replace(inventory, profiles=tuple(sorted(profiles, key=lambda p: p.ref.sort_key)))
 
 

@@ -12,6 +12,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -117,11 +118,41 @@ def _metadata(obj: DesiredObject, owner: str) -> dict[str, Any]:
     return metadata
 
 
-def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+@dataclass(frozen=True)
+class StatusAccess:
+    """How the status resources (``inventory.stack.status``) reach the management cluster: the
+    kubeconfig as a Pulumi secret when it is content, an absolute path, or None (ambient)."""
+
+    kubeconfig: pulumi.Input[str] | None
+    context: str | None
+
+
+def status_access(settings: Settings) -> StatusAccess:
+    value = settings.kubeconfig
+    if value and is_kubeconfig_content(value):
+        return StatusAccess(pulumi.Output.secret(value), settings.context or None)
+    return StatusAccess(os.path.abspath(os.path.expanduser(value)) if value else None, settings.context or None)
+
+
+def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions,
+                   access: StatusAccess | None = None) -> pulumi.CustomResource:
     """One pulumi-kubernetes resource per planned object, stamped with its owning stack;
-    credential data as Pulumi secrets."""
+    credential data as Pulumi secrets. A ``status`` (feature E's ClusterProfiles) becomes a
+    ``ClusterProfileStatus`` resource beside it, which pulumi-kubernetes cannot write."""
     name = obj.logical_name
     metadata = _metadata(obj, owner)
+    if "status" in obj.fields:
+        from inventory.stack.status import ClusterProfileStatus
+
+        fields = {key: value for key, value in obj.fields.items() if key != "status"}
+        resource = k8s.apiextensions.CustomResource(
+            name, api_version=obj.api_version, kind=obj.kind, metadata=metadata, opts=opts, **fields)
+        reach = access or StatusAccess(None, None)
+        ClusterProfileStatus(
+            f"{obj.logical_name}/status", api_version=obj.api_version, kind=obj.kind, namespace=obj.namespace or "",
+            object_name=obj.name, status=dict(obj.fields["status"]), kubeconfig=reach.kubeconfig,
+            context=reach.context, opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=[resource]))
+        return resource
     if obj.api_version == "v1" and obj.kind == "Secret":
         data: dict[str, Any] = dict(obj.fields.get("data", {}))
         for key, value in obj.secret_data.items():

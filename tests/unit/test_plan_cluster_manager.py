@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from inventory.model import CapiCluster, ClusterProfile, Condition, ObjectRef
+from inventory.model import AccessProvider, CapiCluster, ClusterAccess, ClusterProfile, Condition, ObjectRef
 from inventory.plan.cluster_manager import control_plane_health, kubernetes_version
 from inventory.plan.shards import shard_of
 from inventory.settings import Mode, Settings, SettingsError
@@ -271,6 +271,17 @@ def test_feature_b_makes_sveltos_clusters_from_the_published_profiles_in_the_sam
     # All of a cluster's objects go to its Cluster's shard.
     assert {obj.source for obj in plan.objects} == {ObjectRef("Cluster", "mgmt", "c1")}
     assert len({shard_of(obj.source, 7) for obj in plan.objects}) == 1
+
+
+def test_a_profile_of_this_manager_no_longer_published_loses_its_sveltos_cluster() -> None:
+    settings = replace(E, sveltos_mode=Mode.DIRECT)
+    gone = ClusterProfile("default", "c1", cluster_manager="cluster-inventory",
+                          access_providers=(AccessProvider("kubeconfig-secretreader", ClusterAccess(
+                              server="https://c1.example:6443",
+                              extensions={"client.authentication.k8s.io/exec": {
+                                  "name": "c1-kubeconfig", "key": "value", "namespace": "mgmt"}})),))
+    plan = plan_of(gone, capi_kubeconfig_secret("mgmt", "c1"), settings=settings)
+    assert refs(plan) == []
 
 
 def test_events_mode_is_refused_with_the_reason() -> None:
