@@ -116,6 +116,10 @@ class Settings:
     cluster_profile_all_clusters: bool = False
     cluster_profile_labels: tuple[str, ...] = ()  # label keys copied from the Cluster to its profile
 
+    # The readiness gate (inventory/plan/readiness.py): credentials of every feature (A, B, D and
+    # E's access providers) wait for a healthy control plane; those already written are kept.
+    require_healthy_control_plane: bool = False
+
     # Exec credential plugins (SPEC §3 B.2).
     exec_provider_file: str | None = None
     exec_timeout_seconds: float = 30.0
@@ -304,7 +308,8 @@ _MODE_FIELDS = {"push_mode", "sveltos_mode", "argocd_mode", "cluster_profile_mod
 _TUPLE_OF_STR = {"capi_namespaces", "profile_namespaces", "cluster_set_namespace_labels", "argocd_labels",
                  "argocd_cluster_namespaces", "argocd_sources", "cluster_profile_labels"}
 _TUPLE_OF_OBJECTS = {"extra_event_sources", "extra_event_triggers", "extra_config_maps", "extra_secrets"}
-_BOOLS = {"allow_mass_deletion", "adopt_existing", "argocd_cluster_resources", "cluster_profile_all_clusters"}
+_BOOLS = {"allow_mass_deletion", "adopt_existing", "argocd_cluster_resources", "cluster_profile_all_clusters",
+          "require_healthy_control_plane"}
 _INTS = {"schedule_interval_minutes", "max_deletions", "shard_count", "shard_index", "hand_over_timeout_seconds"}
 
 

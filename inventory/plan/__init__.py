@@ -9,11 +9,13 @@ decides how a feature moves between this program and Sveltos.
 from inventory.plan import handover
 from inventory.plan.compose import ExecCredentials, Plan, build_plan
 from inventory.plan.handover import NOTHING, SVELTOS_OWNER_KIND, HandOver
+from inventory.plan.readiness import WAITING
 from inventory.plan.shards import in_shard, select_shard
 
 __all__ = [
     "NOTHING",
     "SVELTOS_OWNER_KIND",
+    "WAITING",
     "ExecCredentials",
     "HandOver",
     "Plan",

@@ -62,6 +62,10 @@ CAPI_CONTROL_PLANE_INITIALIZED = "ControlPlaneInitialized"  # v1beta2: the API s
 CAPI_REMOTE_CONNECTION_PROBE = "RemoteConnectionProbe"  # v1beta2: False when unreachable for 50 s
 CAPI_CONTROL_PLANE_READY = "ControlPlaneReady"  # v1beta1: the control plane object's Ready
 
+# Every diagnostic of a cluster whose credentials are held back starts so (``inventory.plan.readiness``
+# reports the other features' the same way); the stack lists them in its ``waiting`` output.
+WAITING = "waiting for a healthy control plane"
+
 # KEP-2149's well-known property: the ClusterSet a cluster belongs to.
 PROPERTY_CLUSTER_SET = "clusterset.k8s.io"
 # Custom properties (the API allows a cluster manager's own names): what Cluster API knows.
@@ -220,6 +224,13 @@ def cluster_profiles(
         if candidate.cluster.status.problem is not None:
             context.warn(candidate.cluster.ref, f"status unreadable, ControlPlaneHealthy is Unknown: "
                                                 f"{candidate.cluster.status.problem}")
+        waits = settings.require_healthy_control_plane and health.status != "True" and not _had_access(existing)
+        if settings.require_healthy_control_plane and health.status != "True":
+            context.warn(candidate.cluster.ref, (
+                f"{WAITING}: ControlPlaneHealthy={health.status} ({health.reason}: {health.message}); the "
+                "ClusterProfile is published without access providers until it is healthy") if waits else (
+                f"control plane not healthy, ControlPlaneHealthy={health.status} ({health.reason}): its "
+                "ClusterProfile keeps its access providers (a health flap never removes them)"))
         access = ClusterAccess(
             server=endpoint.server,
             certificate_authority_data=endpoint.certificate_authority_data,
@@ -230,8 +241,8 @@ def cluster_profiles(
         labels = _labels(candidate, settings.cluster_manager_name, settings.cluster_set_label,
                          settings.cluster_profile_labels, {settings.managed_by_label: settings.managed_by_value})
         display_name = candidate.cluster.name
-        status = _status(candidate.cluster, health, transition_time(health, existing, now), access,
-                         settings.cluster_set_label)
+        status = _status(candidate.cluster, health, transition_time(health, existing, now),
+                         None if waits else access, settings.cluster_set_label)
         objects.append(DesiredObject(
             api_version=CLUSTER_PROFILE_API_VERSION,
             kind=CLUSTER_PROFILE_KIND,
@@ -244,6 +255,8 @@ def cluster_profiles(
                              "clusterManager": {"name": settings.cluster_manager_name}},
                     "status": status},
         ))
+        if waits:
+            continue  # nothing for feature B to read yet
         published.append(ClusterProfile(
             namespace=candidate.namespace,
             name=candidate.name,
@@ -254,6 +267,11 @@ def cluster_profiles(
             published_from=candidate.cluster.ref,
         ))
     return objects, published
+
+
+def _had_access(live: ClusterProfile | None) -> bool:
+    """Whether the live profile lists this program's access provider (its credentials are out)."""
+    return live is not None and any(p.name == SECRET_READER_PROVIDER for p in live.access_providers)
 
 
 def _candidate(context: PlanContext, push_planner: PushPlanner, cluster: CapiCluster) -> _Candidate | None:
@@ -302,7 +320,7 @@ def _labels(candidate: _Candidate, manager: str, cluster_set_label: str, carried
     return labels
 
 
-def _status(cluster: CapiCluster, health: Health, since: str, access: ClusterAccess,
+def _status(cluster: CapiCluster, health: Health, since: str, access: ClusterAccess | None,
             cluster_set_label: str) -> dict[str, Any]:
     status: dict[str, Any] = {
         "conditions": [{
@@ -327,6 +345,8 @@ def _status(cluster: CapiCluster, health: Health, since: str, access: ClusterAcc
     ]
     if properties:
         status["properties"] = properties
+    if access is None:
+        return status
     provider_cluster: dict[str, Any] = {"server": access.server}
     if access.certificate_authority_data:
         provider_cluster["certificate-authority-data"] = base64.b64encode(

@@ -17,8 +17,9 @@ one ``PlanContext`` (``inventory.plan.context``: inputs, diagnostics, credential
   its kubeconfig Secret per ClusterProfile;
 - feature D: ``inventory.plan.argocd``, Argo CD cluster Secrets from the credentials
   features A and B resolved (glued here);
-- then ``inventory.plan.clashes`` drops what would overwrite something, and the objects
-  are put in their deterministic order.
+- then ``inventory.plan.clashes`` drops what would overwrite something, the objects are put in
+  their deterministic order, and, with ``requireHealthyControlPlane``, ``inventory.plan.readiness``
+  holds back the credentials of clusters whose control plane is not healthy yet.
 
 Each feature is planned only in direct mode. Credential bytes only ever travel in
 ``DesiredObject.secret_data``.
@@ -39,6 +40,7 @@ from inventory.plan.cluster_manager import cluster_profiles
 from inventory.plan.context import PlanContext
 from inventory.plan.credentials import CredentialLookup, ExecCredentials
 from inventory.plan.push import PushPlanner, PushSecrets
+from inventory.plan.readiness import gate
 from inventory.plan.sveltos import sveltos_objects
 from inventory.settings import ArgoCDSource, Mode, PushLayout, Settings
 
@@ -76,8 +78,11 @@ def build_plan(
     exec_results: Mapping[ObjectRef, ExecCredentials],
     now: datetime,
     extra_objects: Sequence[DesiredObject] = (),
+    previously_declared: frozenset[str] = frozenset(),
 ) -> Plan:
-    """The plan for ``inventory``; ``extra_objects`` (Event Framework mode) join the clash checks.
+    """The plan for ``inventory``; ``extra_objects`` (Event Framework mode) join the clash checks;
+    ``previously_declared`` are the logical names the last run declared (the readiness gate keeps
+    the credentials a cluster already has).
 
     An inventory with ERROR diagnostics plans nothing: objects missing from a broken
     input would otherwise be deleted.
@@ -85,7 +90,7 @@ def build_plan(
     if any(d.severity is Severity.ERROR for d in inventory.diagnostics):
         return Plan((), _sorted_diagnostics(inventory.diagnostics), None, now)
     with _cyclic_gc_paused():
-        return _build_plan(inventory, settings, exec_results, now, extra_objects)
+        return _build_plan(inventory, settings, exec_results, now, extra_objects, previously_declared)
 
 
 def _build_plan(
@@ -94,6 +99,7 @@ def _build_plan(
     exec_results: Mapping[ObjectRef, ExecCredentials],
     now: datetime,
     extra_objects: Sequence[DesiredObject],
+    previously_declared: frozenset[str],
 ) -> Plan:
     context = PlanContext(inventory, settings)
     push_planner = PushPlanner(context)
@@ -122,6 +128,8 @@ def _build_plan(
     others.extend(extra_objects)
     others, dropped_push = without_clashes(context, push, others)
     objects = _in_plan_order(push.objects_by_namespace(dropped_push), others)
+    if settings.require_healthy_control_plane:
+        objects = tuple(gate(context, objects, previously_declared))
     return Plan(objects, _sorted_diagnostics([*inventory.diagnostics, *context.diagnostics]), refresh_due, now)
 
 

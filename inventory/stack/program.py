@@ -107,7 +107,8 @@ def _run() -> None:
     switch = handover.switch(previous.modes, settings)
     handing_features = handover.handing_features(switch, bool(previous.handing_over), settings)
     # A failed read raises here: nothing is declared or deleted.
-    plan, inventory = compute(settings, now, handover.reading(settings, handing_features))
+    plan, inventory = compute(settings, now, handover.reading(settings, handing_features),
+                              frozenset(previous.objects))
     errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
     if errors:
         raise guards.GuardError("the inventory has errors:\n" + "\n".join(str(d) for d in errors))

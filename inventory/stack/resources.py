@@ -20,7 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from inventory.model import DesiredObject
-from inventory.plan import NOTHING, HandOver
+from inventory.plan import NOTHING, WAITING, HandOver
 from inventory.settings import Settings
 from inventory.sources import is_kubeconfig_content
 from inventory.stack.adoption import OWNER_ANNOTATION
@@ -252,6 +252,7 @@ def outputs(
     return {
         "counts": counts(objects),
         "skipped": [str(d) for d in diagnostics],
+        "waiting": waiting(diagnostics),
         "earliestCredentialRefresh": refresh_due.isoformat() if refresh_due else None,
         MODES_OUTPUT: {"push": settings.push_mode.value, "sveltos": settings.sveltos_mode.value,
                        "argocd": settings.argocd_mode.value, "clusterProfile": settings.cluster_profile_mode.value},
@@ -261,6 +262,16 @@ def outputs(
         PENDING_DELETIONS_OUTPUT: dict(sorted(pending.items())),
         MANAGEMENT_CLUSTER_OUTPUT: cluster,
     }
+
+
+def waiting(diagnostics: Sequence[Any]) -> list[str]:
+    """The clusters whose credentials wait for a healthy control plane (requireHealthyControlPlane),
+    once each with the first reason reported (feature E and the other features report the same cause)."""
+    first: dict[str, str] = {}
+    for diagnostic in diagnostics:
+        if str(diagnostic.reason).startswith(WAITING):
+            first.setdefault(str(diagnostic.subject), str(diagnostic.reason))
+    return [f"{subject}: {reason}" for subject, reason in first.items()]
 
 
 def utcnow() -> datetime:
