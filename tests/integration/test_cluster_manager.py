@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pulumi import automation as auto
 
 from tests.integration.controlplane import ControlPlane
 from tests.integration.inventory_objects import PROFILES, SVELTOS, Inventory, kubeconfig_text
@@ -175,9 +176,14 @@ def test_no_credential_in_state_or_cli_output(world: World) -> None:
         assert needle not in state and needle not in printed
 
 
-def test_removing_a_cluster_deletes_its_profile(world: World) -> None:
+def test_removing_a_cluster_deletes_its_profile_counted_against_max_deletions(world: World) -> None:
     group, version, plural = CAPI_V1BETA2
     world.inventory.custom.delete_namespaced_custom_object(group, version, world.capi_ns, plural, "beta")
+    world.stack.configure(maxDeletions=0)
+    with pytest.raises(auto.CommandError, match=f"ClusterProfile/{world.fleet_ns}/beta"):
+        world.stack.up()
+    assert f"{world.fleet_ns}/beta" in world.inventory.custom_names(PROFILES, world.fleet_ns)
+    world.stack.configure(maxDeletions=None)
     result = world.stack.up()
     assert _changes(result).get("delete", 0) >= 2  # the profile and its status (and B's objects)
     assert f"{world.fleet_ns}/beta" not in world.inventory.custom_names(PROFILES, world.fleet_ns)
