@@ -7,6 +7,8 @@ and feature E on. The steps share one stack and run in file order.
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,8 +63,10 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     inv.capi_cluster(capi_ns, "alpha", {"clusterprofile-name": "alpha", "clusterprofile-namespace": fleet_ns},
                      kubeconfig_text("https://alpha.example:6443", f"SECRET-{run_id}"))
     stack = ProjectStack(tmp_path_factory.mktemp("readiness") / "project")
+    # The kubeconfig's content, as a Pulumi secret: the status resources get it as one too.
+    stack.configure_secret("kubeconfig", control_plane.kubeconfig.read_text())
     stack.configure(
-        kubeconfig=str(control_plane.kubeconfig), capiNamespaces=[capi_ns], profileNamespaces=[fleet_ns],
+        capiNamespaces=[capi_ns], profileNamespaces=[fleet_ns],
         consumerNamespaceLabel=label, sveltosMode="off", clusterProfileMode="direct",
         clusterManagerName=f"mgr-{run_id}", requireHealthyControlPlane=True, managedByValue=f"ci-{run_id}",
         scheduleIntervalMinutes=0)
@@ -103,3 +107,11 @@ def test_a_health_flap_keeps_the_credentials_and_is_reported(world: World) -> No
     assert [p["name"] for p in profile["status"]["accessProviders"]] == ["kubeconfig-secretreader"]
     assert world.output("waiting") == []
     assert any("credentials are kept" in s or "keeps its access providers" in s for s in world.output("skipped"))
+
+
+def test_the_management_kubeconfig_is_secret_in_state_and_output(world: World, control_plane: ControlPlane) -> None:
+    admin = json.loads(control_plane.kubeconfig.read_text())
+    key = admin["users"][0]["user"]["client-key-data"]
+    state, printed = world.stack.state_text(), "\n".join(world.stack.output)
+    assert key not in state and key not in printed
+    assert base64.b64decode(key).decode() not in state
