@@ -12,7 +12,7 @@ from datetime import datetime
 from inventory.model import Inventory, ObjectRef, Severity
 from inventory.plan import ExecCredentials, Plan, build_plan
 from inventory.settings import Settings, SettingsError
-from inventory.sources import reads_profiles
+from inventory.sources import uses_profile_credentials
 
 
 def read_inventory(settings: Settings) -> Inventory:
@@ -31,7 +31,7 @@ def read_inventory(settings: Settings) -> Inventory:
 
 def resolve_exec(inventory: Inventory, settings: Settings, now: datetime) -> Mapping[ObjectRef, ExecCredentials]:
     """Exec-plugin credentials per ClusterProfile; an unusable provider file raises SettingsError."""
-    if settings.exec_provider_file is None or not reads_profiles(settings):
+    if settings.exec_provider_file is None or not uses_profile_credentials(settings):
         return {}
     from inventory.credentials import ProviderFileError, resolve_exec_credentials
 

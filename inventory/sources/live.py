@@ -41,6 +41,7 @@ from inventory.sources.select import (
     referenced_secret_names,
     secret_selectors,
     select_relevant,
+    uses_profile_credentials,
 )
 
 PAGE_SIZE = 500  # items per list call: bounded memory per response, few round trips
@@ -156,9 +157,10 @@ class _ClusterReader:
         if reads_profiles(settings):
             profiles = list(self._profiles())
             keep(iter(profiles))
-            keep(self._secrets(selectors.profile_labelled, settings.profile_namespaces))
-            keep(self._secrets(selectors.stored_credentials, settings.profile_namespaces))
-            keep(self._referenced_secrets(profiles, objects))
+            if uses_profile_credentials(settings):
+                keep(self._secrets(selectors.profile_labelled, settings.profile_namespaces))
+                keep(self._secrets(selectors.stored_credentials, settings.profile_namespaces))
+                keep(self._referenced_secrets(profiles, objects))
         lookalikes = mcr_lookalike_selector(settings)
         if lookalikes is not None:
             keep(self._secrets(lookalikes, ()))

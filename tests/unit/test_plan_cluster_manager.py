@@ -293,3 +293,10 @@ def test_events_mode_is_refused_with_the_reason() -> None:
 def test_cluster_manager_name_must_be_a_label_value(name: str) -> None:
     with pytest.raises(SettingsError, match="clusterManagerName"):
         Settings.from_mapping({"clusterManagerName": name})
+
+
+def test_feature_e_alone_reads_profiles_but_no_profile_credentials() -> None:
+    from inventory.sources.select import reads_profiles, uses_profile_credentials
+
+    assert reads_profiles(E)
+    assert not uses_profile_credentials(E)  # no credential Secrets read, no exec plugin run
