@@ -138,7 +138,7 @@ def _run() -> None:
 
     provider = k8s.Provider("management-cluster", **stack.provider_args(settings, cluster))
     Inventory("inventory", objects, stack_name(), provider, handing, stack.waiting_options(settings),
-              stack.status_access(settings))
+              stack.status_access(settings, cluster))
     for message in handover_messages(switch, handing, settings):
         pulumi.log.info(message)
 

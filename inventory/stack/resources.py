@@ -125,13 +125,15 @@ class StatusAccess:
 
     kubeconfig: pulumi.Input[str] | None
     context: str | None
+    cluster: str | None  # the management cluster's identity (guards.check_cluster_move)
 
 
-def status_access(settings: Settings) -> StatusAccess:
+def status_access(settings: Settings, cluster: str | None) -> StatusAccess:
     value = settings.kubeconfig
     if value and is_kubeconfig_content(value):
-        return StatusAccess(pulumi.Output.secret(value), settings.context or None)
-    return StatusAccess(os.path.abspath(os.path.expanduser(value)) if value else None, settings.context or None)
+        return StatusAccess(pulumi.Output.secret(value), settings.context or None, cluster)
+    path = os.path.abspath(os.path.expanduser(value)) if value else None
+    return StatusAccess(path, settings.context or None, cluster)
 
 
 def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions,
@@ -147,11 +149,12 @@ def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions,
         fields = {key: value for key, value in obj.fields.items() if key != "status"}
         resource = k8s.apiextensions.CustomResource(
             name, api_version=obj.api_version, kind=obj.kind, metadata=metadata, opts=opts, **fields)
-        reach = access or StatusAccess(None, None)
+        reach = access or StatusAccess(None, None, None)
         ClusterProfileStatus(
             f"{obj.logical_name}/status", api_version=obj.api_version, kind=obj.kind, namespace=obj.namespace or "",
             object_name=obj.name, status=dict(obj.fields["status"]), kubeconfig=reach.kubeconfig,
-            context=reach.context, opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=[resource]))
+            context=reach.context, management_cluster=reach.cluster,
+            opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=[resource]))
         return resource
     if obj.api_version == "v1" and obj.kind == "Secret":
         data: dict[str, Any] = dict(obj.fields.get("data", {}))

@@ -30,8 +30,10 @@ import pulumi.dynamic
 # The field manager of every status this program applies; pulumi-kubernetes has its own for the spec.
 FIELD_MANAGER = "cluster-inventory-status"
 _APPLY_PATCH = "application/apply-patch+yaml"
-# What identifies the object: a change of any of them is a new object, so a replacement.
-_IDENTITY = ("apiVersion", "kind", "namespace", "name")
+# What identifies the object: a change of any of them is a new object, so a replacement. The
+# management cluster is the kube-system UID the kubernetes provider's clusterIdentifier holds: when
+# a stack moves to another cluster, its ClusterProfiles are created there and so are their statuses.
+_IDENTITY = ("apiVersion", "kind", "namespace", "name", "managementCluster")
 _PLURALS = {"ClusterProfile": "clusterprofiles"}
 
 
@@ -155,8 +157,9 @@ class ClusterProfileStatus(pulumi.dynamic.Resource, module="inventory", name="Cl
 
     def __init__(self, name: str, *, api_version: str, kind: str, namespace: str, object_name: str,
                  status: dict[str, Any], kubeconfig: pulumi.Input[str] | None, context: str | None,
-                 opts: pulumi.ResourceOptions) -> None:
+                 management_cluster: str | None, opts: pulumi.ResourceOptions) -> None:
         props = {"apiVersion": api_version, "kind": kind, "namespace": namespace, "name": object_name,
-                 "status": status, "kubeconfig": kubeconfig, "context": context}
+                 "status": status, "kubeconfig": kubeconfig, "context": context,
+                 "managementCluster": management_cluster}
         secret = pulumi.ResourceOptions(additional_secret_outputs=["kubeconfig"])
         super().__init__(_PROVIDER, name, props, pulumi.ResourceOptions.merge(opts, secret))
