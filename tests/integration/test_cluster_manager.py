@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from tests.integration.controlplane import ControlPlane
+from tests.integration.controlplane import REPO, ControlPlane
 from tests.integration.inventory_objects import PROFILES, SVELTOS, Inventory, kubeconfig_text
 from tests.integration.project import ProjectStack
 
@@ -141,6 +144,13 @@ def test_second_run_changes_nothing(world: World) -> None:
     assert set(_changes(result)) == {"same"}
 
 
+def test_refresh_reads_the_status_back_unchanged(world: World) -> None:
+    result = world.stack.stack.refresh(on_output=world.stack.output.append, color="never")
+    assert set(_changes(result)) == {"same"}
+    preview = world.stack.preview()
+    assert set(preview.change_summary) <= {"same"}
+
+
 def test_a_condition_change_updates_the_status_in_place(world: World) -> None:
     before = world.condition("alpha")
     world.set_capi_status("alpha", [{"type": "ControlPlaneAvailable", "status": "False", "reason": "NotAvailable",
@@ -192,4 +202,19 @@ def test_removing_a_cluster_deletes_its_profile_counted_against_max_deletions(wo
 
 def test_destroy_removes_the_published_profiles_and_leaves_the_foreign_one(world: World) -> None:
     world.stack.destroy()
+    assert world.inventory.custom_names(PROFILES, world.fleet_ns) == {f"{world.fleet_ns}/gamma"}
+
+
+def test_the_driver_publishes_the_status_too(world: World) -> None:
+    """`python -m inventory deploy` runs the program inline: the dynamic provider's plugin still
+    finds this Python and the package (inventory/stack/driver.py)."""
+    env = {**os.environ, **world.stack.env}
+    for action in ("up", "destroy"):
+        done = subprocess.run(
+            [sys.executable, "-m", "inventory", "deploy", action, "--yes", "--stack", world.stack.name,
+             "--cwd", str(world.stack.workdir)], check=False, cwd=REPO, env=env, capture_output=True, text=True,
+            timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        if action == "up":
+            assert world.condition("alpha")["status"] == "True"
     assert world.inventory.custom_names(PROFILES, world.fleet_ns) == {f"{world.fleet_ns}/gamma"}
