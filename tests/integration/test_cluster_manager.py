@@ -16,6 +16,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from pulumi import automation as auto
 from tests.integration.controlplane import REPO, ControlPlane
 from tests.integration.inventory_objects import PROFILES, SVELTOS, Inventory, kubeconfig_text
 from tests.integration.project import ProjectStack
+from tests.integration.pulumi_stack import local_backend_env, workspace_options
 
 CAPI_V1BETA2 = ("cluster.x-k8s.io", "v1beta2", "clusters")
 STATUS_MANAGER = "cluster-inventory-status"  # inventory/stack/status.py FIELD_MANAGER
@@ -218,3 +220,35 @@ def test_the_driver_publishes_the_status_too(world: World) -> None:
         if action == "up":
             assert world.condition("alpha")["status"] == "True"
     assert world.inventory.custom_names(PROFILES, world.fleet_ns) == {f"{world.fleet_ns}/gamma"}
+
+
+def test_pulumi_kubernetes_does_not_write_a_status(control_plane: ControlPlane, tmp_path: Path) -> None:
+    """Why the status is a resource of its own: given a whole ClusterProfile, status included,
+    pulumi-kubernetes applies it to the object, where the API server drops the status."""
+    import pulumi
+    import pulumi_kubernetes as k8s
+    from pulumi import automation as auto
+
+    namespace = control_plane.new_namespace()
+    condition = {"type": "ControlPlaneHealthy", "status": "True", "reason": "Test", "message": "",
+                 "lastTransitionTime": "2026-01-01T00:00:00Z"}
+
+    def program() -> None:
+        provider = k8s.Provider("p", kubeconfig=control_plane.kubeconfig.read_text())
+        k8s.yaml.v2.ConfigGroup("profile", objs=[{
+            "apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ClusterProfile",
+            "metadata": {"name": "x", "namespace": namespace}, "spec": {"clusterManager": {"name": "m"}},
+            "status": {"conditions": [condition]}}], opts=pulumi.ResourceOptions(provider=provider))
+
+    env = local_backend_env(tmp_path)
+    stack = auto.create_or_select_stack(stack_name="status", project_name="k8s-status", program=program,
+                                        opts=workspace_options(tmp_path, env))
+    try:
+        stack.up()
+        group, version, plural = PROFILES
+        live = Inventory(control_plane.api).custom.get_namespaced_custom_object(group, version, namespace, plural, "x")
+        assert not live.get("status")
+        assert [m.get("subresource", "") for m in live["metadata"]["managedFields"]] == [""]
+    finally:
+        stack.destroy()
+        control_plane.delete_namespace(namespace)
