@@ -13,7 +13,12 @@ belongs to, with the whole lifecycle Pulumi gives any resource:
   a condition that changes updates in place, a new name or namespace replaces;
 - delete applies a status without entries under the same manager, which removes exactly the
   fields this program owned (nothing when the profile is already gone);
-- read (refresh, import ``namespace/name``) returns what the object's status holds now.
+- read (``pulumi refresh``) returns the part of the object's status this program writes.
+
+Import is the one operation a Python dynamic provider cannot offer: Pulumi hands its ``read`` no
+serialized provider then (pulumi/pulumi#16175, open). None is needed: create is a server-side
+apply, so declaring the status of a profile that exists takes its entries over in place (the
+profile itself goes through the adoption check like every object).
 
 The provider runs in Pulumi's ``pulumi-resource-pulumi-python`` plugin, which imports this
 module by name (dill pickles the provider class by reference). The kubeconfig it uses is the
