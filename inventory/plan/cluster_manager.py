@@ -212,37 +212,24 @@ def cluster_profiles(
                 f"{existing.cluster_manager!r}, not {settings.cluster_manager_name!r}: it is left alone "
                 "(spec.clusterManager.name is immutable; to take it over, delete it and the next run publishes it)"))
             continue
-        kubeconfig = push_planner.capi_kubeconfig_secret(candidate.cluster)
-        if kubeconfig is None:
-            continue  # reported by the planner
-        try:
-            endpoint = kubeconfig_endpoint(kubeconfig.data)
-        except ValueError as err:
-            context.warn(candidate.cluster.ref, f"skipped: kubeconfig {kubeconfig.secret} key {kubeconfig.key}: {err}")
-            continue
         health = control_plane_health(candidate.cluster)
         if candidate.cluster.status.problem is not None:
             context.warn(candidate.cluster.ref, f"status unreadable, ControlPlaneHealthy is Unknown: "
                                                 f"{candidate.cluster.status.problem}")
+        access = _access(context, push_planner, candidate)
         waits = settings.require_healthy_control_plane and health.status != "True" and not _had_access(existing)
-        if settings.require_healthy_control_plane and health.status != "True":
+        if access is not None and settings.require_healthy_control_plane and health.status != "True":
             context.warn(candidate.cluster.ref, (
                 f"{WAITING}: ControlPlaneHealthy={health.status} ({health.reason}: {health.message}); the "
                 "ClusterProfile is published without access providers until it is healthy") if waits else (
                 f"control plane not healthy, ControlPlaneHealthy={health.status} ({health.reason}): its "
                 "ClusterProfile keeps its access providers (a health flap never removes them)"))
-        access = ClusterAccess(
-            server=endpoint.server,
-            certificate_authority_data=endpoint.certificate_authority_data,
-            insecure_skip_tls_verify=endpoint.insecure_skip_tls_verify,
-            extensions={EXEC_EXTENSION: {"name": kubeconfig.secret.name, "key": kubeconfig.key,
-                                         "namespace": kubeconfig.secret.namespace or ""}},
-        )
+        withheld = waits or access is None
         labels = _labels(candidate, settings.cluster_manager_name, settings.cluster_set_label,
                          settings.cluster_profile_labels, {settings.managed_by_label: settings.managed_by_value})
         display_name = candidate.cluster.name
         status = _status(candidate.cluster, health, transition_time(health, existing, now),
-                         None if waits else access, settings.cluster_set_label)
+                         None if withheld else access, settings.cluster_set_label)
         objects.append(DesiredObject(
             api_version=CLUSTER_PROFILE_API_VERSION,
             kind=CLUSTER_PROFILE_KIND,
@@ -255,7 +242,7 @@ def cluster_profiles(
                              "clusterManager": {"name": settings.cluster_manager_name}},
                     "status": status},
         ))
-        if waits:
+        if withheld or access is None:
             continue  # nothing for feature B to read yet
         published.append(ClusterProfile(
             namespace=candidate.namespace,
@@ -267,6 +254,31 @@ def cluster_profiles(
             published_from=candidate.cluster.ref,
         ))
     return objects, published
+
+
+def _access(context: PlanContext, push_planner: PushPlanner, candidate: _Candidate) -> ClusterAccess | None:
+    """The ``kubeconfig-secretreader`` provider's cluster: the CAPI kubeconfig's server and CA, and the
+    CAPI kubeconfig Secret itself, namespace included. None, reported, while that kubeconfig is missing
+    or unusable: the cluster manager still lists the cluster, without a way in."""
+    kubeconfig = push_planner.capi_kubeconfig_secret(candidate.cluster)  # what is missing is reported there
+    reason = None
+    if kubeconfig is not None:
+        try:
+            endpoint = kubeconfig_endpoint(kubeconfig.data)
+        except ValueError as err:
+            reason = f"kubeconfig {kubeconfig.secret} key {kubeconfig.key}: {err}"
+        else:
+            return ClusterAccess(
+                server=endpoint.server,
+                certificate_authority_data=endpoint.certificate_authority_data,
+                insecure_skip_tls_verify=endpoint.insecure_skip_tls_verify,
+                extensions={EXEC_EXTENSION: {"name": kubeconfig.secret.name, "key": kubeconfig.key,
+                                             "namespace": kubeconfig.secret.namespace or ""}},
+            )
+    context.warn(candidate.cluster.ref, (
+        f"ClusterProfile {candidate.namespace}/{candidate.name} is published without access providers "
+        f"until the Cluster's kubeconfig Secret is usable" + (f" ({reason})" if reason else "")))
+    return None
 
 
 def _had_access(live: ClusterProfile | None) -> bool:

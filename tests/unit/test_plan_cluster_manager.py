@@ -211,10 +211,15 @@ def test_two_clusters_claiming_one_profile_are_both_reported_and_neither_wins() 
     assert len([r for r in reasons(plan) if "also claimed by" in r]) == 2
 
 
-def test_a_cluster_without_kubeconfig_is_reported_and_skipped() -> None:
-    plan, profiles = published(cluster("mgmt", "c1"))
-    assert profiles == []
-    assert any("no kubeconfig Secret" in r for r in reasons(plan, ObjectRef("Cluster", "mgmt", "c1")))
+def test_a_cluster_without_kubeconfig_is_listed_without_access_providers_and_reported() -> None:
+    settings = replace(E, sveltos_mode=Mode.DIRECT)
+    plan, (profile,) = published(cluster("mgmt", "c1"), settings=settings)
+    assert "accessProviders" not in profile.fields["status"]
+    assert refs(plan) == ["ClusterProfile default/c1"]  # nothing for feature B to read
+    found = reasons(plan, ObjectRef("Cluster", "mgmt", "c1"))
+    assert any("no kubeconfig Secret" in r for r in found)
+    assert any("published without access providers until the Cluster's kubeconfig Secret is usable" in r
+               for r in found)
 
 
 def test_profile_namespace_outside_profile_namespaces_is_reported() -> None:
