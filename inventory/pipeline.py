@@ -12,7 +12,7 @@ from datetime import datetime
 from inventory.model import Inventory, ObjectRef, Severity
 from inventory.plan import ExecCredentials, Plan, build_plan
 from inventory.settings import Settings, SettingsError
-from inventory.sources import reads_profiles
+from inventory.sources import uses_profile_credentials
 
 
 def read_inventory(settings: Settings) -> Inventory:
@@ -31,7 +31,7 @@ def read_inventory(settings: Settings) -> Inventory:
 
 def resolve_exec(inventory: Inventory, settings: Settings, now: datetime) -> Mapping[ObjectRef, ExecCredentials]:
     """Exec-plugin credentials per ClusterProfile; an unusable provider file raises SettingsError."""
-    if settings.exec_provider_file is None or not reads_profiles(settings):
+    if settings.exec_provider_file is None or not uses_profile_credentials(settings):
         return {}
     from inventory.credentials import ProviderFileError, resolve_exec_credentials
 
@@ -46,9 +46,11 @@ def compute_plan(settings: Settings, now: datetime) -> Plan:
     return compute(settings, now)[0]
 
 
-def compute(settings: Settings, now: datetime, read_with: Settings | None = None) -> tuple[Plan, Inventory]:
+def compute(settings: Settings, now: datetime, read_with: Settings | None = None,
+            previously_declared: frozenset[str] = frozenset()) -> tuple[Plan, Inventory]:
     """``compute_plan``'s plan, and the inventory it was made from: read as ``read_with`` needs
-    it (a superset of what ``settings`` need, for a hand-over between modes) if given."""
+    it (a superset of what ``settings`` need, for a hand-over between modes) if given;
+    ``previously_declared`` are the logical names the stack's last run declared."""
     from inventory.events import plan_events
     from inventory.plan import select_shard
 
@@ -56,5 +58,6 @@ def compute(settings: Settings, now: datetime, read_with: Settings | None = None
     inventory = read_inventory(read_with or settings)
     has_errors = any(d.severity is Severity.ERROR for d in inventory.diagnostics)
     exec_results = {} if has_errors else resolve_exec(inventory, settings, now)
-    plan = build_plan(inventory, settings, exec_results, now, extra_objects=event_objects)
+    plan = build_plan(inventory, settings, exec_results, now, extra_objects=event_objects,
+                      previously_declared=previously_declared)
     return select_shard(plan, settings), inventory

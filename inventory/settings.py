@@ -116,6 +116,20 @@ class Settings:
     argocd_cluster_namespaces: tuple[str, ...] = ()  # empty: every namespace of the cluster
     argocd_cluster_resources: bool = False  # only written with argocd_cluster_namespaces
 
+    # Cluster manager for Cluster API (SPEC §3 E): direct or off; Sveltos cannot write a status.
+    cluster_profile_mode: Mode = Mode.OFF
+    # spec.clusterManager.name and label x-k8s.io/cluster-manager of every published profile.
+    # The API server makes spec.clusterManager.name immutable: changing it later needs the
+    # profiles deleted and created again.
+    cluster_manager_name: str = "cluster-inventory"
+    # Also publish every Cluster of capiNamespaces without the clusterprofile-name label, under its own name.
+    cluster_profile_all_clusters: bool = False
+    cluster_profile_labels: tuple[str, ...] = ()  # label keys copied from the Cluster to its profile
+
+    # The readiness gate (inventory/plan/readiness.py): credentials of every feature (A, B, D and
+    # E's access providers) wait for a healthy control plane; those already written are kept.
+    require_healthy_control_plane: bool = False
+
     # Exec credential plugins (SPEC §3 B.2).
     exec_provider_file: str | None = None
     exec_timeout_seconds: float = 30.0
@@ -247,6 +261,16 @@ class Settings:
             )
         if self.argocd_mode is Mode.EVENTS:
             problems.append("argocdMode: 'events' is not available for Argo CD cluster Secrets: choose direct or off")
+        if self.cluster_profile_mode is Mode.EVENTS:
+            problems.append(
+                "clusterProfileMode: 'events' is not available: the Event Framework cannot write a ClusterProfile's "
+                "status (ControlPlaneHealthy, accessProviders), which consumers need; choose direct or off")
+        if not self.cluster_manager_name or not is_label_value(self.cluster_manager_name):
+            problems.append(f"clusterManagerName: {self.cluster_manager_name!r} is not a valid label value "
+                            "(1 to 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)")
+        for key in self.cluster_profile_labels:
+            if not is_label_key(key):
+                problems.append(f"clusterProfileLabels: {key!r} is not a valid label key")
         if self.argocd_mode is Mode.DIRECT and not self.argocd_sources:
             problems.append("argocdSources: at least one of clusters, profiles is needed when argocdMode is direct")
         problem = namespace_problem(self.argocd_namespace)
@@ -291,11 +315,12 @@ def _config_key(attr: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-_MODE_FIELDS = {"push_mode", "sveltos_mode", "argocd_mode"}
+_MODE_FIELDS = {"push_mode", "sveltos_mode", "argocd_mode", "cluster_profile_mode"}
 _TUPLE_OF_STR = {"capi_namespaces", "profile_namespaces", "cluster_set_namespace_labels", "argocd_labels",
-                 "argocd_cluster_namespaces", "argocd_sources"}
+                 "argocd_cluster_namespaces", "argocd_sources", "cluster_profile_labels"}
 _TUPLE_OF_OBJECTS = {"extra_event_sources", "extra_event_triggers", "extra_config_maps", "extra_secrets"}
-_BOOLS = {"allow_mass_deletion", "adopt_existing", "argocd_cluster_resources"}
+_BOOLS = {"allow_mass_deletion", "adopt_existing", "argocd_cluster_resources", "cluster_profile_all_clusters",
+          "require_healthy_control_plane"}
 _INTS = {"schedule_interval_minutes", "max_deletions", "shard_count", "shard_index", "hand_over_timeout_seconds"}
 
 

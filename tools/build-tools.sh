@@ -85,9 +85,17 @@ build_language_host() {
     sdk_dir=$(cd "$here/go/language-python" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
     install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
   fi
-  # The CLI looks for its language hosts on PATH, then next to its own binary (symlinks
-  # followed); a PATH copy would warn on every run, so it goes next to the binary only.
+  # Python dynamic providers (feature E's ClusterProfile status, inventory/stack/status.py) run in
+  # upstream's plugin script `pulumi-resource-pulumi-python` (`python -m pulumi.dynamic` in the
+  # project's virtualenv), shipped in the same module; the CLI bundles it, so it never downloads it.
+  if [[ ! -x $bin/pulumi-resource-pulumi-python || $bin/pulumi-language-python -nt $bin/pulumi-resource-pulumi-python ]]; then
+    sdk_dir=$(cd "$here/go/language-python" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
+    install -m 0755 "$sdk_dir/python/dist/pulumi-resource-pulumi-python" "$bin/pulumi-resource-pulumi-python"
+  fi
+  # The CLI looks for its language hosts and bundled plugins on PATH, then next to its own binary
+  # (symlinks followed); a PATH copy would warn on every run, so they go next to the binary only.
   ln -sfn "$bin/pulumi-language-python" "$tools/pulumi-$PULUMI_VERSION/bin/pulumi-language-python"
+  ln -sfn "$bin/pulumi-resource-pulumi-python" "$tools/pulumi-$PULUMI_VERSION/bin/pulumi-resource-pulumi-python"
 }
 
 install_provider_plugin() {

@@ -5,18 +5,25 @@ Imports the model and settings only. Sources use it to know which Secrets a prof
 at; planning uses it to turn what was read into credentials.
 """
 
-from inventory.credentials.access_providers import SECRET_READER_PROVIDER, SecretReference, secret_reader_reference
+from inventory.credentials.access_providers import (
+    EXEC_EXTENSION,
+    SECRET_READER_PROVIDER,
+    SecretReference,
+    secret_reader_reference,
+)
 from inventory.credentials.argocd import ConversionError, argocd_cluster
 from inventory.credentials.exec import REFRESH_AT_ANNOTATION, ProviderFileError, resolve_exec_credentials
-from inventory.credentials.kubeconfig import validate_kubeconfig
+from inventory.credentials.kubeconfig import kubeconfig_endpoint, validate_kubeconfig
 
 __all__ = [
+    "EXEC_EXTENSION",
     "REFRESH_AT_ANNOTATION",
     "SECRET_READER_PROVIDER",
     "ConversionError",
     "ProviderFileError",
     "SecretReference",
     "argocd_cluster",
+    "kubeconfig_endpoint",
     "resolve_exec_credentials",
     "secret_reader_reference",
     "validate_kubeconfig",

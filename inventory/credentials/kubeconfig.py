@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from inventory.model import SafeDumper, SafeLoader, describe_yaml_error
+from inventory.model import ClusterAccess, SafeDumper, SafeLoader, describe_yaml_error
 
 _CParser: Any
 try:
@@ -159,3 +159,48 @@ def build_plain_kubeconfig(
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+class EndpointError(ValueError):
+    """A kubeconfig names no usable cluster endpoint; the message says what is missing."""
+
+
+def kubeconfig_endpoint(data: bytes) -> ClusterAccess:
+    """The server and CA of the cluster the kubeconfig's current context uses (the only
+    cluster when there is no current context); no credential is carried over.
+
+    Raises EndpointError saying what is missing.
+    """
+    config = yaml.load(data, Loader=SafeLoader)
+    if not isinstance(config, dict):
+        raise EndpointError("not a kubeconfig")
+    clusters = {entry.get("name"): entry.get("cluster") for entry in config.get("clusters") or []
+                if isinstance(entry, dict)}
+    contexts = {entry.get("name"): entry.get("context") for entry in config.get("contexts") or []
+                if isinstance(entry, dict)}
+    current = config.get("current-context")
+    if current:
+        context = contexts.get(current)
+        if not isinstance(context, dict):
+            raise EndpointError(f"current-context {current!r} is not among its contexts")
+        cluster = clusters.get(context.get("cluster"))
+    elif len(clusters) == 1:
+        cluster = next(iter(clusters.values()))
+    else:
+        raise EndpointError(f"no current-context, and {len(clusters)} clusters to choose from")
+    if not isinstance(cluster, dict) or not isinstance(cluster.get("server"), str) or not cluster["server"]:
+        raise EndpointError("the current context's cluster has no server")
+    ca_text = cluster.get("certificate-authority-data") or ""
+    if not isinstance(ca_text, str):
+        raise EndpointError("certificate-authority-data is not a string")
+    try:
+        ca_data = base64.b64decode(ca_text, validate=True)
+    except ValueError:
+        raise EndpointError("certificate-authority-data is not valid base64") from None
+    if not ca_data and cluster.get("certificate-authority"):
+        raise EndpointError("the CA is a file path (certificate-authority), which consumers elsewhere cannot read")
+    return ClusterAccess(
+        server=cluster["server"],
+        certificate_authority_data=ca_data,
+        insecure_skip_tls_verify=cluster.get("insecure-skip-tls-verify") is True,
+    )

@@ -42,13 +42,47 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A status condition as read: a ``metav1.Condition``, or Cluster API v1beta1's (with ``severity``)."""
+
+    type: str
+    status: str  # "True", "False" or "Unknown" (anything else is read as written)
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str = ""  # RFC 3339, as the API server wrote it; "" when absent
+    severity: str = ""  # Cluster API v1beta1 only: Error, Warning, Info
+
+
+@dataclass(frozen=True)
+class CapiClusterStatus:
+    """What a Cluster API Cluster's status says about its control plane, in either API version.
+
+    The parsing edge files each condition list under the schema it follows, whatever the
+    Cluster's apiVersion: ``conditions`` are the v1beta2 (``metav1.Condition``) ones (v1beta2's
+    ``status.conditions``, v1beta1's ``status.v1beta2.conditions``), ``v1beta1_conditions`` the
+    v1beta1 ones (v1beta1's ``status.conditions``, v1beta2's ``status.deprecated.v1beta1.conditions``).
+    """
+
+    conditions: tuple[Condition, ...] = ()
+    v1beta1_conditions: tuple[Condition, ...] = ()
+    control_plane_ready: bool | None = None  # v1beta1 ``status.controlPlaneReady``
+    control_plane_versions: tuple[str, ...] = ()  # v1beta2 ``status.controlPlane.versions[].version``
+    topology_version: str = ""  # ``spec.topology.version``
+    topology_class: str = ""  # ``spec.topology.class`` (v1beta1) / ``spec.topology.classRef.name`` (v1beta2)
+    phase: str = ""
+    # Why the status could not be read (malformed); the Cluster's metadata is still used.
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class CapiCluster:
-    """A Cluster API Cluster (v1beta1 or v1beta2: only metadata is used)."""
+    """A Cluster API Cluster (v1beta1 or v1beta2)."""
 
     namespace: str
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     api_version: str = "cluster.x-k8s.io/v1beta1"
+    status: CapiClusterStatus = field(default_factory=CapiClusterStatus)
 
     @property
     def ref(self) -> ObjectRef:
@@ -83,6 +117,10 @@ class ClusterProfile:
     access_providers: tuple[AccessProvider, ...] = ()
     # Deprecated ``status.credentialProviders``; ``access_providers`` wins on a name clash.
     credential_providers: tuple[AccessProvider, ...] = ()
+    cluster_manager: str = ""  # ``spec.clusterManager.name``
+    conditions: tuple[Condition, ...] = ()
+    # The CAPI Cluster this run publishes the profile for (feature E); None for a profile read.
+    published_from: ObjectRef | None = None
 
     @property
     def ref(self) -> ObjectRef:

@@ -20,6 +20,7 @@ class Feature(str, enum.Enum):
     SVELTOS = "sveltos"  # B: SveltosCluster + kubeconfig Secret per ClusterProfile
     EVENTS = "events"  # C: Sveltos Event Framework objects
     ARGOCD = "argocd"  # D: Argo CD declarative cluster Secrets
+    CLUSTER_MANAGER = "clustermanager"  # E: ClusterProfiles published for CAPI Clusters
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class DesiredObject:
     ``fields`` are the top-level fields besides apiVersion/kind/metadata (``spec``,
     ``type``, non-credential ``data`` ...). ``secret_data`` holds credential bytes;
     for a Secret they become ``data`` and are treated as secret everywhere: Pulumi
-    secrets in the stack, redacted by render unless ``--show-secrets``.
+    secrets in the stack, redacted by render unless ``--show-secrets``. A ``status`` in
+    ``fields`` (feature E's ClusterProfiles) is written through the status subresource.
     """
 
     api_version: str

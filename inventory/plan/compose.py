@@ -7,6 +7,8 @@ which both the Pulumi stack and the render CLI consume.
 ``build_plan`` composes one step per module, in the order the data flows, all sharing
 one ``PlanContext`` (``inventory.plan.context``: inputs, diagnostics, credentials read):
 
+- feature E (SPEC §3 E): ``inventory.plan.cluster_manager``, a ClusterProfile (spec and status)
+  per selected CAPI Cluster; the later steps read these profiles as if they existed already;
 - feature A (SPEC §3 A, seed 000): ``inventory.plan.push`` (seed layout) or
   ``inventory.plan.mcr`` (multicluster-runtime's), from CAPI Clusters' kubeconfigs;
 - ClusterProfile credentials: ``inventory.plan.credentials``
@@ -15,8 +17,9 @@ one ``PlanContext`` (``inventory.plan.context``: inputs, diagnostics, credential
   its kubeconfig Secret per ClusterProfile;
 - feature D: ``inventory.plan.argocd``, Argo CD cluster Secrets from the credentials
   features A and B resolved (glued here);
-- then ``inventory.plan.clashes`` drops what would overwrite something, and the objects
-  are put in their deterministic order.
+- then ``inventory.plan.clashes`` drops what would overwrite something, the objects are put in
+  their deterministic order, and, with ``requireHealthyControlPlane``, ``inventory.plan.readiness``
+  holds back the credentials of clusters whose control plane is not healthy yet.
 
 Each feature is planned only in direct mode. Credential bytes only ever travel in
 ``DesiredObject.secret_data``.
@@ -27,15 +30,17 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from inventory.model import DesiredObject, Diagnostic, Inventory, ObjectRef, Severity
+from inventory.model import ClusterProfile, DesiredObject, Diagnostic, Inventory, ObjectRef, Severity
 from inventory.plan.argocd import ArgoCDSourceCluster, argocd_secrets
 from inventory.plan.clashes import without_clashes
+from inventory.plan.cluster_manager import cluster_profiles
 from inventory.plan.context import PlanContext
 from inventory.plan.credentials import CredentialLookup, ExecCredentials
 from inventory.plan.push import PushPlanner, PushSecrets
+from inventory.plan.readiness import gate
 from inventory.plan.sveltos import sveltos_objects
 from inventory.settings import ArgoCDSource, Mode, PushLayout, Settings
 
@@ -73,8 +78,11 @@ def build_plan(
     exec_results: Mapping[ObjectRef, ExecCredentials],
     now: datetime,
     extra_objects: Sequence[DesiredObject] = (),
+    previously_declared: frozenset[str] = frozenset(),
 ) -> Plan:
-    """The plan for ``inventory``; ``extra_objects`` (Event Framework mode) join the clash checks.
+    """The plan for ``inventory``; ``extra_objects`` (Event Framework mode) join the clash checks;
+    ``previously_declared`` are the logical names the last run declared (the readiness gate keeps
+    the credentials a cluster already has).
 
     An inventory with ERROR diagnostics plans nothing: objects missing from a broken
     input would otherwise be deleted.
@@ -82,7 +90,7 @@ def build_plan(
     if any(d.severity is Severity.ERROR for d in inventory.diagnostics):
         return Plan((), _sorted_diagnostics(inventory.diagnostics), None, now)
     with _cyclic_gc_paused():
-        return _build_plan(inventory, settings, exec_results, now, extra_objects)
+        return _build_plan(inventory, settings, exec_results, now, extra_objects, previously_declared)
 
 
 def _build_plan(
@@ -91,12 +99,18 @@ def _build_plan(
     exec_results: Mapping[ObjectRef, ExecCredentials],
     now: datetime,
     extra_objects: Sequence[DesiredObject],
+    previously_declared: frozenset[str],
 ) -> Plan:
     context = PlanContext(inventory, settings)
     push_planner = PushPlanner(context)
-    lookup = CredentialLookup(context)
     push = PushSecrets((), ())
     others: list[DesiredObject] = []
+    if settings.cluster_profile_mode is Mode.DIRECT:
+        profiles, published = cluster_profiles(context, push_planner, now)
+        others.extend(profiles)
+        # Feature B and Argo CD read the profiles as they will be after this run.
+        context.inventory = _with_published(inventory, published, settings.cluster_manager_name)
+    lookup = CredentialLookup(context)
     if settings.push_mode is Mode.DIRECT:
         push_clusters = push_planner.push_clusters()
         if settings.push_layout is PushLayout.MULTICLUSTER_RUNTIME:
@@ -114,6 +128,8 @@ def _build_plan(
     others.extend(extra_objects)
     others, dropped_push = without_clashes(context, push, others)
     objects = _in_plan_order(push.objects_by_namespace(dropped_push), others)
+    if settings.require_healthy_control_plane:
+        objects = tuple(gate(context, objects, previously_declared))
     return Plan(objects, _sorted_diagnostics([*inventory.diagnostics, *context.diagnostics]), refresh_due, now)
 
 
@@ -146,6 +162,15 @@ def _argocd_objects(
     objects, diagnostics = argocd_secrets(sources, settings)
     context.diagnostics.extend(diagnostics)
     return objects, refresh_due
+
+
+def _with_published(inventory: Inventory, published: Sequence[ClusterProfile], manager: str) -> Inventory:
+    """``inventory``'s profiles as they will be after this run: those feature E publishes replace
+    their live copies, and those of this cluster manager it no longer publishes are gone."""
+    mine = {profile.ref: profile for profile in published}
+    profiles = [profile for profile in inventory.profiles
+                if profile.ref not in mine and profile.cluster_manager != manager] + list(published)
+    return replace(inventory, profiles=tuple(sorted(profiles, key=lambda p: p.ref.sort_key)))
 
 
 @contextmanager

@@ -12,7 +12,7 @@ reported on the shared ``PlanContext`` and the Cluster is skipped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from inventory.model import (
     CAPI_KUBECONFIG_SUFFIX,
@@ -43,6 +43,15 @@ _NO_ANNOTATIONS: Mapping[str, str] = {}
 def push_secret_name(profile_namespace: str, profile_name: str) -> str:
     """KEP-4322's push-model Secret name (seed 000): ``{cpNs}-{cpName}-kubeconfig``."""
     return f"{profile_namespace}-{profile_name}{PUSH_SECRET_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class CapiKubeconfig:
+    """A CAPI Cluster's kubeconfig, and the Secret and data key it is read from."""
+
+    secret: ObjectRef
+    key: str
+    data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -103,18 +112,18 @@ class PushPlanner:
         self._context = context
         self._settings = context.settings
         self._capi_secrets = self._index_capi_kubeconfig_secrets()
-        # Argo CD's clusters source resolves the same kubeconfigs: once each, reported once.
-        self._capi_kubeconfigs: dict[ObjectRef, bytes | None] = {}
+        # Argo CD's clusters source and feature E resolve the same kubeconfigs: once each, reported once.
+        self._capi_kubeconfigs: dict[ObjectRef, CapiKubeconfig | None] = {}
+        self._set_namespaces: dict[str, str] | None = None
 
     def push_clusters(self) -> list[PushCluster]:
         """Every labelled CAPI Cluster with its ClusterProfile and kubeconfig; what it lacks is reported."""
         settings = self._settings
-        set_namespaces = self._cluster_set_namespaces()
         targets = [
             target
             for cluster in sorted(self._context.inventory.clusters, key=lambda c: c.ref.sort_key)
             if settings.cluster_profile_name_label in cluster.labels
-            and (target := self._push_target(cluster, set_namespaces)) is not None
+            and (target := self._push_target(cluster)) is not None
         ]
         return [
             PushCluster(target.cluster.ref, target.profile_name, target.profile_namespace, kubeconfig)
@@ -178,8 +187,26 @@ class PushPlanner:
             writable.append(namespace)
         return writable
 
+    def profile_identity(self, cluster: CapiCluster, *, own_name: bool = False) -> tuple[str, str]:
+        """The (name, namespace) of the ClusterProfile ``cluster`` stands for (seed 000): name from its
+        ``clusterprofile-name`` label (``own_name``: else the Cluster's name; else ""), namespace from
+        its ``clusterprofile-namespace`` label, else its ClusterSet's namespace, else the default."""
+        settings = self._settings
+        profile_name = cluster.labels.get(settings.cluster_profile_name_label) or (cluster.name if own_name else "")
+        profile_namespace = (
+            cluster.labels.get(settings.cluster_profile_namespace_label)
+            or self._cluster_set_namespaces().get(cluster.labels.get(settings.cluster_set_label) or "")
+            or settings.default_profile_namespace
+        )
+        return profile_name, profile_namespace
+
     def _cluster_set_namespaces(self) -> dict[str, str]:
         """ClusterSet name -> its namespace: the lexicographically first claimant (seed shortcoming 2)."""
+        if self._set_namespaces is None:
+            self._set_namespaces = self._claimed_set_namespaces()
+        return self._set_namespaces
+
+    def _claimed_set_namespaces(self) -> dict[str, str]:
         claims: dict[str, set[str]] = {}
         for namespace in self._context.inventory.namespaces:
             for key in self._settings.cluster_set_namespace_labels:
@@ -197,14 +224,9 @@ class PushPlanner:
                 )
         return chosen
 
-    def _push_target(self, cluster: CapiCluster, set_namespaces: Mapping[str, str]) -> _PushTarget | None:
+    def _push_target(self, cluster: CapiCluster) -> _PushTarget | None:
         settings = self._settings
-        profile_name = cluster.labels[settings.cluster_profile_name_label]
-        profile_namespace = (
-            cluster.labels.get(settings.cluster_profile_namespace_label)
-            or set_namespaces.get(cluster.labels.get(settings.cluster_set_label) or "")
-            or settings.default_profile_namespace
-        )
+        profile_name, profile_namespace = self.profile_identity(cluster)
         problems = [
             f"label {label} value {value!r} is not a valid label value (at most 63 letters, digits, '-', '_', '.')"
             for label, value in (
@@ -244,11 +266,16 @@ class PushPlanner:
 
     def capi_kubeconfig(self, cluster: CapiCluster) -> bytes | None:
         """The Cluster's kubeconfig from a Secret in its own namespace (shortcomings 1 and 4)."""
+        found = self.capi_kubeconfig_secret(cluster)
+        return found.data if found is not None else None
+
+    def capi_kubeconfig_secret(self, cluster: CapiCluster) -> CapiKubeconfig | None:
+        """The Cluster's kubeconfig and the Secret key it was read from; what is missing is reported."""
         if cluster.ref not in self._capi_kubeconfigs:
             self._capi_kubeconfigs[cluster.ref] = self._find_capi_kubeconfig(cluster)
         return self._capi_kubeconfigs[cluster.ref]
 
-    def _find_capi_kubeconfig(self, cluster: CapiCluster) -> bytes | None:
+    def _find_capi_kubeconfig(self, cluster: CapiCluster) -> CapiKubeconfig | None:
         label = self._settings.capi_cluster_name_label
         candidates = self._capi_secrets.get((cluster.namespace, cluster.name), [])
         usable = [s for s in candidates if s.type == CAPI_KUBECONFIG_SECRET_TYPE]
@@ -280,7 +307,7 @@ class PushPlanner:
             self._context.warn(cluster.ref, f"skipped: kubeconfig {secret.ref} key {key}: {problem}")
             return None
         self._context.used_as_credentials(secret.ref, cluster.ref)
-        return secret.data[key]
+        return CapiKubeconfig(secret.ref, key, secret.data[key])
 
     def _index_capi_kubeconfig_secrets(self) -> dict[tuple[str, str], list[Secret]]:
         """(namespace, cluster name) -> its candidate kubeconfig Secrets, by name."""

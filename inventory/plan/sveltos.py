@@ -50,6 +50,8 @@ def sveltos_objects(
         if credentials.refresh_at is not None and (refresh_due is None or credentials.refresh_at < refresh_due):
             refresh_due = credentials.refresh_at
         managed_by = {settings.managed_by_label: settings.managed_by_value}
+        # A profile feature E publishes shards with its CAPI Cluster, and so do its Sveltos objects.
+        source = profile.published_from or profile.ref
         annotations = {settings.display_name_annotation: profile.display_name} if profile.display_name else {}
         objects.append(
             DesiredObject(
@@ -58,7 +60,7 @@ def sveltos_objects(
                 namespace=profile.namespace,
                 name=secret_name,
                 feature=Feature.SVELTOS,
-                source=profile.ref,
+                source=source,
                 labels=managed_by,
                 annotations=credentials.annotations,
                 fields=_OPAQUE,
@@ -72,7 +74,7 @@ def sveltos_objects(
                 namespace=profile.namespace,
                 name=profile.name,
                 feature=Feature.SVELTOS,
-                source=profile.ref,
+                source=source,
                 labels={**profile.labels, **managed_by},  # the managed-by label wins
                 annotations=annotations,
                 fields={"spec": {"kubeconfigName": secret_name, "kubeconfigKeyName": credentials.key}},

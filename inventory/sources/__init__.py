@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from inventory.sources.errors import InventoryReadError
 from inventory.sources.files import read_directory
-from inventory.sources.select import is_mcr_lookalike, reads_profiles
+from inventory.sources.select import is_mcr_lookalike, reads_profiles, uses_profile_credentials
 
 if TYPE_CHECKING:
     from inventory.sources.live import api_client, cluster_identity, is_kubeconfig_content, read_cluster
@@ -37,4 +37,5 @@ __all__ = [
     "read_cluster",
     "read_directory",
     "reads_profiles",
+    "uses_profile_credentials",
 ]

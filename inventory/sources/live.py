@@ -34,12 +34,14 @@ from inventory.sources.parse import (
     build_inventory,
 )
 from inventory.sources.select import (
+    capi_cluster_selector,
     mcr_lookalike_selector,
     reads_capi,
     reads_profiles,
     referenced_secret_names,
     secret_selectors,
     select_relevant,
+    uses_profile_credentials,
 )
 
 PAGE_SIZE = 500  # items per list call: bounded memory per response, few round trips
@@ -155,9 +157,10 @@ class _ClusterReader:
         if reads_profiles(settings):
             profiles = list(self._profiles())
             keep(iter(profiles))
-            keep(self._secrets(selectors.profile_labelled, settings.profile_namespaces))
-            keep(self._secrets(selectors.stored_credentials, settings.profile_namespaces))
-            keep(self._referenced_secrets(profiles, objects))
+            if uses_profile_credentials(settings):
+                keep(self._secrets(selectors.profile_labelled, settings.profile_namespaces))
+                keep(self._secrets(selectors.stored_credentials, settings.profile_namespaces))
+                keep(self._referenced_secrets(profiles, objects))
         lookalikes = mcr_lookalike_selector(settings)
         if lookalikes is not None:
             keep(self._secrets(lookalikes, ()))
@@ -203,7 +206,7 @@ class _ClusterReader:
         group, version, plural = _PROFILES
         absent = (
             f"the ClusterProfile CRD ({plural}.{group}/{version}) is not installed: install it from "
-            "sigs.k8s.io/cluster-inventory-api, or set sveltosMode to events or off"
+            "sigs.k8s.io/cluster-inventory-api, or set sveltosMode to events or off (and clusterProfileMode to off)"
         )
         yield from self._custom_objects(
             group, version, plural, "ClusterProfile", None, self._settings.profile_namespaces, absent
@@ -213,14 +216,14 @@ class _ClusterReader:
         version = self._served_capi_version()
         absent = (
             f"the Cluster API Cluster CRD (clusters.{CAPI_GROUP}/{version}) is not installed: "
-            "install Cluster API, or set pushMode to events or off"
+            "install Cluster API, or set pushMode to events or off (and clusterProfileMode to off)"
         )
         yield from self._custom_objects(
             CAPI_GROUP,
             version,
             "clusters",
             "Cluster",
-            self._settings.cluster_profile_name_label,
+            capi_cluster_selector(self._settings),
             self._settings.capi_namespaces,
             absent,
         )

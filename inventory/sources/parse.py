@@ -11,13 +11,16 @@ import base64
 import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from inventory.model import (
     AccessProvider,
     CapiCluster,
+    CapiClusterStatus,
     ClusterAccess,
     ClusterProfile,
+    Condition,
     Diagnostic,
     Inventory,
     Namespace,
@@ -30,8 +33,8 @@ from inventory.model import (
     namespace_problem,
 )
 
-# Cluster API serves Cluster as v1beta2 since v1.11 and v1beta1 before; only metadata is
-# read, which both versions share.
+# Cluster API serves Cluster as v1beta2 since v1.11 and v1beta1 before; metadata is the same
+# in both, the status differs (``parse_capi_status``).
 CAPI_GROUP = "cluster.x-k8s.io"
 CAPI_VERSIONS = ("v1beta2", "v1beta1")  # preference order when both are served
 PROFILE_GROUP = "multicluster.x-k8s.io"
@@ -171,7 +174,93 @@ def parse_secret(body: Mapping[str, Any]) -> Secret:
 def parse_capi_cluster(body: Mapping[str, Any]) -> CapiCluster:
     metadata = _metadata(body)
     namespace, name = _namespaced_identity(metadata)
-    return CapiCluster(namespace=namespace, name=name, labels=_labels(metadata), api_version=body["apiVersion"])
+    api_version = body["apiVersion"]
+    try:
+        status = parse_capi_status(body, api_version.rpartition("/")[2])
+    except MalformedObject as err:
+        # Feature A needs only the metadata: a status it cannot read must not cost the Cluster its
+        # push Secrets. Feature E reports the problem and publishes the health as Unknown.
+        status = CapiClusterStatus(problem=str(err))
+    return CapiCluster(namespace=namespace, name=name, labels=_labels(metadata), api_version=api_version,
+                       status=status)
+
+
+def parse_capi_status(body: Mapping[str, Any], version: str) -> CapiClusterStatus:
+    """The control-plane facts of a Cluster's status, filed by schema (``CapiClusterStatus``).
+
+    v1beta2 (Cluster API >= 1.11): ``status.conditions`` are ``metav1.Condition``s, the v1beta1
+    ones moved to ``status.deprecated.v1beta1.conditions``; ``status.controlPlane.versions``
+    (>= 1.12) lists the control plane's versions; the class is ``spec.topology.classRef.name``.
+    v1beta1: ``status.conditions`` carry a severity, ``status.v1beta2.conditions`` the new ones
+    (>= 1.9); ``status.controlPlaneReady`` is a bool; the class is ``spec.topology.class``.
+    """
+    spec = _mapping(body.get("spec"), "spec")
+    topology = _mapping(spec.get("topology"), "spec.topology")
+    status = _mapping(body.get("status"), "status")
+    if version == "v1beta2":
+        deprecated = _mapping(_mapping(status.get("deprecated"), "status.deprecated").get("v1beta1"),
+                              "status.deprecated.v1beta1")
+        control_plane = _mapping(status.get("controlPlane"), "status.controlPlane")
+        versions = control_plane.get("versions") or []
+        if not isinstance(versions, list):
+            raise MalformedObject(f"status.controlPlane.versions: expected a list, got {_type_name(versions)}")
+        return CapiClusterStatus(
+            conditions=_conditions(status.get("conditions"), "status.conditions"),
+            v1beta1_conditions=_conditions(deprecated.get("conditions"), "status.deprecated.v1beta1.conditions"),
+            control_plane_versions=tuple(
+                _required_string(_mapping(item, f"status.controlPlane.versions[{index}]"), "version",
+                                 f"status.controlPlane.versions[{index}]")
+                for index, item in enumerate(versions)
+            ),
+            topology_version=_optional_string(topology, "version", "spec.topology"),
+            topology_class=_optional_string(_mapping(topology.get("classRef"), "spec.topology.classRef"), "name",
+                                            "spec.topology.classRef"),
+            phase=_optional_string(status, "phase", "status"),
+        )
+    ready = status.get("controlPlaneReady")
+    if ready is not None and not isinstance(ready, bool):
+        raise MalformedObject(f"status.controlPlaneReady: expected true or false, got {ready!r}")
+    return CapiClusterStatus(
+        conditions=_conditions(_mapping(status.get("v1beta2"), "status.v1beta2").get("conditions"),
+                               "status.v1beta2.conditions"),
+        v1beta1_conditions=_conditions(status.get("conditions"), "status.conditions"),
+        control_plane_ready=ready,
+        topology_version=_optional_string(topology, "version", "spec.topology"),
+        topology_class=_optional_string(topology, "class", "spec.topology"),
+        phase=_optional_string(status, "phase", "status"),
+    )
+
+
+def _conditions(value: Any, where: str) -> tuple[Condition, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise MalformedObject(f"{where}: expected a list, got {_type_name(value)}")
+    conditions = []
+    for index, item in enumerate(value):
+        entry = _mapping(item, f"{where}[{index}]")
+        item_where = f"{where}[{index}]"
+        conditions.append(Condition(
+            type=_required_string(entry, "type", item_where),
+            status=_required_string(entry, "status", item_where),
+            reason=_optional_string(entry, "reason", item_where),
+            message=_optional_string(entry, "message", item_where),
+            last_transition_time=_time_string(entry.get("lastTransitionTime"), f"{item_where}.lastTransitionTime"),
+            severity=_optional_string(entry, "severity", item_where),
+        ))
+    return tuple(conditions)
+
+
+def _time_string(value: Any, where: str) -> str:
+    """A timestamp as text; a manifest's unquoted timestamp reaches here as a YAML datetime."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not isinstance(value, str):
+        raise MalformedObject(f"{where}: expected a timestamp, got {_type_name(value)} {value!r}")
+    return value
 
 
 def parse_cluster_profile(body: Mapping[str, Any]) -> ClusterProfile:
@@ -186,6 +275,9 @@ def parse_cluster_profile(body: Mapping[str, Any]) -> ClusterProfile:
         display_name=_optional_string(spec, "displayName", "spec"),
         access_providers=_providers(status.get("accessProviders"), "status.accessProviders"),
         credential_providers=_providers(status.get("credentialProviders"), "status.credentialProviders"),
+        cluster_manager=_optional_string(_mapping(spec.get("clusterManager"), "spec.clusterManager"), "name",
+                                         "spec.clusterManager"),
+        conditions=_conditions(status.get("conditions"), "status.conditions"),
     )
 
 

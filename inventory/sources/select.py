@@ -57,28 +57,44 @@ def is_mcr_lookalike(secret: Secret, settings: Settings) -> bool:
 
 
 def reads_capi(settings: Settings) -> bool:
-    """CAPI Clusters and their kubeconfig Secrets feed feature A and Argo CD Secrets from Clusters."""
-    return settings.push_mode is Mode.DIRECT or (
+    """CAPI Clusters and their kubeconfig Secrets feed feature A, Argo CD Secrets from Clusters and feature E."""
+    return settings.push_mode is Mode.DIRECT or settings.cluster_profile_mode is Mode.DIRECT or (
         settings.argocd_mode is Mode.DIRECT and ArgoCDSource.CLUSTERS in settings.argocd_sources
     )
 
 
-def reads_profiles(settings: Settings) -> bool:
-    """ClusterProfiles and their credential Secrets feed feature B and Argo CD Secrets from profiles."""
+def uses_profile_credentials(settings: Settings) -> bool:
+    """ClusterProfiles' credentials (their Secrets, exec plugins) feed feature B and Argo CD Secrets
+    from profiles."""
     return settings.sveltos_mode is Mode.DIRECT or (
         settings.argocd_mode is Mode.DIRECT and ArgoCDSource.PROFILES in settings.argocd_sources
     )
 
 
+def reads_profiles(settings: Settings) -> bool:
+    """ClusterProfiles are read for their credentials, and by feature E, which leaves other cluster
+    managers' profiles alone and keeps its own conditions' transition times."""
+    return uses_profile_credentials(settings) or settings.cluster_profile_mode is Mode.DIRECT
+
+
+def capi_cluster_selector(settings: Settings) -> str | None:
+    """The label selector for CAPI Clusters: those naming their ClusterProfile, or every one when
+    feature E publishes every Cluster (``clusterProfileAllClusters``)."""
+    if settings.cluster_profile_mode is Mode.DIRECT and settings.cluster_profile_all_clusters:
+        return None
+    return settings.cluster_profile_name_label
+
+
 def select_relevant(inventory: Inventory, settings: Settings) -> Inventory:
     """The part of ``inventory`` that planning the direct-mode features reads."""
     push = reads_capi(settings)
-    sveltos = reads_profiles(settings)
+    credentials = uses_profile_credentials(settings)
+    every_cluster = capi_cluster_selector(settings) is None
     clusters = (
         tuple(
             cluster
             for cluster in inventory.clusters
-            if settings.cluster_profile_name_label in cluster.labels
+            if (every_cluster or settings.cluster_profile_name_label in cluster.labels)
             and _in_namespaces(cluster.namespace, settings.capi_namespaces)
         )
         if push
@@ -87,7 +103,7 @@ def select_relevant(inventory: Inventory, settings: Settings) -> Inventory:
     namespaces = tuple(ns for ns in inventory.namespaces if _is_relevant_namespace(ns, settings)) if push else ()
     profiles = (
         tuple(p for p in inventory.profiles if _in_namespaces(p.namespace, settings.profile_namespaces))
-        if sveltos
+        if reads_profiles(settings)
         else ()
     )
     referenced = _referenced_secrets(profiles)
@@ -95,7 +111,7 @@ def select_relevant(inventory: Inventory, settings: Settings) -> Inventory:
         secret
         for secret in inventory.secrets
         if (push and is_capi_kubeconfig_candidate(secret, settings))
-        or (sveltos and (is_profile_credential_candidate(secret, settings) or secret.ref in referenced))
+        or (credentials and (is_profile_credential_candidate(secret, settings) or secret.ref in referenced))
         or (mcr_lookalike_selector(settings) is not None and is_mcr_lookalike(secret, settings))
     )
     return replace(inventory, clusters=clusters, namespaces=namespaces, profiles=profiles, secrets=secrets)

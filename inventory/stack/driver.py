@@ -8,7 +8,7 @@
 
 The program runs inline in this process (the Pulumi Python SDK serves the
 language runtime itself), so only the `pulumi` CLI and the kubernetes provider
-plugin are needed; plain `pulumi up` in the project directory runs the same
+plugin are needed (and, with feature E, the CLI's `pulumi-resource-pulumi-python`); plain `pulumi up` in the project directory runs the same
 program through a language host. The driver sets PULUMI_SKIP_CHECKPOINTS=true
 (docs/sizing.md), which plain `pulumi` users set themselves for large stacks.
 Backend and secrets provider come from the environment as for `pulumi` itself
@@ -54,6 +54,12 @@ def cli_environment(tmpdir: str | None = None) -> dict[str, str]:
     os.environ.setdefault(SKIP_CHECKPOINTS, "true")
     env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
            SKIP_CHECKPOINTS: os.environ[SKIP_CHECKPOINTS]}
+    # Python dynamic providers (feature E's ClusterProfileStatus, inventory/stack/status.py) run in
+    # the CLI's `pulumi-resource-pulumi-python` plugin, which imports the provider's module by name.
+    # A language host tells it the project's virtualenv; an inline program has none, so it is
+    # told which Python to run (this one) and where the package is.
+    env["PULUMI_PYTHON_CMD"] = sys.executable
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")) if p)
     if tmpdir:
         env["TMPDIR"] = tmpdir
     return env

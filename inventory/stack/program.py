@@ -29,11 +29,12 @@ class Inventory(pulumi.ComponentResource):
 
     def __init__(self, name: str, objects: tuple[DesiredObject, ...], owner: str, provider: k8s.Provider,
                  handing: handover.HandOver = handover.NOTHING,
-                 waiting_opts: pulumi.ResourceOptions | None = None) -> None:
+                 waiting_opts: pulumi.ResourceOptions | None = None,
+                 access: stack.StatusAccess | None = None) -> None:
         super().__init__("cluster-inventory:index:Inventory", name)
         opts = pulumi.ResourceOptions(parent=self, provider=provider)
         for obj in objects:
-            stack.declare_object(obj, owner, opts)
+            stack.declare_object(obj, owner, opts, access)
         waiting = pulumi.ResourceOptions.merge(opts, waiting_opts)
         for obj in handing.waiting:
             stack.declare_object(obj, owner, waiting)
@@ -107,7 +108,8 @@ def _run() -> None:
     switch = handover.switch(previous.modes, settings)
     handing_features = handover.handing_features(switch, bool(previous.handing_over), settings)
     # A failed read raises here: nothing is declared or deleted.
-    plan, inventory = compute(settings, now, handover.reading(settings, handing_features))
+    plan, inventory = compute(settings, now, handover.reading(settings, handing_features),
+                              frozenset(previous.objects))
     errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
     if errors:
         raise guards.GuardError("the inventory has errors:\n" + "\n".join(str(d) for d in errors))
@@ -136,7 +138,8 @@ def _run() -> None:
         pulumi.log.warn(f"`pulumi up` would stop: {problem}")
 
     provider = k8s.Provider("management-cluster", **stack.provider_args(settings, cluster))
-    Inventory("inventory", objects, stack_name(), provider, handing, stack.waiting_options(settings))
+    Inventory("inventory", objects, stack_name(), provider, handing, stack.waiting_options(settings),
+              stack.status_access(settings, cluster))
     for message in handover_messages(switch, handing, settings):
         pulumi.log.info(message)
 

@@ -12,6 +12,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from inventory.model import DesiredObject
-from inventory.plan import NOTHING, HandOver
+from inventory.plan import NOTHING, WAITING, HandOver
 from inventory.settings import Settings
 from inventory.sources import is_kubeconfig_content
 from inventory.stack.adoption import OWNER_ANNOTATION
@@ -119,11 +120,44 @@ def _metadata(obj: DesiredObject, owner: str) -> dict[str, Any]:
     return metadata
 
 
-def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+@dataclass(frozen=True)
+class StatusAccess:
+    """How the status resources (``inventory.stack.status``) reach the management cluster: the
+    kubeconfig as a Pulumi secret when it is content, an absolute path, or None (ambient)."""
+
+    kubeconfig: pulumi.Input[str] | None
+    context: str | None
+    cluster: str | None  # the management cluster's identity (guards.check_cluster_move)
+
+
+def status_access(settings: Settings, cluster: str | None) -> StatusAccess:
+    value = settings.kubeconfig
+    if value and is_kubeconfig_content(value):
+        return StatusAccess(pulumi.Output.secret(value), settings.context or None, cluster)
+    path = os.path.abspath(os.path.expanduser(value)) if value else None
+    return StatusAccess(path, settings.context or None, cluster)
+
+
+def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions,
+                   access: StatusAccess | None = None) -> pulumi.CustomResource:
     """One pulumi-kubernetes resource per planned object, stamped with its owning stack;
-    credential data as Pulumi secrets."""
+    credential data as Pulumi secrets. A ``status`` (feature E's ClusterProfiles) becomes a
+    ``ClusterProfileStatus`` resource beside it, which pulumi-kubernetes cannot write."""
     name = obj.logical_name
     metadata = _metadata(obj, owner)
+    if "status" in obj.fields:
+        from inventory.stack.status import ClusterProfileStatus
+
+        fields = {key: value for key, value in obj.fields.items() if key != "status"}
+        resource = k8s.apiextensions.CustomResource(
+            name, api_version=obj.api_version, kind=obj.kind, metadata=metadata, opts=opts, **fields)
+        reach = access or StatusAccess(None, None, None)
+        ClusterProfileStatus(
+            f"{obj.logical_name}/status", api_version=obj.api_version, kind=obj.kind, namespace=obj.namespace or "",
+            object_name=obj.name, status=dict(obj.fields["status"]), kubeconfig=reach.kubeconfig,
+            context=reach.context, management_cluster=reach.cluster,
+            opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=[resource]))
+        return resource
     if obj.api_version == "v1" and obj.kind == "Secret":
         data: dict[str, Any] = dict(obj.fields.get("data", {}))
         for key, value in obj.secret_data.items():
@@ -223,9 +257,10 @@ def outputs(
     return {
         "counts": counts(objects),
         "skipped": [str(d) for d in diagnostics],
+        "waiting": waiting(diagnostics),
         "earliestCredentialRefresh": refresh_due.isoformat() if refresh_due else None,
         MODES_OUTPUT: {"push": settings.push_mode.value, "sveltos": settings.sveltos_mode.value,
-                       "argocd": settings.argocd_mode.value},
+                       "argocd": settings.argocd_mode.value, "clusterProfile": settings.cluster_profile_mode.value},
         MANAGED_OBJECTS_OUTPUT: objects_by_shape([*objects, *handing.objects]),
         HANDING_OVER_OUTPUT: sorted(obj.logical_name for obj in handing.waiting),
         HANDED_OVER_OUTPUT: sorted(obj.logical_name for obj in handing.retained),
@@ -233,6 +268,16 @@ def outputs(
         MANAGEMENT_CLUSTER_OUTPUT: cluster,
         SHARDS_OUTPUT: shard_layout(settings.shard_count, settings.shard_index, settings.shard_assignment),
     }
+
+
+def waiting(diagnostics: Sequence[Any]) -> list[str]:
+    """The clusters whose credentials wait for a healthy control plane (requireHealthyControlPlane),
+    once each with the first reason reported (feature E and the other features report the same cause)."""
+    first: dict[str, str] = {}
+    for diagnostic in diagnostics:
+        if str(diagnostic.reason).startswith(WAITING):
+            first.setdefault(str(diagnostic.subject), str(diagnostic.reason))
+    return [f"{subject}: {reason}" for subject, reason in first.items()]
 
 
 def utcnow() -> datetime:

@@ -171,3 +171,20 @@ def test_up_succeeds_with_the_deploy_role_and_the_reader_previews_the_next_chang
     stack.configure(kubeconfig=str(identities.kubeconfigs["deploy"]))
     stack.destroy()
     assert _managed(control_plane, identities) == set()
+
+
+def test_the_deploy_role_publishes_cluster_profiles_with_their_status(
+    control_plane: ControlPlane, identities: Identities, tmp_path: Path
+) -> None:
+    stack = _stack(tmp_path, identities)
+    stack.configure(kubeconfig=str(identities.kubeconfigs["deploy"]), clusterProfileMode="direct",
+                    clusterManagerName=f"ci-{identities.run_id}", pushMode="off", sveltosMode="off",
+                    profileNamespaces=[identities.names["fleet"], "default"])
+    stack.up()
+    inv = Inventory(control_plane.api)
+    group, version, plural = PROFILES
+    published = inv.custom.get_namespaced_custom_object(group, version, "default", plural, "one")
+    assert published["spec"]["clusterManager"] == {"name": f"ci-{identities.run_id}"}
+    assert [c["type"] for c in published["status"]["conditions"]] == ["ControlPlaneHealthy"]
+    stack.destroy()
+    assert "default/one" not in inv.custom_names(PROFILES, "default")

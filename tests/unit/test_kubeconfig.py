@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 import yaml
 
-from inventory.credentials.kubeconfig import build_plain_kubeconfig, validate_kubeconfig
+from inventory.credentials.kubeconfig import build_plain_kubeconfig, kubeconfig_endpoint, validate_kubeconfig
 
 
 def test_valid_kubeconfig_has_no_problem() -> None:
@@ -104,3 +105,37 @@ def test_plain_kubeconfig_without_usable_credentials_is_refused(kwargs: dict[str
     arguments: dict[str, object] = {"cluster_name": "c", "server": "https://c", "ca_data": b"", **kwargs}
     with pytest.raises(ValueError, match=message):
         build_plain_kubeconfig(**arguments)  # type: ignore[arg-type]
+
+
+# --- kubeconfig_endpoint: the server and CA feature E publishes ----------------------------------
+
+def _config(clusters: list[dict[str, object]], current: str | None = "ctx") -> bytes:
+    config: dict[str, object] = {"apiVersion": "v1", "kind": "Config", "clusters": clusters,
+                                 "contexts": [{"name": "ctx", "context": {"cluster": "a", "user": "u"}}],
+                                 "users": [{"name": "u", "user": {"token": "secret-token"}}]}
+    if current:
+        config["current-context"] = current
+    return json.dumps(config).encode()
+
+
+def test_endpoint_is_the_current_contexts_cluster_without_credentials() -> None:
+    data = _config([{"name": "b", "cluster": {"server": "https://b:6443"}},
+                    {"name": "a", "cluster": {"server": "https://a:6443",
+                                              "certificate-authority-data": base64.b64encode(b"CA").decode()}}])
+    endpoint = kubeconfig_endpoint(data)
+    assert (endpoint.server, endpoint.certificate_authority_data) == ("https://a:6443", b"CA")
+    assert "secret-token" not in repr(endpoint)
+
+
+@pytest.mark.parametrize("clusters, current, message", [
+    ([{"name": "a", "cluster": {}}], "ctx", "has no server"),
+    ([{"name": "a", "cluster": {"server": "https://a"}}], "other", "current-context 'other'"),
+    ([{"name": "a", "cluster": {"server": "https://a"}}, {"name": "b", "cluster": {"server": "https://b"}}], None,
+     "no current-context, and 2 clusters"),
+    ([{"name": "a", "cluster": {"server": "https://a", "certificate-authority": "/etc/ca.crt"}}], "ctx",
+     "a file path"),
+])
+def test_endpoint_problems_say_what_is_missing(clusters: list[dict[str, object]], current: str | None,
+                                                message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        kubeconfig_endpoint(_config(clusters, current))

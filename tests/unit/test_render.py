@@ -188,3 +188,14 @@ def test_python_dash_m_inventory_render_runs_the_cli() -> None:
 def test_python_dash_m_inventory_without_a_command_prints_usage() -> None:
     result = subprocess.run([sys.executable, "-m", "inventory"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 2 and result.stderr.startswith("usage: python -m inventory {render,deploy,reshard}")
+
+
+def test_render_shows_published_cluster_profiles_with_their_status(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "clusterProfileMode: direct\npushMode: 'off'\nsveltosMode: 'off'\n")
+    status, out, err = render("--from-dir", BASIC, "--config", config)
+    assert status == 0
+    profiles = {d["metadata"]["name"]: d for d in yaml.safe_load_all(out) if d["kind"] == "ClusterProfile"}
+    assert set(profiles) == {"dev-1"}  # prod-1's profile belongs to another cluster manager: left alone
+    assert profiles["dev-1"]["status"]["conditions"][0]["type"] == "ControlPlaneHealthy"
+    assert profiles["dev-1"]["status"]["accessProviders"][0]["name"] == "kubeconfig-secretreader"
+    assert "Cluster mgmt/prod-1: skipped: ClusterProfile fleet/prod-1 exists and names cluster manager" in err
