@@ -10,7 +10,7 @@ TOOLS_ENV = eval "$$(tools/env.sh)"
 # passphrase that protects nothing. A real stack gets its own backend and passphrase.
 DEMO_STACK := dev
 DEMO_PASSPHRASE := cluster-inventory-demo-only
-DEMO_ENV = export PULUMI_BACKEND_URL="file://$(CURDIR)/.local/state" PULUMI_CONFIG_PASSPHRASE="$(DEMO_PASSPHRASE)"
+DEMO_ENV = export PULUMI_BACKEND_URL="file://$(CURDIR)/.local/state" PULUMI_CONFIG_PASSPHRASE="$(DEMO_PASSPHRASE)" PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS=true
 DEMO_STEP = printf '\n[demo] == %s ==\n' 
 
 .PHONY: help venv tools cluster-up cluster-down demo demo-down test test-unit lint bench-plan bench-deploy bench-events-limit clean

@@ -20,7 +20,7 @@ from inventory.model import Inventory as InventoryModel
 from inventory.plan import handover
 from inventory.settings import Settings, SettingsError
 from inventory.sources import InventoryReadError
-from inventory.stack import guards
+from inventory.stack import backend, guards
 from inventory.stack import resources as stack
 
 
@@ -133,6 +133,9 @@ def _run() -> None:
         raise guards.GuardError(problem)
     if problem:
         pulumi.log.warn(f"`pulumi up` would stop: {problem}")
+    growth = backend.growth_problem(os.environ, pulumi.get_project(), pulumi.get_stack())
+    if growth:
+        pulumi.log.warn(growth)
 
     provider = k8s.Provider("management-cluster", **stack.provider_args(settings, cluster))
     Inventory("inventory", objects, stack_name(), provider, handing, stack.waiting_options(settings))
