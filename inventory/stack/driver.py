@@ -145,18 +145,19 @@ def _run(args: argparse.Namespace, tmpdir: str) -> int:
         print(f"pulumi {args.action} failed: {message}", file=sys.stderr)
         return 1
     if args.action in ("up", "destroy", "refresh"):
-        return _prune(args.stack, args.keep_state_copies)
+        return _prune(args.stack, args.keep_state_copies, asked=False)
     return 0
 
 
-def _prune(stack: str, keep: int) -> int:
+def _prune(stack: str, keep: int, asked: bool = True) -> int:
     """Remove the copies of the state a file backend keeps beyond the newest ``keep``."""
     from inventory.stack.backend import backend_url, local_root, prune
 
     root = local_root(backend_url(os.environ))
     if root is None:
-        print("prune: the state backend is not a file:// directory; expire old copies with a lifecycle rule "
-              "on the bucket instead (docs/sizing.md)", file=sys.stderr)
+        if asked:
+            print("prune: the state backend is not a file:// directory; expire old copies of the state with a "
+                  "lifecycle rule on the bucket instead (docs/sizing.md)", file=sys.stderr)
         return 0
     pruned = prune(root, PROJECT_NAME, stack, keep)
     if pruned.files:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from inventory.stack.backend import DISABLE_BACKUPS, growth_problem, local_root, prune
 
 PROJECT, STACK = "cluster-inventory", "prod"
@@ -83,3 +85,18 @@ def test_file_backend_urls_map_to_their_directory() -> None:
     assert local_root("file://~/state") == Path.home() / "state"
     assert local_root("file:///var/state?no_tmp_dir=true") == Path("/var/state")
     assert local_root("s3://bucket") is None
+
+
+def test_deploy_prune_prunes_the_stacks_file_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from inventory.stack.driver import main
+
+    write_backend(tmp_path / "state", updates=5)
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / f"Pulumi.{STACK}.yaml").write_text("config: {}\n")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'state'}")
+
+    assert main(["prune", "--stack", STACK, "--cwd", str(tmp_path), "--keep-state-copies", "1"]) == 0
+
+    assert "pruned 8 old copies of the state" in capsys.readouterr().out
+    assert len(list((tmp_path / "state" / ".pulumi" / "history").rglob("*.checkpoint.json"))) == 1
