@@ -10,7 +10,7 @@ TOOLS_ENV = eval "$$(tools/env.sh)"
 # passphrase that protects nothing. A real stack gets its own backend and passphrase.
 DEMO_STACK := dev
 DEMO_PASSPHRASE := cluster-inventory-demo-only
-DEMO_ENV = export PULUMI_BACKEND_URL="file://$(CURDIR)/.local/state" PULUMI_CONFIG_PASSPHRASE="$(DEMO_PASSPHRASE)"
+DEMO_ENV = export PULUMI_BACKEND_URL="file://$(CURDIR)/.local/state" PULUMI_CONFIG_PASSPHRASE="$(DEMO_PASSPHRASE)" PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS=true
 DEMO_STEP = printf '\n[demo] == %s ==\n' 
 
 .PHONY: help venv tools cluster-up cluster-down demo demo-down test test-unit lint bench-plan bench-deploy bench-events-limit clean
@@ -65,7 +65,7 @@ lint: venv ## ruff, mypy --strict on inventory/, actionlint on the workflows
 bench-plan: venv ## plan 1,000 and 10,000 clusters x 10 consumer namespaces; prints time and peak RSS
 	@$(PY) bench/bench_plan.py
 
-bench-deploy: cluster-up ## deploy 200 and 1,000 synthetic clusters (SIZE=N for your own) beside the API server's floor
+bench-deploy: cluster-up ## deploy 200 and 1,000 synthetic clusters (SIZE=N for your own) beside the API server's and Pulumi's floors
 	@$(TOOLS_ENV); $(PY) bench/bench_deploy.py $(if $(SIZE),--size $(SIZE))
 
 bench-events-limit: venv tools ## events mode under real Sveltos: which fleets get every push Secret (CLUSTERS=a,b CONSUMERS=n)

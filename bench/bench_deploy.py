@@ -3,6 +3,8 @@
     python bench/bench_deploy.py                 # 200 and 1,000 CAPI Clusters (make bench-deploy)
     python bench/bench_deploy.py --size 500      # your own fleet size
     python bench/bench_deploy.py --size 2000 --consumers 8
+    python bench/bench_deploy.py --size 200 --parallel-diff   # also no-op preview/up with PULUMI_PARALLEL_DIFF
+    python bench/bench_deploy.py --size 2000 --consumers 8 --shards 4   # four shard stacks, one after the other
 
 Per size: N CAPI Clusters (5.5 KB certificate kubeconfigs) x C consumer namespaces, plus N
 ClusterProfiles reading those kubeconfigs through ``kubeconfig-secretreader``: N*C push
@@ -20,6 +22,15 @@ remove 10% of the clusters then up, destroy. For each: wall time, ratio to the f
 RSS and CPU seconds of every process (python, pulumi, the provider), API requests by verb
 (the API server's own apiserver_request_total) and the size of the state file.
 
+Then the Pulumi floor (bench/pulumi_floor.py: the shortest Pulumi program declaring the same
+rendered objects, one pulumi-kubernetes resource each, credentials as secrets, the same provider
+settings) runs the same steps on the same inventory with plain `pulumi`, so every step shows
+its ratio to both floors. `--no-pulumi-floor` skips it.
+
+`--shards N` runs N shard stacks (shardCount N) one after the other instead of one stack: cold
+up, no-op preview, no-op up and destroy of each, each one's time and peak RSS, and the wall time
+a CI matrix of N runners would take (the slowest shard of each step).
+
 Results: a table on stdout and JSON in bench/results/ (not committed).
 """
 
@@ -36,8 +47,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -147,7 +158,17 @@ class Step:
     requests: dict[str, int] = field(default_factory=dict)
     state_bytes: int | None = None
     changes: str = ""
+    pulumi_floor: float | None = None  # the Pulumi floor's time for the same step
 
+
+# The Pulumi floor's project: the same language host and virtualenv as the program.
+FLOOR_PROJECT = """name: pulumi-floor
+runtime:
+  name: python
+  options:
+    toolchain: pip
+    virtualenv: .venv
+"""
 
 # How users run it: plain `pulumi` in the project directory (through the project's language
 # host; PULUMI_SKIP_CHECKPOINTS=true, which the program demands of a stack this large in a
@@ -156,40 +177,68 @@ ENTRIES = ("pulumi", "driver")
 
 
 class Bench:
-    def __init__(self, fleet: Fleet, workdir: Path, entry: str) -> None:
-        self.fleet, self.workdir, self.entry = fleet, workdir, entry
+    def __init__(self, fleet: Fleet, workdir: Path, entry: str, stack: str = STACK,
+                 config: dict[str, Any] | None = None) -> None:
+        self.fleet, self.workdir, self.entry, self.stack = fleet, workdir, entry, stack
         self.steps: list[Step] = []
         self.floor: dict[str, float] = {}
+        workdir.mkdir(parents=True, exist_ok=True)
         self.env = {**tools_env(), "PULUMI_BACKEND_URL": f"file://{workdir / 'state'}",
                     "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
+        (workdir / "state").mkdir(exist_ok=True)
+        if entry in ("pulumi", "floor"):
+            self.env["PULUMI_SKIP_CHECKPOINTS"] = "true"
+            (workdir / ".venv").symlink_to(REPO / ".venv")
+        if entry == "floor":
+            (workdir / "Pulumi.yaml").write_text(FLOOR_PROJECT)
+            shutil.copy(REPO / "bench" / "pulumi_floor.py", workdir / "__main__.py")
+            self.env["BENCH_FLOOR_INPUT"] = str(workdir / "objects.json")
+            return
         shutil.copy(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
         if entry == "pulumi":
-            self.env["PULUMI_SKIP_CHECKPOINTS"] = "true"
-            for name in ("__main__.py", "inventory", ".venv"):
+            for name in ("__main__.py", "inventory"):
                 (workdir / name).symlink_to(REPO / name)
         (workdir / "stacks").mkdir(exist_ok=True)
-        (workdir / "state").mkdir(exist_ok=True)
         import yaml
 
-        (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": fleet.stack_config()}))
+        # The bench measures stacks of any size, past the memory budget too (docs/sizing.md, Memory).
+        config = {**fleet.stack_config(), "cluster-inventory:allowOverMemoryBudget": True, **(config or {})}
+        (workdir / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+
+    def init(self) -> None:
+        if self.entry != "driver":
+            subprocess.run(["pulumi", "stack", "init", self.stack, "--secrets-provider", "passphrase",
+                            "--cwd", str(self.workdir)], env=self.env, check=True, capture_output=True)
+
+    def declare(self, objects: list[dict[str, Any]]) -> None:
+        """The objects the Pulumi floor declares (entry "floor" only)."""
+        from inventory.settings import Settings
+        from inventory.sources import cluster_identity
+
+        values = {key.split(":", 1)[1]: value for key, value in self.fleet.stack_config().items()}
+        given = {"kubeconfig": str(KUBECONFIG), "clusterIdentifier": cluster_identity(Settings.from_mapping(values)),
+                 "objects": objects}
+        (self.workdir / "objects.json").write_text(json.dumps(given))
 
     def state_bytes(self) -> int:
-        return sum(p.stat().st_size for p in (self.workdir / "state").rglob(f"{STACK}.json"))
+        return sum(p.stat().st_size for p in (self.workdir / "state").rglob(f"{self.stack}.json"))
 
     def command(self, action: str) -> list[str]:
         if self.entry == "driver":
-            return [sys.executable, "-m", "inventory", "deploy", action, "--stack", STACK, "--cwd", str(self.workdir)]
+            return [sys.executable, "-m", "inventory", "deploy", action, "--stack", self.stack,
+                    "--cwd", str(self.workdir)]
         flags = {"preview": [], "up": ["--yes", "--skip-preview"], "destroy": ["--yes", "--skip-preview"]}[action]
-        return ["pulumi", action, "--stack", STACK, "--cwd", str(self.workdir), "--non-interactive", *flags]
+        return ["pulumi", action, "--stack", self.stack, "--cwd", str(self.workdir), "--non-interactive", *flags]
 
-    def deploy(self, name: str, action: str, floor: str | None = None) -> Step:
+    def deploy(self, name: str, action: str, floor: str | None = None, env: dict[str, str] | None = None) -> Step:
         command = self.command(action)
         before = request_counts()
-        log(f"{self.fleet.clusters} clusters: {name} ...")
+        log(f"{self.fleet.clusters} clusters, {self.entry} {self.stack}: {name} ...")
         start = time.perf_counter()
         output = self.workdir / f"{name.replace(' ', '-')}.log"
         with output.open("w") as sink:
-            process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=sink, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(command, cwd=REPO, env={**self.env, **(env or {})}, stdout=sink,
+                                       stderr=subprocess.STDOUT)
             tree = ProcessTree(process.pid)
             last_report = start
             while process.poll() is None:
@@ -236,49 +285,121 @@ def _summary(output: str) -> str:
     return "; ".join(lines)
 
 
-def rendered_objects(fleet: Fleet) -> list[dict[str, Any]]:
+def rendered_objects(fleet: Fleet, expected: int | None = None) -> list[dict[str, Any]]:
     """Exactly what `render` prints for the bench stack's config, credentials included."""
     from inventory.pipeline import compute_plan
     from inventory.settings import Settings
 
     values = {key.split(":", 1)[1]: value for key, value in fleet.stack_config().items()}
     plan = compute_plan(Settings.from_mapping(values), datetime.now(UTC))
-    if len(plan.objects) != fleet.objects:
-        raise SystemExit(f"the plan has {len(plan.objects)} objects, expected {fleet.objects}: "
+    expected = fleet.objects if expected is None else expected
+    if len(plan.objects) != expected:
+        raise SystemExit(f"the plan has {len(plan.objects)} objects, expected {expected}: "
                          + "; ".join(str(d) for d in plan.diagnostics[:3]))
     return [obj.manifest(show_secrets=True) for obj in plan.objects]
 
 
-def run_fleet(fleet: Fleet, entry: str) -> list[Step]:
-    log(f"== {fleet.clusters} clusters x {fleet.consumers} consumers + {fleet.clusters} profiles "
-        f"= {fleet.objects} objects ==")
-    delete_namespaces(fleet)  # leftovers of an interrupted run
+PARALLEL_DIFF = {"PULUMI_PARALLEL_DIFF": "true"}
+
+
+def write_inventory(fleet: Fleet) -> None:
     namespaces, inventory = inventory_manifests(fleet)
     start = time.perf_counter()
     applier("apply", namespaces)
     applier("apply", inventory)
     log(f"inventory of {len(inventory)} objects written in {time.perf_counter() - start:.1f} s")
-    with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
-        bench = Bench(fleet, Path(tmp), entry)
-        if entry == "pulumi":
-            subprocess.run(["pulumi", "stack", "init", STACK, "--secrets-provider", "passphrase", "--cwd", tmp],
-                           env=bench.env, check=True, capture_output=True)
-        rendered = rendered_objects(fleet)
-        bench.floor_step("apply", rendered)
-        bench.floor_step("dry-run", rendered)
-        bench.floor_step("delete", rendered)
 
-        bench.deploy("cold preview", "preview", floor="dry-run")
-        bench.deploy("cold up", "up", floor="apply")
-        bench.deploy("no-op preview", "preview", floor="dry-run")
-        bench.deploy("no-op up", "up", floor="dry-run")
-        rotated = [kubeconfig_secret(fleet, i, generation=1) for i in range(0, fleet.clusters, 10)]
-        applier("apply", rotated)
-        bench.deploy("rotate 10% + up", "up", floor="apply")
-        applier("delete", removed_clusters(fleet))
-        bench.deploy("remove 10% + up", "up", floor="delete")
-        bench.deploy("destroy", "destroy", floor="delete")
+
+def floors(bench: Bench, fleet: Fleet) -> None:
+    rendered = rendered_objects(fleet)
+    bench.floor_step("apply", rendered)
+    bench.floor_step("dry-run", rendered)
+    bench.floor_step("delete", rendered)
+
+
+def run_sequence(bench: Bench, fleet: Fleet, parallel_diff: bool = False,
+                 declare: Callable[[int], None] | None = None) -> None:
+    """Cold preview, cold up, no-op preview and up, rotate 10% + up, remove 10% + up, destroy.
+    ``declare(expected objects)`` re-renders what the Pulumi floor declares after each inventory change."""
+    if declare:
+        declare(fleet.objects)
+    bench.deploy("cold preview", "preview", floor="dry-run")
+    bench.deploy("cold up", "up", floor="apply")
+    bench.deploy("no-op preview", "preview", floor="dry-run")
+    bench.deploy("no-op up", "up", floor="dry-run")
+    if parallel_diff:
+        bench.deploy("no-op preview, parallel diff", "preview", floor="dry-run", env=PARALLEL_DIFF)
+        bench.deploy("no-op up, parallel diff", "up", floor="dry-run", env=PARALLEL_DIFF)
+    rotated = [kubeconfig_secret(fleet, i, generation=1) for i in range(0, fleet.clusters, 10)]
+    applier("apply", rotated)
+    if declare:
+        declare(fleet.objects)
+    bench.deploy("rotate 10% + up", "up", floor="apply")
+    removed = removed_clusters(fleet)
+    applier("delete", removed)
+    if declare:
+        declare(fleet.objects - len(removed) // 3 * (fleet.consumers + 2))
+    bench.deploy("remove 10% + up", "up", floor="delete")
+    bench.deploy("destroy", "destroy", floor="delete")
+
+
+def run_fleet(fleet: Fleet, entry: str, pulumi_floor: bool = True, parallel_diff: bool = False) -> list[Step]:
+    log(f"== {fleet.clusters} clusters x {fleet.consumers} consumers + {fleet.clusters} profiles "
+        f"= {fleet.objects} objects ==")
+    delete_namespaces(fleet)  # leftovers of an interrupted run
+    write_inventory(fleet)
+    with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
+        bench = Bench(fleet, Path(tmp) / "program", entry)
+        bench.init()
+        floors(bench, fleet)
+        run_sequence(bench, fleet, parallel_diff)
         steps = bench.steps
+        if pulumi_floor:
+            # The same inventory again (the sequence rotated and removed some), then the same steps.
+            write_inventory(fleet)
+            floor = Bench(fleet, Path(tmp) / "floor", "floor")
+            floor.floor = bench.floor
+            floor.init()
+            run_sequence(floor, fleet, declare=lambda expected: floor.declare(rendered_objects(fleet, expected)))
+            by_name = {step.name: step for step in floor.steps}
+            for step in steps:
+                if step.name.split(",")[0] in by_name:
+                    step.pulumi_floor = by_name[step.name.split(",")[0]].seconds
+            steps = [*steps, *(replace(step, name=f"Pulumi floor: {step.name}") for step in floor.steps)]
+    delete_namespaces(fleet)
+    return steps
+
+
+SHARD_STEPS = (("cold up", "up", "apply"), ("no-op preview", "preview", "dry-run"), ("no-op up", "up", "dry-run"),
+               ("destroy", "destroy", "delete"))
+
+
+def run_shards(fleet: Fleet, entry: str, shards: int, parallel_diff: bool = False) -> list[Step]:
+    """The N shard stacks one after the other, step by step; then what a matrix of N runners takes."""
+    log(f"== {fleet.objects} objects as {shards} shard stacks ==")
+    delete_namespaces(fleet)
+    write_inventory(fleet)
+    with tempfile.TemporaryDirectory(prefix="bench-shards-") as tmp:
+        benches = [Bench(fleet, Path(tmp) / f"shard-{i}", entry, stack=f"{STACK}-{i}",
+                         config={"cluster-inventory:shardCount": shards, "cluster-inventory:shardIndex": i})
+                   for i in range(shards)]
+        floors(benches[0], fleet)
+        steps: list[Step] = list(benches[0].steps)
+        plan = [*SHARD_STEPS[:3],
+                *((f"{name}, parallel diff", action, floor) for name, action, floor in SHARD_STEPS[1:3]
+                  if parallel_diff), SHARD_STEPS[3]]
+        for bench in benches:
+            bench.floor = benches[0].floor
+            bench.init()
+        for name, action, floor in plan:
+            taken = [bench.deploy(name, action, floor=floor, env=PARALLEL_DIFF if "parallel" in name else None)
+                     for bench in benches]
+            for index, step in enumerate(taken):
+                steps.append(replace(step, name=f"shard {index}: {name}"))
+            slowest = max(taken, key=lambda step: step.seconds)
+            peaks = {g: max(step.peak_rss.get(g, 0) for step in taken) for g in slowest.peak_rss}
+            steps.append(replace(slowest, name=f"matrix of {shards}: {name}", peak_rss=peaks, cpu={}, requests={},
+                                 changes=f"serial {sum(step.seconds for step in taken):.1f} s"))
     delete_namespaces(fleet)
     return steps
 
@@ -287,16 +408,19 @@ def table(fleet: Fleet, steps: Sequence[Step]) -> Iterator[str]:
     groups = ("python", "pulumi", "provider")
     yield (f"\n{fleet.clusters} clusters x {fleet.consumers} consumers + {fleet.clusters} profiles "
            f"= {fleet.objects} objects\n")
-    yield ("| step | wall s | x floor | peak RSS MiB python / pulumi / provider | CPU s python / pulumi / provider "
-           "| API requests | state MB |")
-    yield "|---|---|---|---|---|---|---|"
+    yield ("| step | wall s | x API floor | x Pulumi floor | peak RSS MiB python / pulumi / provider "
+           "| CPU s python / pulumi / provider | API requests | state MB |")
+    yield "|---|---|---|---|---|---|---|---|"
     for step in steps:
         rss = " / ".join(f"{step.peak_rss[g] / 2**20:.0f}" if g in step.peak_rss else "-" for g in groups)
         cpu = " / ".join(f"{step.cpu[g]:.1f}" if g in step.cpu else "-" for g in groups)
         requests = ", ".join(f"{verb} {n}" for verb, n in sorted(step.requests.items()))
         state = f"{step.state_bytes / 1e6:.1f}" if step.state_bytes is not None else "-"
         ratio = f"{step.ratio:.1f}" if step.ratio else "-"
-        yield f"| {step.name} | {step.seconds:.1f} | {ratio} | {rss} | {cpu} | {requests} | {state} |"
+        pulumi_ratio = f"{step.seconds / step.pulumi_floor:.2f}" if step.pulumi_floor else "-"
+        requests = requests or step.changes if step.name.startswith("matrix") else requests
+        yield (f"| {step.name} | {step.seconds:.1f} | {ratio} | {pulumi_ratio} | {rss} | {cpu} | {requests} "
+               f"| {state} |")
 
 
 def main() -> int:
@@ -305,6 +429,11 @@ def main() -> int:
     parser.add_argument("--consumers", type=int, default=CONSUMERS, help="consumer namespaces (default 3)")
     parser.add_argument("--entry", choices=ENTRIES, default="pulumi",
                         help="plain `pulumi` (default) or `python -m inventory deploy`")
+    parser.add_argument("--shards", type=int, default=1, metavar="N",
+                        help="run N shard stacks one after the other instead of one stack")
+    parser.add_argument("--parallel-diff", action="store_true",
+                        help="also run the no-op preview and up with PULUMI_PARALLEL_DIFF=true")
+    parser.add_argument("--no-pulumi-floor", action="store_true", help="skip the Pulumi floor's steps")
     args = parser.parse_args()
     if not KUBECONFIG.exists():
         raise SystemExit("no local control plane: run `make cluster-up` first (make bench-deploy does)")
@@ -312,12 +441,15 @@ def main() -> int:
     results = []
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [(f"bench-deploy {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {memory_gib:.0f} GiB, "
-             f"entry: {args.entry}")]
+             f"entry: {args.entry}" + (f", {args.shards} shards" if args.shards > 1 else ""))]
     for size in args.size or SIZES:
         fleet = Fleet(size, args.consumers)
-        steps = run_fleet(fleet, args.entry)
+        if args.shards > 1:
+            steps = run_shards(fleet, args.entry, args.shards, args.parallel_diff)
+        else:
+            steps = run_fleet(fleet, args.entry, not args.no_pulumi_floor, args.parallel_diff)
         lines.extend(table(fleet, steps))
-        results.append({"clusters": size, "consumers": args.consumers, "objects": fleet.objects,
+        results.append({"clusters": size, "consumers": args.consumers, "objects": fleet.objects, "shards": args.shards,
                         "steps": [step.__dict__ for step in steps]})
     print("\n".join(lines))
     RESULTS.mkdir(parents=True, exist_ok=True)

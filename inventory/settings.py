@@ -147,6 +147,10 @@ class Settings:
     shard_count: int = 1
     shard_index: int = 0
     shard_assignment: ShardAssignment = ShardAssignment.RENDEZVOUS
+    # The peak memory the stack's `pulumi` process may reach, estimated from the objects it
+    # declares (inventory/stack/memory.py): over it, `up` stops and names a shardCount that fits.
+    memory_budget_mib: int = 1536
+    allow_over_memory_budget: bool = False
 
     # Event Framework mode (SPEC §3 C).
     events_name_prefix: str = "cluster-inventory"
@@ -223,6 +227,8 @@ class Settings:
             problems.append(f"handOverTimeoutSeconds: {self.hand_over_timeout_seconds!r} must be 1 or more")
         if self.max_deletions < 0:
             problems.append(f"maxDeletions: {self.max_deletions!r} must be 0 or more")
+        if self.memory_budget_mib < 1:
+            problems.append(f"memoryBudgetMib: {self.memory_budget_mib!r} must be 1 or more")
         if self.shard_count < 1:
             problems.append(f"shardCount: {self.shard_count!r} must be 1 or more")
         elif not 0 <= self.shard_index < self.shard_count:
@@ -320,8 +326,9 @@ _TUPLE_OF_STR = {"capi_namespaces", "profile_namespaces", "cluster_set_namespace
                  "argocd_cluster_namespaces", "argocd_sources", "cluster_profile_labels"}
 _TUPLE_OF_OBJECTS = {"extra_event_sources", "extra_event_triggers", "extra_config_maps", "extra_secrets"}
 _BOOLS = {"allow_mass_deletion", "adopt_existing", "argocd_cluster_resources", "cluster_profile_all_clusters",
-          "require_healthy_control_plane"}
-_INTS = {"schedule_interval_minutes", "max_deletions", "shard_count", "shard_index", "hand_over_timeout_seconds"}
+          "require_healthy_control_plane", "allow_over_memory_budget"}
+_INTS = {"schedule_interval_minutes", "max_deletions", "shard_count", "shard_index", "hand_over_timeout_seconds",
+         "memory_budget_mib"}
 
 
 def _coerce(attr: str, value: Any) -> Any:

@@ -161,6 +161,8 @@ def write_env_file() -> None:
         "# Written by `make demo`: source it to run `pulumi` against the demo stack.",
         tools_env.rstrip(),
         f"export PULUMI_BACKEND_URL={os.environ.get('PULUMI_BACKEND_URL', f'file://{DEMO_STATE}')!r}",
+        "# No full copy of the state in .pulumi/backups after every update (docs/sizing.md).",
+        "export PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS=true",
         "# The demo's passphrase: demo only, never for a real stack.",
         f"export PULUMI_CONFIG_PASSPHRASE={os.environ.get('PULUMI_CONFIG_PASSPHRASE', '')!r}",
         f". {REPO / '.venv' / 'bin' / 'activate'}",

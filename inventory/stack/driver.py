@@ -5,12 +5,15 @@
     python -m inventory deploy destroy --stack dev
     python -m inventory deploy cancel --stack dev    # the lock a killed update left
     python -m inventory deploy outputs --stack dev
+    python -m inventory deploy prune --stack dev     # old copies of the state (file backend)
 
 The program runs inline in this process (the Pulumi Python SDK serves the
 language runtime itself), so only the `pulumi` CLI and the kubernetes provider
-plugin are needed (and, with feature E, the CLI's `pulumi-resource-pulumi-python`); plain `pulumi up` in the project directory runs the same
-program through a language host. The driver sets PULUMI_SKIP_CHECKPOINTS=true
-(docs/sizing.md), which plain `pulumi` users set themselves for large stacks.
+plugin are needed (and, with feature E, the CLI's `pulumi-resource-pulumi-python`); plain `pulumi up`
+in the project directory runs the same program through a language host. The driver sets
+PULUMI_SKIP_CHECKPOINTS=true and PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS=true, and after an
+update removes the copies of the state a file backend keeps beyond the newest few
+(docs/sizing.md); plain `pulumi` users set those themselves and run `deploy prune`.
 Backend and secrets provider come from the environment as for `pulumi` itself
 (`PULUMI_BACKEND_URL` or `pulumi login`, `PULUMI_CONFIG_PASSPHRASE`).
 """
@@ -27,10 +30,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from inventory.stack.backend import KEEP_STATE_COPIES
+
 if TYPE_CHECKING:
     from pulumi import automation as auto
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_NAME = "cluster-inventory"
 
 
 def pulumi_command(path: str | None = None) -> auto.PulumiCommand:
@@ -46,14 +52,18 @@ def pulumi_command(path: str | None = None) -> auto.PulumiCommand:
 
 def cli_environment(tmpdir: str | None = None) -> dict[str, str]:
     """What the driver adds to the environment of every `pulumi` command it runs."""
+    from inventory.stack.backend import DISABLE_BACKUPS
     from inventory.stack.resources import SKIP_CHECKPOINTS
 
     # A checkpoint after every step rewrites the whole state each time (quadratic in the
-    # stack's size; docs/sizing.md): write it once, when the update ends. The program runs
-    # in this process and checks the same variable (stack.checkpoint_problem).
+    # stack's size; docs/sizing.md): write it once, when the update ends. A full copy of the
+    # state in .pulumi/backups after every update, never removed, duplicates the history's own
+    # copy, which `prune` bounds. The program runs in this process and checks the same
+    # variables (checkpoint_problem, backend.growth_problem).
     os.environ.setdefault(SKIP_CHECKPOINTS, "true")
+    os.environ.setdefault(DISABLE_BACKUPS, "true")
     env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-           SKIP_CHECKPOINTS: os.environ[SKIP_CHECKPOINTS]}
+           SKIP_CHECKPOINTS: os.environ[SKIP_CHECKPOINTS], DISABLE_BACKUPS: os.environ[DISABLE_BACKUPS]}
     # Python dynamic providers (feature E's ClusterProfileStatus, inventory/stack/status.py) run in
     # the CLI's `pulumi-resource-pulumi-python` plugin, which imports the provider's module by name.
     # A language host tells it the project's virtualenv; an inline program has none, so it is
@@ -76,7 +86,7 @@ def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR, tmpdir: str |
         env_vars=cli_environment(tmpdir),
         secrets_provider=os.environ.get("PULUMI_SECRETS_PROVIDER", "passphrase"),
     )
-    return auto.create_or_select_stack(stack_name=stack_name, project_name="cluster-inventory", program=run,
+    return auto.create_or_select_stack(stack_name=stack_name, project_name=PROJECT_NAME, program=run,
                                        opts=opts)
 
 
@@ -94,13 +104,18 @@ def cli_error(err: Exception) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inventory deploy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["preview", "up", "destroy", "refresh", "cancel", "outputs"])
+    parser.add_argument("action", choices=["preview", "up", "destroy", "refresh", "cancel", "outputs", "prune"])
     parser.add_argument("--stack", required=True, help="stack name (config in stacks/Pulumi.<stack>.yaml)")
     parser.add_argument("--diff", action="store_true", help="show a detailed diff (preview/up)")
     parser.add_argument("--yes", action="store_true", help="accepted for symmetry with `pulumi up --yes`")
     parser.add_argument("--cwd", type=Path, default=PROJECT_DIR,
                         help="project directory holding Pulumi.yaml and stacks/ (as `pulumi --cwd`)")
+    parser.add_argument("--keep-state-copies", type=int, default=KEEP_STATE_COPIES, metavar="K",
+                        help=f"copies of past states a file backend keeps after up/refresh/destroy/prune "
+                             f"(default {KEEP_STATE_COPIES})")
     args = parser.parse_args(argv)
+    if args.action == "prune":
+        return _prune(args.stack, args.keep_state_copies)
 
     config_file = args.cwd / "stacks" / f"Pulumi.{args.stack}.yaml"
     if not config_file.is_file():
@@ -141,4 +156,22 @@ def _run(args: argparse.Namespace, tmpdir: str) -> int:
         message = cli_error(err) or "see the output above"
         print(f"pulumi {args.action} failed: {message}", file=sys.stderr)
         return 1
+    if args.action in ("up", "destroy", "refresh"):
+        return _prune(args.stack, args.keep_state_copies, asked=False)
+    return 0
+
+
+def _prune(stack: str, keep: int, asked: bool = True) -> int:
+    """Remove the copies of the state a file backend keeps beyond the newest ``keep``."""
+    from inventory.stack.backend import backend_url, local_root, prune
+
+    root = local_root(backend_url(os.environ))
+    if root is None:
+        if asked:
+            print("prune: the state backend is not a file:// directory; expire old copies of the state with a "
+                  "lifecycle rule on the bucket instead (docs/sizing.md)", file=sys.stderr)
+        return 0
+    pruned = prune(root, PROJECT_NAME, stack, keep)
+    if pruned.files:
+        print(f"pruned {pruned.files} old copies of the state ({pruned.bytes / 1e6:.1f} MB) from {root}", flush=True)
     return 0

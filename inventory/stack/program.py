@@ -20,7 +20,7 @@ from inventory.model import Inventory as InventoryModel
 from inventory.plan import handover
 from inventory.settings import Settings, SettingsError
 from inventory.sources import InventoryReadError
-from inventory.stack import guards
+from inventory.stack import backend, guards, memory
 from inventory.stack import resources as stack
 
 
@@ -136,6 +136,16 @@ def _run() -> None:
         raise guards.GuardError(problem)
     if problem:
         pulumi.log.warn(f"`pulumi up` would stop: {problem}")
+    over = memory.over_budget(len(declared), settings)
+    if over and not settings.allow_over_memory_budget and not pulumi.runtime.is_dry_run():
+        raise guards.GuardError(over.message(stopping=True))
+    if over and settings.allow_over_memory_budget:
+        pulumi.log.warn(f"allowOverMemoryBudget is set: {over.message(stopping=False)}")
+    elif over:
+        pulumi.log.warn(f"`pulumi up` would stop: {over.message(stopping=True)}")
+    growth = backend.growth_problem(os.environ, pulumi.get_project(), pulumi.get_stack())
+    if growth:
+        pulumi.log.warn(growth)
 
     provider = k8s.Provider("management-cluster", **stack.provider_args(settings, cluster))
     Inventory("inventory", objects, stack_name(), provider, handing, stack.waiting_options(settings),

@@ -24,6 +24,7 @@ from inventory.plan import NOTHING, WAITING, HandOver
 from inventory.settings import Settings
 from inventory.sources import is_kubeconfig_content
 from inventory.stack.adoption import OWNER_ANNOTATION
+from inventory.stack.backend import backend_url, is_self_managed
 from inventory.stack.guards import (
     HANDED_OVER_OUTPUT,
     HANDING_OVER_OUTPUT,
@@ -203,25 +204,12 @@ LARGE_STACK_OBJECTS = 500
 SKIP_CHECKPOINTS = "PULUMI_SKIP_CHECKPOINTS"
 
 
-def backend_url(environ: Mapping[str, str]) -> str | None:
-    """The state backend the CLI uses: PULUMI_BACKEND_URL, else the one `pulumi login` chose."""
-    if environ.get("PULUMI_BACKEND_URL"):
-        return environ["PULUMI_BACKEND_URL"]
-    home = environ.get("PULUMI_HOME") or os.path.join(os.path.expanduser("~"), ".pulumi")
-    try:
-        with open(os.path.join(home, "credentials.json"), encoding="utf-8") as handle:
-            current = json.load(handle).get("current")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return current if isinstance(current, str) else None
-
-
 def checkpoint_problem(objects: int, environ: Mapping[str, str]) -> str | None:
     """Why this update would crawl and grow without bound, and what to set; None when it won't."""
     if objects < LARGE_STACK_OBJECTS or environ.get(SKIP_CHECKPOINTS, "").lower() in ("true", "1"):
         return None
     backend = backend_url(environ)
-    if backend is None or backend.startswith(("https://", "http://")):
+    if not is_self_managed(backend):
         return None  # Pulumi Cloud patches its checkpoints instead of rewriting them
     return (
         f"this stack declares {objects} objects and keeps its state in a self-managed backend ({backend}), "

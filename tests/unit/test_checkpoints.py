@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from inventory.stack.resources import LARGE_STACK_OBJECTS, backend_url, checkpoint_problem
+from inventory.stack.backend import backend_url
+from inventory.stack.resources import LARGE_STACK_OBJECTS, checkpoint_problem
 
 FILE_BACKEND = {"PULUMI_BACKEND_URL": "file:///var/state"}
 
