@@ -17,6 +17,9 @@ unavailable one.
 (c) feature B's SveltosClusters for the published profiles exist after the same ``up``, and the
     kubeconfig in their Secret authenticates (used from Python, as Sveltos would use it).
 
+A rotated CAPI kubeconfig reaches the pkg/access consumer at once (the profile names Cluster API's
+own Secret) and feature B's copy at the next ``up``, which leaves the profile untouched.
+
 No credential may appear in the CLI's output, the stack's outputs or state, or the consumer's output.
 The steps share one stack and run in file order.
 """
@@ -90,6 +93,16 @@ class World:
         group, version, plural = PROFILES
         items = self.inventory.custom.list_namespaced_custom_object(group, version, self.fleet_ns, plural)["items"]
         return {item["metadata"]["name"]: item for item in items}
+
+    def sveltos_user(self, name: str) -> str:
+        """Who the kubeconfig of SveltosCluster ``name`` is authenticated as, read as Sveltos reads
+        it: the Secret it names, under its kubeconfigKeyName."""
+        group, version, plural = SVELTOS
+        sveltos = self.inventory.custom.get_namespaced_custom_object(group, version, self.fleet_ns, plural, name)
+        secret = self.inventory.core.read_namespaced_secret(sveltos["spec"]["kubeconfigName"], self.fleet_ns)
+        text = base64.b64decode(secret.data[sveltos["spec"]["kubeconfigKeyName"]]).decode()
+        api = config.new_client_from_config_dict(yaml.safe_load(text))  # YAML or JSON
+        return str(client.AuthenticationV1Api(api).create_self_subject_review({}).status.user_info.username)
 
     def up(self, step: str) -> dict[str, int]:
         started = time.monotonic()
@@ -223,15 +236,9 @@ def test_a_cluster_turning_healthy_is_engaged_and_no_other_profile_changes(world
 
 
 def test_feature_b_sveltos_clusters_of_the_published_profiles_work(world: World) -> None:
-    """(c) Read as Sveltos reads a SveltosCluster: its Secret, under its kubeconfigKeyName."""
-    group, version, plural = SVELTOS
+    """(c) The same first ``up`` wrote them."""
     for name in HEALTHY:
-        sveltos = world.inventory.custom.get_namespaced_custom_object(group, version, world.fleet_ns, plural, name)
-        secret = world.inventory.core.read_namespaced_secret(sveltos["spec"]["kubeconfigName"], world.fleet_ns)
-        text = base64.b64decode(secret.data[sveltos["spec"]["kubeconfigKeyName"]]).decode()
-        api = config.new_client_from_config_dict(yaml.safe_load(text))  # YAML or JSON
-        review = client.AuthenticationV1Api(api).create_self_subject_review({})
-        assert review.status.user_info.username == world.user(name)
+        assert world.sveltos_user(name) == world.user(name)
 
 
 def test_a_rotated_capi_kubeconfig_reaches_pkg_access_consumers_without_a_run(world: World) -> None:
@@ -244,6 +251,16 @@ def test_a_rotated_capi_kubeconfig_reaches_pkg_access_consumers_without_a_run(wo
     run = world.consume("access", "-namespace", world.fleet_ns, "-name", "alpha")
     assert run.returncode == 0, run.stderr
     assert run.output["reached"]["user"]["username"] == f"system:serviceaccount:{world.capi_ns}:alpha-rotated"
+
+
+def test_the_next_up_carries_a_rotated_credential_to_sveltos_and_leaves_the_profile_alone(world: World) -> None:
+    """Feature B keeps a copy, which the next run updates; the profile names the Secret and holds
+    no credential, so it does not change (and no consumer re-engages)."""
+    before = world.profiles()["alpha"]["metadata"]["resourceVersion"]
+    changes = world.up("up after rotation")
+    assert {"create", "delete", "replace"}.isdisjoint(changes)
+    assert world.profiles()["alpha"]["metadata"]["resourceVersion"] == before
+    assert world.sveltos_user("alpha") == f"system:serviceaccount:{world.capi_ns}:alpha-rotated"
 
 
 def test_no_credential_in_cli_output_stack_outputs_or_state(world: World) -> None:
