@@ -15,9 +15,11 @@ IsReady holds (``ControlPlaneHealthy`` present and True) and its access-provider
 applies that rule, implemented in this project (tools/go/clusterprofile-consumer/main.go), with the
 real pkg/access and plugin; the test checks which profiles are engaged, which wait, which fail.
 
-Until feature E lands, ``publish_profile`` writes each profile as E will publish it (spec, then
-status through the status subresource by server-side apply). Replace it with a real ``pulumi up``
-with E on; the assertions stay.
+Here ``publish_profile`` writes each profile by hand, in the shape feature E publishes (spec, then
+status through the status subresource by server-side apply), so that it can also write shapes E
+never publishes (no namespace in the extension, another access provider, no CA, a missing or
+forbidden Secret) and pin down how the consumer treats each. The same consumer reading profiles
+that a real ``pulumi up`` with feature E published is test_cluster_manager_consumers.py.
 
 The consumer runs as its own ServiceAccount, with only the Roles docs/consumer-shapes.md lists, so
 every success also proves that RBAC is enough. Nothing the consumer prints may contain a credential.
@@ -27,8 +29,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,28 +39,28 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.controlplane import REPO, ControlPlane, tools_env
+from tests.integration.consumers import (
+    CAPI_KUBECONFIG_KEY,
+    PROFILE_READER_RULES,
+    SECRET_READER,
+    Run,
+    build,
+    grant,
+    kubeconfig,
+    provider_file,
+    run_consumer,
+    service_account_token,
+)
+from tests.integration.controlplane import ControlPlane
 from tests.integration.inventory_objects import PROFILES, Inventory
 
-BUILD_SCRIPT = REPO / "tools" / "build-go-helper.sh"
-BUILD_TIMEOUT_SECONDS = 1200  # a cold build compiles client-go on a shared 2-core machine
-RUN_TIMEOUT_SECONDS = 60
 APPLY = "application/apply-patch+yaml"
-# Stand-ins for feature E's own names until it lands: its field manager and cluster manager.
+# The hand-written profiles' field manager and cluster manager (feature E's real ones are in
+# test_cluster_manager_consumers.py, which publishes with `pulumi up`).
 FIELD_MANAGER = "cluster-inventory"
 CLUSTER_MANAGER = "cluster-inventory-test"
-SECRET_READER = "kubeconfig-secretreader"  # cluster-inventory-api's plugin's ProviderName
 EXEC_EXTENSION = "client.authentication.k8s.io/exec"
 CONDITION = "ControlPlaneHealthy"
-CAPI_KUBECONFIG_KEY = "value"  # Cluster API's kubeconfig Secret keeps the kubeconfig here
-
-
-def build(helper: str) -> Path:
-    """A Go helper built (or reused) by tools/build-go-helper.sh; a failed build fails the test."""
-    result = subprocess.run(["bash", str(BUILD_SCRIPT), helper], capture_output=True, text=True,
-                            env=tools_env(), timeout=BUILD_TIMEOUT_SECONDS, check=False)
-    assert result.returncode == 0, f"building {helper} failed:\n{result.stderr}"
-    return Path(result.stdout.strip())
 
 
 @dataclass(frozen=True)
@@ -129,33 +129,6 @@ def set_condition_status(custom: client.CustomObjectsApi, namespace: str, name: 
     }, field_manager="another-writer", force=True, _content_type=APPLY)
 
 
-def kubeconfig(server: str, ca_data: str, token: str, namespace: str | None = None) -> str:
-    context: dict[str, str] = {"cluster": "c", "user": "u"}
-    if namespace:
-        context["namespace"] = namespace
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": server, "certificate-authority-data": ca_data}}],
-        "users": [{"name": "u", "user": {"token": token}}],
-        "contexts": [{"name": "c", "context": context}],
-    })
-
-
-def provider_file(path: Path, plugin: Path, *, provide_cluster_info: bool = True) -> Path:
-    """pkg/access's provider file: the kubeconfig-secretreader plugin as an exec provider."""
-    path.write_text(json.dumps({"providers": [{"name": SECRET_READER, "execConfig": {
-        "apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
-        "provideClusterInfo": provide_cluster_info}}]}))
-    return path
-
-
-@dataclass
-class Run:
-    returncode: int
-    output: dict[str, Any]
-    stderr: str
-
-
 @dataclass
 class World:
     names: dict[str, str]
@@ -174,33 +147,11 @@ class World:
     def consume(self, mode: str, *args: str, kubeconfig_file: Path | None = None,
                 providers: Path | None = None) -> Run:
         """Run the consumer as the consumer's ServiceAccount; the plugin inherits KUBECONFIG."""
-        env = {"PATH": os.environ["PATH"], "HOME": str(self.tmp),
-               "KUBECONFIG": str(kubeconfig_file or self.consumer_kubeconfig)}
-        result = subprocess.run(
-            [str(self.consumer), mode, "-clusterprofile-provider-file", str(providers or self.providers), *args],
-            capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT_SECONDS, check=False)
-        for secret in self.secrets:
-            assert secret not in result.stdout and secret not in result.stderr, "the consumer printed a credential"
-        assert result.returncode in (0, 1), result.stderr
-        return Run(result.returncode, json.loads(result.stdout), result.stderr)
+        return run_consumer(self.consumer, mode, providers or self.providers,
+                            kubeconfig_file or self.consumer_kubeconfig, self.tmp, self.secrets, *args)
 
     def access(self, profile: str, **kwargs: Any) -> Run:
         return self.consume("access", "-namespace", self.names["fleet"], "-name", profile, **kwargs)
-
-
-def service_account_token(core: client.CoreV1Api, namespace: str, name: str) -> str:
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
-    return str(core.create_namespaced_service_account_token(
-        name, namespace, {"spec": {"expirationSeconds": 3600}}).status.token)
-
-
-def grant(rbac: client.RbacAuthorizationV1Api, namespace: str, subject: tuple[str, str], name: str,
-          rules: list[dict[str, Any]]) -> None:
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "namespace": subject[0], "name": subject[1]}]})
 
 
 # The profiles of the fleet namespace: (healthy, Secret it names, access provider name). "capi" and
@@ -250,8 +201,7 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     # pkg/access + kubeconfig-secretreader consumer needs (docs/consumer-shapes.md).
     consumer_sa = (names["consumer"], "consumer")
     tokens["consumer-sa"] = service_account_token(core, *consumer_sa)
-    grant(rbac, names["fleet"], consumer_sa, "read-clusterprofiles",
-          [{"apiGroups": ["multicluster.x-k8s.io"], "resources": ["clusterprofiles"], "verbs": ["get", "list", "watch"]}])
+    grant(rbac, names["fleet"], consumer_sa, "read-clusterprofiles", PROFILE_READER_RULES)
     grant(rbac, names["capi"], consumer_sa, "read-kubeconfig",
           [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["alpha-kubeconfig"], "verbs": ["get"]}])
     grant(rbac, names["consumer"], consumer_sa, "read-kubeconfig",
