@@ -65,8 +65,8 @@ lint: venv ## ruff, mypy --strict on inventory/, actionlint on the workflows
 bench-plan: venv ## plan 1,000 and 10,000 clusters x 10 consumer namespaces; prints time and peak RSS
 	@$(PY) bench/bench_plan.py
 
-bench-deploy: cluster-up ## deploy 200 and 1,000 synthetic clusters (SIZE=N for your own) beside the API server's and Pulumi's floors
-	@$(TOOLS_ENV); $(PY) bench/bench_deploy.py $(if $(SIZE),--size $(SIZE))
+bench-deploy: cluster-up ## deploy 200 and 1,000 synthetic clusters (SIZE=N for your own; CLUSTER_MANAGER=1: feature E publishes the profiles) beside the API server's and Pulumi's floors
+	@$(TOOLS_ENV); $(PY) bench/bench_deploy.py $(if $(SIZE),--size $(SIZE)) $(if $(CLUSTER_MANAGER),--cluster-manager)
 
 bench-events-limit: venv tools ## events mode under real Sveltos: which fleets get every push Secret (CLUSTERS=a,b CONSUMERS=n)
 	@$(TOOLS_ENV); $(PY) tools/cluster.py up --sveltos >/dev/null

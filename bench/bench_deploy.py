@@ -5,6 +5,7 @@
     python bench/bench_deploy.py --size 2000 --consumers 8
     python bench/bench_deploy.py --size 200 --parallel-diff   # also no-op preview/up with PULUMI_PARALLEL_DIFF
     python bench/bench_deploy.py --size 2000 --consumers 8 --shards 4   # four shard stacks, one after the other
+    python bench/bench_deploy.py --size 1000 --cluster-manager   # feature E publishes the profiles
 
 Per size: N CAPI Clusters (5.5 KB certificate kubeconfigs) x C consumer namespaces, plus N
 ClusterProfiles reading those kubeconfigs through ``kubeconfig-secretreader``: N*C push
@@ -26,6 +27,15 @@ Then the Pulumi floor (bench/pulumi_floor.py: the shortest Pulumi program declar
 rendered objects, one pulumi-kubernetes resource each, credentials as secrets, the same provider
 settings) runs the same steps on the same inventory with plain `pulumi`, so every step shows
 its ratio to both floors. `--no-pulumi-floor` skips it.
+
+`--cluster-manager` deploys the fleet with feature E on (bench/fleet.py's cluster-manager variant):
+no hand-written ClusterProfiles; the CAPI Clusters (v1beta2) carry healthy status conditions, and the
+stack, with `clusterProfileMode: direct` and `requireHealthyControlPlane: true`, publishes a
+ClusterProfile per Cluster (spec through pulumi-kubernetes, status through its dynamic resource)
+that feature B reads in the same run: N*C push Secrets + N ClusterProfiles + N Sveltos Secrets +
+N SveltosClusters. The API-server floor applies each rendered profile and then its status to the
+status subresource (tools/go/applier does so for every object with a `status`); the Pulumi floor
+declares the profile's metadata and spec only, since a status has no pulumi-kubernetes form.
 
 `--shards N` runs N shard stacks (shardCount N) one after the other instead of one stack: cold
 up, no-op preview, no-op up and destroy of each, each one's time and peak RSS, and the wall time
@@ -159,6 +169,7 @@ class Step:
     state_bytes: int | None = None
     changes: str = ""
     pulumi_floor: float | None = None  # the Pulumi floor's time for the same step
+    load: float | None = None  # the machine's 1-minute load average when the step ended
 
 
 # The Pulumi floor's project: the same language host and virtualenv as the program.
@@ -255,7 +266,7 @@ class Bench:
         after = request_counts()
         step = Step(name, seconds, floor=floor, peak_rss=tree.peak_rss, cpu=tree.cpu_seconds(),
                     requests={verb: after[verb] - before[verb] for verb in after if after[verb] - before[verb]},
-                    state_bytes=self.state_bytes(), changes=_summary(output.read_text()))
+                    state_bytes=self.state_bytes(), changes=_summary(output.read_text()), load=os.getloadavg()[0])
         if floor:
             step.ratio = seconds / self.floor[floor]
         self.steps.append(step)
@@ -268,7 +279,7 @@ class Bench:
         result = applier(mode, manifests)
         after = request_counts()
         self.floor[mode] = result["seconds"]
-        self.steps.append(Step(f"floor: {mode}", result["seconds"],
+        self.steps.append(Step(f"floor: {mode}", result["seconds"], load=os.getloadavg()[0],
                                requests={v: after[v] - before[v] for v in after if after[v] - before[v]}))
         log(f"{self.fleet.clusters} clusters: floor {mode} of {result['objects']} objects: {result['seconds']:.2f} s")
 
@@ -338,14 +349,13 @@ def run_sequence(bench: Bench, fleet: Fleet, parallel_diff: bool = False,
     removed = removed_clusters(fleet)
     applier("delete", removed)
     if declare:
-        declare(fleet.objects - len(removed) // 3 * (fleet.consumers + 2))
+        declare(fleet.objects_after_removal)
     bench.deploy("remove 10% + up", "up", floor="delete")
     bench.deploy("destroy", "destroy", floor="delete")
 
 
 def run_fleet(fleet: Fleet, entry: str, pulumi_floor: bool = True, parallel_diff: bool = False) -> list[Step]:
-    log(f"== {fleet.clusters} clusters x {fleet.consumers} consumers + {fleet.clusters} profiles "
-        f"= {fleet.objects} objects ==")
+    log(f"== {fleet.describe()} ==")
     delete_namespaces(fleet)  # leftovers of an interrupted run
     write_inventory(fleet)
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
@@ -406,11 +416,10 @@ def run_shards(fleet: Fleet, entry: str, shards: int, parallel_diff: bool = Fals
 
 def table(fleet: Fleet, steps: Sequence[Step]) -> Iterator[str]:
     groups = ("python", "pulumi", "provider")
-    yield (f"\n{fleet.clusters} clusters x {fleet.consumers} consumers + {fleet.clusters} profiles "
-           f"= {fleet.objects} objects\n")
+    yield f"\n{fleet.describe()}\n"
     yield ("| step | wall s | x API floor | x Pulumi floor | peak RSS MiB python / pulumi / provider "
-           "| CPU s python / pulumi / provider | API requests | state MB |")
-    yield "|---|---|---|---|---|---|---|---|"
+           "| CPU s python / pulumi / provider | API requests | state MB | load |")
+    yield "|---|---|---|---|---|---|---|---|---|"
     for step in steps:
         rss = " / ".join(f"{step.peak_rss[g] / 2**20:.0f}" if g in step.peak_rss else "-" for g in groups)
         cpu = " / ".join(f"{step.cpu[g]:.1f}" if g in step.cpu else "-" for g in groups)
@@ -419,8 +428,9 @@ def table(fleet: Fleet, steps: Sequence[Step]) -> Iterator[str]:
         ratio = f"{step.ratio:.1f}" if step.ratio else "-"
         pulumi_ratio = f"{step.seconds / step.pulumi_floor:.2f}" if step.pulumi_floor else "-"
         requests = requests or step.changes if step.name.startswith("matrix") else requests
+        load = f"{step.load:.1f}" if step.load is not None else "-"
         yield (f"| {step.name} | {step.seconds:.1f} | {ratio} | {pulumi_ratio} | {rss} | {cpu} | {requests} "
-               f"| {state} |")
+               f"| {state} | {load} |")
 
 
 def main() -> int:
@@ -433,6 +443,8 @@ def main() -> int:
                         help="run N shard stacks one after the other instead of one stack")
     parser.add_argument("--parallel-diff", action="store_true",
                         help="also run the no-op preview and up with PULUMI_PARALLEL_DIFF=true")
+    parser.add_argument("--cluster-manager", action="store_true",
+                        help="feature E on: the stack publishes the ClusterProfiles (no hand-written ones)")
     parser.add_argument("--no-pulumi-floor", action="store_true", help="skip the Pulumi floor's steps")
     args = parser.parse_args()
     if not KUBECONFIG.exists():
@@ -441,16 +453,20 @@ def main() -> int:
     results = []
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [(f"bench-deploy {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {memory_gib:.0f} GiB, "
-             f"entry: {args.entry}" + (f", {args.shards} shards" if args.shards > 1 else ""))]
+             f"entry: {args.entry}" + (f", {args.shards} shards" if args.shards > 1 else "")
+             + (", feature E (clusterProfileMode: direct)" if args.cluster_manager else "")
+             + ", load average {:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg()))]
     for size in args.size or SIZES:
-        fleet = Fleet(size, args.consumers)
+        fleet = Fleet(size, args.consumers, cluster_manager=args.cluster_manager)
         if args.shards > 1:
             steps = run_shards(fleet, args.entry, args.shards, args.parallel_diff)
         else:
             steps = run_fleet(fleet, args.entry, not args.no_pulumi_floor, args.parallel_diff)
         lines.extend(table(fleet, steps))
         results.append({"clusters": size, "consumers": args.consumers, "objects": fleet.objects, "shards": args.shards,
+                        "clusterManager": args.cluster_manager,
                         "steps": [step.__dict__ for step in steps]})
+    lines.append("load average at the end: {:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg()))
     print("\n".join(lines))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"deploy-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"

@@ -2,6 +2,11 @@
 recovery tests: N CAPI Clusters with 5.5 KB certificate kubeconfigs, C consumer namespaces,
 and N ClusterProfiles reading those kubeconfigs through ``kubeconfig-secretreader``, in
 namespaces of its own (prefix ``{name}{N}``); the stack reads only those.
+
+The cluster-manager variant (``cluster_manager=True``, prefix ``{name}{N}e``) writes no
+ClusterProfiles: its Clusters (``cluster.x-k8s.io/v1beta2``) carry status conditions, and the
+stack publishes the profiles itself (feature E, ``clusterProfileMode: direct``), which feature B
+reads in the same run.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from typing import Any
 from tests.integration.controlplane import KUBECONFIG, REPO
 
 CAPI_NAMESPACES = 10
+CLUSTER_MANAGER = "bench"  # clusterManagerName of the cluster-manager variant
+# The variant's Clusters: healthy (ControlPlaneAvailable=True, reachable), as Cluster API v1.11 writes them.
+HEALTHY_SINCE = "2026-12-01T00:00:00Z"
 
 # A CAPI admin kubeconfig: CA, client certificate and key make it ~5.5 KB, like the real ones.
 KUBECONFIG_TEMPLATE = """apiVersion: v1
@@ -47,10 +55,11 @@ class Fleet:
     clusters: int
     consumers: int
     name: str = "bench"
+    cluster_manager: bool = False  # feature E publishes the profiles; the inventory has none
 
     @property
     def prefix(self) -> str:
-        return f"{self.name}{self.clusters}"
+        return f"{self.name}{self.clusters}{'e' if self.cluster_manager else ''}"
 
     @property
     def consumer_label(self) -> str:
@@ -69,10 +78,40 @@ class Fleet:
                 + [f"{self.prefix}-consumer-{c}" for c in range(self.consumers)])
 
     @property
+    def objects_per_cluster(self) -> int:
+        """Push Secrets, feature B's Secret and SveltosCluster, and feature E's ClusterProfile."""
+        return self.consumers + 2 + (1 if self.cluster_manager else 0)
+
+    @property
     def objects(self) -> int:
-        return self.clusters * self.consumers + 2 * self.clusters
+        return self.clusters * self.objects_per_cluster
+
+    @property
+    def removed(self) -> list[int]:
+        """The clusters the "remove 10%" step deletes: every tenth."""
+        return [i for i in range(self.clusters) if i % 10 == 5]
+
+    @property
+    def objects_after_removal(self) -> int:
+        return (self.clusters - len(self.removed)) * self.objects_per_cluster
+
+    def describe(self) -> str:
+        what = "published profiles" if self.cluster_manager else "profiles"
+        return (f"{self.clusters} clusters x {self.consumers} consumers + {self.clusters} {what} "
+                f"= {self.objects} objects")
 
     def stack_config(self) -> dict[str, Any]:
+        config = self._base_config()
+        if self.cluster_manager:
+            config.update({
+                "cluster-inventory:clusterProfileMode": "direct",
+                "cluster-inventory:clusterManagerName": CLUSTER_MANAGER,
+                "cluster-inventory:clusterProfileLabels": ["region"],
+                "cluster-inventory:requireHealthyControlPlane": True,
+            })
+        return config
+
+    def _base_config(self) -> dict[str, Any]:
         return {
             "cluster-inventory:kubeconfig": str(KUBECONFIG),
             "cluster-inventory:scheduleIntervalMinutes": 0,
@@ -108,6 +147,9 @@ def inventory_manifests(fleet: Fleet) -> tuple[list[dict[str, Any]], list[dict[s
     objects: list[dict[str, Any]] = []
     for i in range(fleet.clusters):
         name, capi_namespace = f"cluster-{i:05d}", fleet.capi_namespace(i)
+        if fleet.cluster_manager:
+            objects.extend([capi_cluster(fleet, i), kubeconfig_secret(fleet, i)])
+            continue
         objects.append({
             "apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
             "metadata": {"name": name, "namespace": capi_namespace,
@@ -129,11 +171,29 @@ def inventory_manifests(fleet: Fleet) -> tuple[list[dict[str, Any]], list[dict[s
     return namespaces, objects
 
 
+def capi_cluster(fleet: Fleet, index: int) -> dict[str, Any]:
+    """A v1beta2 Cluster of the cluster-manager variant, labelled for its profile, with a healthy status."""
+    name = f"cluster-{index:05d}"
+    conditions = [{"type": kind, "status": "True", "reason": reason, "message": "",
+                   "lastTransitionTime": HEALTHY_SINCE}
+                  for kind, reason in (("ControlPlaneAvailable", "Available"),
+                                       ("RemoteConnectionProbe", "ProbeSucceeded"))]
+    return {
+        "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+        "metadata": {"name": name, "namespace": fleet.capi_namespace(index),
+                     "labels": {"clusterprofile-name": name, "clusterprofile-namespace": fleet.profile_namespace,
+                                "region": f"r{index % 7}"}},
+        "spec": {"controlPlaneEndpoint": {"host": f"{name}.clusters.example", "port": 6443}},
+        "status": {"phase": "Provisioned", "conditions": conditions},
+    }
+
+
 def removed_clusters(fleet: Fleet) -> list[dict[str, Any]]:
-    """The Cluster, kubeconfig Secret and ClusterProfile of every tenth cluster."""
+    """The Cluster, kubeconfig Secret and (unless published) ClusterProfile of every tenth cluster."""
     _, objects = inventory_manifests(fleet)
+    removed = set(fleet.removed)
     return [obj for obj in objects
-            if int(obj["metadata"]["name"].split("-")[1]) % 10 == 5]
+            if int(obj["metadata"]["name"].split("-")[1]) in removed]
 
 
 def applier(mode: str, manifests: Sequence[dict[str, Any]]) -> dict[str, Any]:

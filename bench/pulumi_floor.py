@@ -6,6 +6,8 @@ program's own), Secret data as Pulumi secrets, and the program's provider settin
 (inventory/stack/resources.py provider_args: kubeconfig as a secret, clusterIdentifier, mutable
 Secrets and ConfigMaps, the client's rate limit). It reads everything from the JSON file named
 by BENCH_FLOOR_INPUT, which the bench writes: {"kubeconfig", "clusterIdentifier", "objects"}.
+An object's `status` (a ClusterProfile that feature E publishes) is left out: pulumi-kubernetes
+never writes a status subresource, so the floor declares metadata and spec only.
 The bench copies this file as __main__.py into a project directory of its own and runs the
 plain `pulumi` CLI there, through the same language host as the program.
 """
@@ -35,6 +37,6 @@ for obj in given["objects"]:
         data = {key: pulumi.Output.secret(value) for key, value in (obj.get("data") or {}).items()}
         k8s.core.v1.Secret(name, metadata=meta, type=obj.get("type"), data=data, opts=secret_opts)
     else:
-        fields = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind", "metadata")}
+        fields = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind", "metadata", "status")}
         k8s.apiextensions.CustomResource(name, api_version=obj["apiVersion"], kind=obj["kind"], metadata=meta,
                                          opts=opts, **fields)
