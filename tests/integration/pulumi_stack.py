@@ -46,3 +46,10 @@ def inline_stack(
                                     backend=auto.ProjectBackend(url=env["PULUMI_BACKEND_URL"]))
     opts = workspace_options(workdir, env, project_settings=settings)
     return auto.create_or_select_stack(stack_name=stack, project_name=project, program=program, opts=opts)
+
+
+def resource_changes(result: auto.UpResult | auto.PreviewResult) -> dict[str, int]:
+    """What a preview or an update did, by kind of change ("same", "update", "create" ...)."""
+    if isinstance(result, auto.PreviewResult):
+        return dict(result.change_summary)
+    return dict(result.summary.resource_changes or {})

@@ -25,7 +25,7 @@ from pulumi import automation as auto
 from tests.integration.controlplane import REPO, ControlPlane
 from tests.integration.inventory_objects import PROFILES, SVELTOS, Inventory, kubeconfig_text
 from tests.integration.project import ProjectStack
-from tests.integration.pulumi_stack import local_backend_env, workspace_options
+from tests.integration.pulumi_stack import local_backend_env, resource_changes, workspace_options
 
 CAPI_V1BETA2 = ("cluster.x-k8s.io", "v1beta2", "clusters")
 STATUS_MANAGER = "cluster-inventory-status"  # inventory/stack/status.py FIELD_MANAGER
@@ -95,10 +95,6 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
         control_plane.delete_namespace(ns)
 
 
-def _changes(result: object) -> dict[str, int]:
-    return dict(result.summary.resource_changes or {})  # type: ignore[attr-defined]
-
-
 def test_up_publishes_profiles_with_spec_and_status(world: World) -> None:
     world.stack.up()
     alpha = world.profile("alpha")
@@ -143,12 +139,12 @@ def test_second_run_changes_nothing(world: World) -> None:
     preview = world.stack.preview()
     assert set(preview.change_summary) <= {"same"}
     result = world.stack.up()
-    assert set(_changes(result)) == {"same"}
+    assert set(resource_changes(result)) == {"same"}
 
 
 def test_refresh_reads_the_status_back_unchanged(world: World) -> None:
     result = world.stack.stack.refresh(on_output=world.stack.output.append, color="never")
-    assert set(_changes(result)) == {"same"}
+    assert set(resource_changes(result)) == {"same"}
     preview = world.stack.preview()
     assert set(preview.change_summary) <= {"same"}
 
@@ -158,8 +154,8 @@ def test_a_condition_change_updates_the_status_in_place(world: World) -> None:
     world.set_capi_status("alpha", [{"type": "ControlPlaneAvailable", "status": "False", "reason": "NotAvailable",
                                      "message": "etcd has no quorum", "lastTransitionTime": "2026-02-01T00:00:00Z"}])
     result = world.stack.up()
-    assert _changes(result).get("update") == 1
-    assert {"create", "delete", "replace"}.isdisjoint(_changes(result))
+    assert resource_changes(result).get("update") == 1
+    assert {"create", "delete", "replace"}.isdisjoint(resource_changes(result))
     after = world.condition("alpha")
     assert (after["status"], after["reason"], after["message"]) == ("False", "NotAvailable", "etcd has no quorum")
     assert (before["lastTransitionTime"], after["lastTransitionTime"]) == ("2026-01-01T00:00:00Z",
@@ -197,7 +193,7 @@ def test_removing_a_cluster_deletes_its_profile_counted_against_max_deletions(wo
     assert f"{world.fleet_ns}/beta" in world.inventory.custom_names(PROFILES, world.fleet_ns)
     world.stack.configure(maxDeletions=None)
     result = world.stack.up()
-    assert _changes(result).get("delete", 0) >= 2  # the profile and its status (and B's objects)
+    assert resource_changes(result).get("delete", 0) >= 2  # the profile and its status (and B's objects)
     assert f"{world.fleet_ns}/beta" not in world.inventory.custom_names(PROFILES, world.fleet_ns)
     assert f"{world.fleet_ns}/beta" not in world.inventory.custom_names(SVELTOS, world.fleet_ns)
 

@@ -35,6 +35,7 @@ from tests.integration.inventory_objects import (
     kubeconfig_text,
 )
 from tests.integration.project import ProjectStack
+from tests.integration.pulumi_stack import resource_changes
 
 CONVERGE_TIMEOUT_S = 120
 PROFILE_LABEL = "x-k8s.io/cluster-profile"
@@ -141,10 +142,6 @@ def _converge(world: World, *, expect_count: int | None = None) -> dict[str, dic
     return actual
 
 
-def _changes(result: object) -> dict[str, int]:
-    return dict(result.summary.resource_changes or {})  # type: ignore[attr-defined]
-
-
 def _event_source(world: World, name: str) -> dict[str, Any]:
     group, version, plural = EVENT_SOURCES
     return world.inventory.custom.get_cluster_custom_object(group, version, plural, name)  # type: ignore[no-any-return]
@@ -203,7 +200,7 @@ def test_events_mode_up_makes_sveltos_write_exactly_what_direct_mode_writes(worl
 def test_second_up_changes_nothing_while_sveltos_runs(world: World) -> None:
     preview = world.stack.preview()
     assert set(preview.change_summary) <= {"same"}
-    assert set(_changes(world.stack.up())) == {"same"}
+    assert set(resource_changes(world.stack.up())) == {"same"}
 
 
 def test_sveltos_leaves_the_declared_event_objects_untouched(world: World) -> None:
@@ -313,7 +310,7 @@ def test_deleting_an_event_trigger_never_deletes_its_event_source(world: World) 
     # The next run puts the EventTrigger back and Sveltos rewrites the Secrets.
     world.stack.stack.refresh(color="never")
     result = world.stack.up()
-    assert _changes(result).get("create") == 1
-    assert {"delete", "replace"}.isdisjoint(_changes(result))
+    assert resource_changes(result).get("create") == 1
+    assert {"delete", "replace"}.isdisjoint(resource_changes(result))
     _converge(world, expect_count=6)
-    assert set(_changes(world.stack.up())) == {"same"}
+    assert set(resource_changes(world.stack.up())) == {"same"}

@@ -26,6 +26,7 @@ from pulumi import automation as auto
 from tests.integration.controlplane import ControlPlane, cluster, wait_for
 from tests.integration.inventory_objects import SVELTOS, Inventory, fleet_namespaces, kubeconfig_text
 from tests.integration.project import ProjectStack
+from tests.integration.pulumi_stack import resource_changes
 from tests.integration.watching import ObjectWatch
 
 CONVERGE_TIMEOUT_S = 120
@@ -83,12 +84,6 @@ class Switching:
 
     def deleted(self) -> set[str]:
         return self.secrets.of("DELETED") | self.sveltos_clusters.of("DELETED")
-
-
-def _changes(result: auto.UpResult | auto.PreviewResult) -> dict[str, int]:
-    if isinstance(result, auto.PreviewResult):
-        return dict(result.change_summary)
-    return dict(result.summary.resource_changes or {})
 
 
 def _quiet(world: Switching, seconds: float) -> dict[str, str]:
@@ -153,7 +148,7 @@ def test_without_sveltos_the_switching_up_stops_at_its_timeout_and_loses_nothing
 def test_the_next_up_resumes_the_hand_over_and_waits_until_sveltos_has_written_every_object(
         world: Switching) -> None:
     result = world.switch_to("events")
-    assert {"delete", "replace"}.isdisjoint(_changes(result)), result.stdout
+    assert {"delete", "replace"}.isdisjoint(resource_changes(result)), result.stdout
     # The `up` ends only once Sveltos owns each object: no later check needs to wait.
     assert world.owned_by_sveltos()
     assert {k: v["uid"] for k, v in world.objects().items()} == world.uids
@@ -163,7 +158,7 @@ def test_the_next_up_resumes_the_hand_over_and_waits_until_sveltos_has_written_e
 
 def test_the_next_run_marks_what_sveltos_has_written_to_be_retained(world: Switching) -> None:
     result = world.stack.up()
-    assert set(_changes(result)) == {"same", "update"} and _changes(result)["update"] == OBJECTS
+    assert set(resource_changes(result)) == {"same", "update"} and resource_changes(result)["update"] == OBJECTS
     assert sorted(result.outputs["handedOver"].value) == sorted(world.uids)
     assert result.outputs["handingOver"].value == []
     # The wait is over: server-side apply takes this stack's waitFor off again.
@@ -174,7 +169,7 @@ def test_the_next_run_marks_what_sveltos_has_written_to_be_retained(world: Switc
 
 def test_the_next_run_forgets_the_handed_over_objects_without_deleting_them(world: Switching) -> None:
     result = world.stack.up()
-    assert _changes(result).get("delete") == OBJECTS  # Pulumi's word for forgetting a retained resource
+    assert resource_changes(result).get("delete") == OBJECTS  # Pulumi's word for forgetting a retained resource
     assert not (world.stack.managed_resources() & set(world.uids))
     assert result.outputs["handedOver"].value == []
     assert {k: v["uid"] for k, v in world.objects().items()} == world.uids
@@ -184,14 +179,14 @@ def test_the_next_run_forgets_the_handed_over_objects_without_deleting_them(worl
 
 def test_after_the_hand_over_only_sveltos_writes_the_objects(world: Switching) -> None:
     versions = _quiet(world, 3)
-    assert set(_changes(world.stack.preview())) == {"same"}
-    assert set(_changes(world.stack.up())) == {"same"}
+    assert set(resource_changes(world.stack.preview())) == {"same"}
+    assert set(resource_changes(world.stack.up())) == {"same"}
     assert {k: v["resourceVersion"] for k, v in world.objects().items()} == versions
 
 
 def test_switching_back_to_direct_takes_the_objects_back_and_sveltos_leaves_them(world: Switching) -> None:
     result = world.switch_to("direct")
-    assert _changes(result).get("create") == OBJECTS  # taken back into the stack (adopted), not re-created
+    assert resource_changes(result).get("create") == OBJECTS  # taken back into the stack (adopted), not re-created
     stack_name = f"organization/cluster-inventory/{world.stack.name}"
     for name, obj in world.objects().items():
         assert (obj["annotations"].get(OWNER_KIND), obj["annotations"].get(OWNER_NAME)) == (
@@ -205,10 +200,10 @@ def test_switching_back_to_direct_takes_the_objects_back_and_sveltos_leaves_them
 
 def test_the_next_direct_run_drops_the_claim_and_changes_nothing_else(world: Switching) -> None:
     result = world.stack.up()
-    assert {"create", "delete", "replace"}.isdisjoint(_changes(result))
+    assert {"create", "delete", "replace"}.isdisjoint(resource_changes(result))
     for name, obj in world.objects().items():
         assert not {OWNER_KIND, OWNER_NAME, "pulumi.com/waitFor"} & set(obj["annotations"]), name
-    assert set(_changes(world.stack.preview())) == {"same"}
+    assert set(resource_changes(world.stack.preview())) == {"same"}
     assert {k: v["uid"] for k, v in world.objects().items()} == world.uids
     assert world.deleted() == set()
 

@@ -26,6 +26,7 @@ from tests.integration.inventory_objects import (
     secret_reader_provider,
 )
 from tests.integration.project import ProjectStack
+from tests.integration.pulumi_stack import resource_changes
 from tests.integration.watching import ObjectWatch
 
 PLUGIN = Path(__file__).parent / "plugins" / "rotating-token"
@@ -104,16 +105,12 @@ def fleet(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
         control_plane.delete_namespace(ns)
 
 
-def _changes(result: auto.UpResult) -> dict[str, int]:
-    return dict(result.summary.resource_changes or {})
-
-
 def test_rotated_capi_kubeconfig_updates_the_push_secret_in_place(fleet: Fleet) -> None:
     before = fleet.uids()
     rotated = kubeconfig_text("https://one.example:6443", f"CAPI-{fleet.run_id}-1")
     fleet.inventory.core.patch_namespaced_secret("one-kubeconfig", fleet.capi_ns, {"stringData": {"value": rotated}})
     result, seen = fleet.up_watched()
-    assert _changes(result) == {"same": _changes(result)["same"], "update": 1}
+    assert resource_changes(result) == {"same": resource_changes(result)["same"], "update": 1}
     assert seen.of("DELETED") == set() and seen.of("ADDED") == set()
     assert seen.of("MODIFIED") == {fleet.push_secret}
     assert fleet.uids() == before
@@ -125,7 +122,7 @@ def test_changed_secretreader_source_updates_the_sveltos_secret_in_place(fleet: 
     changed = kubeconfig_text("https://r.example:6443", f"R-{fleet.run_id}-1")
     fleet.inventory.core.patch_namespaced_secret("reader-source", fleet.fleet_ns, {"stringData": {"kubeconfig": changed}})
     result, seen = fleet.up_watched()
-    assert "replace" not in _changes(result) and "delete" not in _changes(result)
+    assert "replace" not in resource_changes(result) and "delete" not in resource_changes(result)
     assert seen.of("DELETED") == set() and seen.of("ADDED") == set()
     assert seen.of("MODIFIED") == {f"{fleet.fleet_ns}/reader-sveltos-kubeconfig"}
     assert fleet.uids() == before
@@ -142,7 +139,7 @@ def test_reminted_exec_credential_updates_the_sveltos_secret_in_place(fleet: Fle
     result, seen = fleet.up_watched()
     after = core.read_namespaced_secret("minted-sveltos-kubeconfig", fleet.fleet_ns)
     assert after.data != before.data  # a new credential was minted ...
-    assert "replace" not in _changes(result) and "delete" not in _changes(result)
+    assert "replace" not in resource_changes(result) and "delete" not in resource_changes(result)
     assert seen.of("DELETED") == set() and seen.of("ADDED") == set()  # ... and written over the old one
     assert fleet.uids() == before_uids
 
@@ -159,8 +156,8 @@ def test_a_new_address_for_the_same_cluster_replaces_nothing(fleet: Fleet) -> No
     preview = fleet.stack.preview()
     assert {"replace", "create-replacement", "delete-replaced", "delete", "create"}.isdisjoint(preview.change_summary)
     result, seen = fleet.up_watched()
-    assert set(_changes(result)) <= {"same", "update"}
-    assert _changes(result).get("update", 0) <= 1  # the provider itself, at most
+    assert set(resource_changes(result)) <= {"same", "update"}
+    assert resource_changes(result).get("update", 0) <= 1  # the provider itself, at most
     assert seen.events == []
     assert fleet.uids() == before
 

@@ -31,6 +31,7 @@ from tests.integration.inventory_objects import (
     secret_reader_provider,
 )
 from tests.integration.project import ProjectStack
+from tests.integration.pulumi_stack import resource_changes
 
 PLUGIN = Path(__file__).parent / "plugins" / "rotating-token"
 REFRESH_AT = "cluster-inventory.io/credential-refresh-at"
@@ -126,10 +127,6 @@ def _cluster_objects(world: World) -> set[str]:
     return found
 
 
-def _changes(result: object) -> dict[str, int]:
-    return dict(result.summary.resource_changes or {})  # type: ignore[attr-defined]
-
-
 def test_first_up_creates_exactly_what_render_prints(world: World) -> None:
     expected = world.render()
     world.stack.up()
@@ -143,7 +140,7 @@ def test_second_up_changes_nothing(world: World) -> None:
     preview = world.stack.preview()
     assert set(preview.change_summary) <= {"same"}
     result = world.stack.up()
-    assert set(_changes(result)) == {"same"}
+    assert set(resource_changes(result)) == {"same"}
 
 
 def test_no_credential_appears_in_state_outputs_or_cli_output(world: World) -> None:
@@ -164,8 +161,8 @@ def test_new_consumer_namespace_adds_only_its_secrets(world: World) -> None:
     world.inventory.namespace(extra, {label: ""})
     world.consumers.append(extra)
     result = world.stack.up()
-    assert _changes(result).get("create") == 2
-    assert {"delete", "update", "replace"}.isdisjoint(_changes(result))
+    assert resource_changes(result).get("create") == 2
+    assert {"delete", "update", "replace"}.isdisjoint(resource_changes(result))
     assert {n for n in world.inventory.secret_names(world.managed) if n.startswith(f"{extra}/")} == {
         f"{extra}/{world.fleet_ns}-alpha-kubeconfig", f"{extra}/default-beta-kubeconfig"}
 
@@ -182,7 +179,7 @@ def test_exec_credential_is_reused_while_no_refresh_is_due(world: World) -> None
     before = world.inventory.core.read_namespaced_secret("minted-sveltos-kubeconfig", world.fleet_ns)
     result = world.stack.up()
     after = world.inventory.core.read_namespaced_secret("minted-sveltos-kubeconfig", world.fleet_ns)
-    assert set(_changes(result)) == {"same"}
+    assert set(resource_changes(result)) == {"same"}
     assert after.data == before.data
 
 
