@@ -94,6 +94,16 @@ def held_objects(deployment: Mapping[str, Any]) -> dict[str, Held]:
     return held
 
 
+def unmovable_resources(deployment: Mapping[str, Any]) -> list[str]:
+    """Resources this command would leave behind: everything but the stack, its component, the
+    provider and the kubernetes objects it moves. Feature E's ClusterProfile statuses (Python
+    dynamic resources) are among them: left in the old stack, its next `up` would clear them."""
+    kept = (ROOT_TYPE, COMPONENT_TYPE)
+    return [str(r["urn"]) for r in deployment.get("resources") or ()
+            if not r.get("delete") and not str(r.get("type", "")).startswith(("kubernetes:", "pulumi:providers:"))
+            and r.get("type") not in kept]
+
+
 def plan_moves(held: Mapping[str, Mapping[str, Held]], owner: Mapping[str, str],
                new_stacks: Sequence[str]) -> list[Move]:
     """Which objects go from which stack to which: each to the stack ``owner`` names for it;
@@ -312,6 +322,11 @@ def reshard(args: argparse.Namespace, tmpdir: str) -> None:
     exports = {stack: cli.export(stack) for stack in every_stack if stack in existing}
     _say(f"read {len(exports)} stacks in {time.monotonic() - step:.1f} s")
     held = {stack: held_objects(exported.get("deployment") or {}) for stack, exported in exports.items()}
+    unmovable = [urn for exported in exports.values() for urn in unmovable_resources(exported.get("deployment") or {})]
+    if unmovable:
+        raise ReshardError(f"{len(unmovable)} resources are not kubernetes objects and cannot be moved by reshard yet, "
+                           f"e.g. {', '.join(unmovable[:SAMPLE_SIZE])}; with clusterProfileMode: direct, keep the "
+                           "shard count (feature E's statuses would be cleared) - nothing has been moved")
     busy = [f"{stack} ({key})" for stack, exported in exports.items() for key in (HANDING_OVER_OUTPUT, HANDED_OVER_OUTPUT)
             if _root_outputs(exported).get(key)]
     if busy:
