@@ -6,6 +6,7 @@
     python bench/bench_deploy.py --size 200 --parallel-diff   # also no-op preview/up with PULUMI_PARALLEL_DIFF
     python bench/bench_deploy.py --size 2000 --consumers 8 --shards 4   # four shard stacks, one after the other
     python bench/bench_deploy.py --size 1000 --cluster-manager   # feature E publishes the profiles
+    python bench/bench_deploy.py --size 1000 --shards 3 --default-memory-budget   # the memory guard as users get it
 
 Per size: N CAPI Clusters (5.5 KB certificate kubeconfigs) x C consumer namespaces, plus N
 ClusterProfiles reading those kubeconfigs through ``kubeconfig-secretreader``: N*C push
@@ -212,8 +213,10 @@ class Bench:
         (workdir / "stacks").mkdir(exist_ok=True)
         import yaml
 
-        # The bench measures stacks of any size, past the memory budget too (docs/sizing.md, Memory).
-        config = {**fleet.stack_config(), "cluster-inventory:allowOverMemoryBudget": True, **(config or {})}
+        # The bench measures stacks of any size, past the memory budget too (docs/sizing.md, Memory),
+        # unless --default-memory-budget keeps the guard as a user gets it.
+        config = {**fleet.stack_config(), **({} if DEFAULT_MEMORY_BUDGET else
+                                              {"cluster-inventory:allowOverMemoryBudget": True}), **(config or {})}
         (workdir / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
 
     def init(self) -> None:
@@ -380,6 +383,9 @@ def run_fleet(fleet: Fleet, entry: str, pulumi_floor: bool = True, parallel_diff
     return steps
 
 
+# --default-memory-budget: the stacks keep the memory guard (memoryBudgetMib's default, no override).
+DEFAULT_MEMORY_BUDGET = False
+
 SHARD_STEPS = (("cold up", "up", "apply"), ("no-op preview", "preview", "dry-run"), ("no-op up", "up", "dry-run"),
                ("destroy", "destroy", "delete"))
 
@@ -445,8 +451,12 @@ def main() -> int:
                         help="also run the no-op preview and up with PULUMI_PARALLEL_DIFF=true")
     parser.add_argument("--cluster-manager", action="store_true",
                         help="feature E on: the stack publishes the ClusterProfiles (no hand-written ones)")
+    parser.add_argument("--default-memory-budget", action="store_true",
+                        help="keep the memory guard as users get it (otherwise the bench allows any stack size)")
     parser.add_argument("--no-pulumi-floor", action="store_true", help="skip the Pulumi floor's steps")
     args = parser.parse_args()
+    global DEFAULT_MEMORY_BUDGET
+    DEFAULT_MEMORY_BUDGET = args.default_memory_budget
     if not KUBECONFIG.exists():
         raise SystemExit("no local control plane: run `make cluster-up` first (make bench-deploy does)")
     random.seed(4322)
