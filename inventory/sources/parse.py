@@ -190,7 +190,7 @@ def parse_capi_status(body: Mapping[str, Any], version: str) -> CapiClusterStatu
 
     v1beta2 (Cluster API >= 1.11): ``status.conditions`` are ``metav1.Condition``s, the v1beta1
     ones moved to ``status.deprecated.v1beta1.conditions``; ``status.controlPlane.versions``
-    (>= 1.12) lists the control plane's versions; the class is ``spec.topology.classRef.name``.
+    (>= 1.14) lists the control plane's versions; the class is ``spec.topology.classRef.name``.
     v1beta1: ``status.conditions`` carry a severity, ``status.v1beta2.conditions`` the new ones
     (>= 1.9); ``status.controlPlaneReady`` is a bool; the class is ``spec.topology.class``.
     """
