@@ -296,8 +296,8 @@ def settle(deployment: dict[str, Any], layout: Mapping[str, Any], defaults: Mapp
     return deployment
 
 
-def _root(resources: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    return next((r for r in resources if r.get("type") == ROOT_TYPE and not r.get("parent")), None)  # type: ignore[misc]
+def _root(resources: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((r for r in resources if r.get("type") == ROOT_TYPE and not r.get("parent")), None)
 
 
 def _follow(resource: dict[str, Any], renamed: Mapping[str, str]) -> None:

@@ -24,6 +24,7 @@ from inventory.model.diagnostics import ObjectRef
 from inventory.plan import shard_of
 from inventory.stack import reshard
 from inventory.stack.adoption import OWNER_ANNOTATION
+from inventory.stack.locks import OWN_PREFIX
 from tests.integration.controlplane import REPO, ControlPlane
 from tests.integration.inventory_objects import PROFILES as PROFILE_CRD
 from tests.integration.inventory_objects import SVELTOS, Inventory, kubeconfig_text, secret_reader_provider
@@ -178,6 +179,31 @@ def _reshard_process(workdir: Path, *argv: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
+def _names_that_move(capi: str) -> list[str]:
+    """``E_CLUSTERS`` Cluster names of which some go from each of 2 shards to the third when there are 3,
+    so a 2 -> 3 reshard makes two moves (namespaces are new each run, and so is the assignment)."""
+    names: list[str] = []
+    needed = {(0, 2), (1, 2)}
+    for i in range(1000):
+        name = f"c{i}"
+        ref = ObjectRef("Cluster", capi, name)
+        route = (shard_of(ref, 2), shard_of(ref, 3))
+        if route in needed or len(names) < E_CLUSTERS - len(needed):
+            needed.discard(route)
+            names.append(name)
+        if len(names) == E_CLUSTERS and not needed:
+            return names
+    raise AssertionError("no such names")
+
+
+def _cancel_stale_pulumi_locks(workdir: Path) -> None:
+    """A `pulumi` killed while it saved a state leaves its lock: `pulumi cancel`, as the message says."""
+    for folder in (workdir / "state" / ".pulumi" / "locks").glob("*/*/*"):
+        if any(not lock.name.startswith(OWN_PREFIX) for lock in folder.glob("*.json")):
+            subprocess.run(["pulumi", "cancel", "--yes", "--stack", folder.name], cwd=workdir, check=True,
+                           env={**os.environ, **local_backend_env(workdir)}, capture_output=True)
+
+
 def _statuses(stack: ProjectStack) -> dict[str, dict[str, Any]]:
     """The status resources in ``stack``'s state, by the profile they belong to."""
     found = {}
@@ -196,19 +222,20 @@ def test_feature_e_statuses_move_with_their_profiles_and_a_run_during_the_move_s
     capi, fleet, label, consumer = f"capi-{run_id}", f"fleet-{run_id}", f"consumer-{run_id}", f"team-{run_id}"
     for ns, labels in ((capi, None), (fleet, None), (consumer, {label: ""})):
         inv.namespace(ns, labels)
-    for i in range(E_CLUSTERS):
-        inv.capi_cluster(capi, f"c{i}", {"clusterprofile-name": f"c{i}", "clusterprofile-namespace": fleet},
-                         kubeconfig_text(f"https://c{i}.example:6443", f"T{i}"))
+    names = _names_that_move(capi)
+    for i, cluster in enumerate(names):
+        inv.capi_cluster(capi, cluster, {"clusterprofile-name": cluster, "clusterprofile-namespace": fleet},
+                         kubeconfig_text(f"https://{cluster}.example:6443", f"T{i}"))
         if i % 2 == 0:  # half healthy, half Unknown: both kinds of condition must survive the move
             group, version, plural = CAPI_V1BETA2
-            inv.custom.patch_namespaced_custom_object_status(group, version, capi, plural, f"c{i}", {"status": {
+            inv.custom.patch_namespaced_custom_object_status(group, version, capi, plural, cluster, {"status": {
                 "conditions": [{"type": "ControlPlaneAvailable", "status": "True", "reason": "Available",
                                 "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})
     config = {"kubeconfig": str(control_plane.kubeconfig), "capiNamespaces": [capi], "profileNamespaces": [fleet],
               "consumerNamespaceLabel": label, "managedByValue": f"ci-{run_id}", "scheduleIntervalMinutes": 0,
               "clusterProfileMode": "direct", "clusterManagerName": f"mgr-{run_id}", "maxDeletions": 0}
     selector = f"app.kubernetes.io/managed-by=ci-{run_id}"
-    profiles = {f"ClusterProfile/{fleet}/c{i}" for i in range(E_CLUSTERS)}
+    profiles = {f"ClusterProfile/{fleet}/{cluster}" for cluster in names}
     workdir = tmp_path / "project"
     stacks = {name: ProjectStack(workdir, name=name) for name in STACKS[:2]}
     missing_status: list[str] = []
@@ -277,11 +304,16 @@ def test_feature_e_statuses_move_with_their_profiles_and_a_run_during_the_move_s
                 os.killpg(job.pid, signal.SIGKILL)  # a cancelled CI job: the command and its `pulumi` die
                 job.wait()
             # Half moved: every shard run stops, naming what to do.
+            with pytest.raises(auto.CommandError, match=f"(?s)currently locked.*pid {job.pid}"):
+                stacks["shard-0"].up()
             with pytest.raises(auto.CommandError, match="currently locked|is being resharded"):
                 stacks["shard-1"].up()
+            _cancel_stale_pulumi_locks(workdir)
+            capsys.readouterr()
             started = time.monotonic()
             assert _reshard(monkeypatch, workdir, "--from-count", "2", "--to-count", "3", "--lock-timeout", "30") == 0
             moved_in = time.monotonic() - started
+            assert "removed the lock a stopped reshard left on stack shard-0" in capsys.readouterr().out
             assert not list((workdir / "state" / ".pulumi" / "locks").rglob("*.json"))  # every lock let go
             for name in STACKS:
                 assert not UNSAFE & set(stacks[name].preview().change_summary), name
