@@ -69,6 +69,8 @@ PROVIDER_PREFIX = "pulumi:providers:"
 MOVE_BATCH_CHARS = 1_000_000
 # How many object names the plan prints per move before "and N more".
 SAMPLE_SIZE = 3
+# How an exported state marks a secret value (its ciphertext sits beside it).
+SECRET_SIGNATURE = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
 # How the CLI says a stack is busy: a self-managed backend's lock file, Pulumi Cloud's update in progress.
 LOCKED_MESSAGES = ("is currently locked", "currently in progress")
 # How long the command waits, by default, for a run that holds a shard stack to end.
@@ -462,6 +464,71 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get(SECRET_SIGNATURE[0]) == SECRET_SIGNATURE[1]
+
+
+def align_providers(deployment: Mapping[str, Any], canonical: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Give each provider in ``deployment`` the plain inputs its namesake has in the other stacks.
+
+    `pulumi state move` puts a moved resource on the destination's provider of the same URN
+    only when that provider has the same ID or the same inputs; otherwise it refuses ("provider
+    ... already exists in destination stack"). A default provider's inputs hold the stack's
+    own config (the `pulumi-python` provider of dynamic resources, feature E's statuses, gets all
+    of it), and ``shardIndex`` differs from shard to shard. So, for the moves, every stack's
+    provider of a given ``type::name`` takes the plain (non-secret) inputs of the first stack
+    seen with it (``canonical``, filled in as stacks come); a secret input keeps the stack's own
+    ciphertext (one stack cannot read another's; `state move` compares the plain values).
+    Returns the inputs changed, by ``type::name``, for ``settle`` to put back."""
+    originals: dict[str, dict[str, Any]] = {}
+    for resource in deployment.get("resources") or ():
+        if not str(resource.get("type", "")).startswith(PROVIDER_PREFIX) or resource.get("delete"):
+            continue
+        key = f"{resource['type']}::{_name(resource)}"
+        inputs = dict(resource.get("inputs") or {})
+        if key not in canonical:
+            canonical[key] = inputs
+            continue
+        aligned = {name: inputs[name] if _is_secret(value) or _is_secret(inputs.get(name)) else value
+                   for name, value in canonical[key].items()
+                   if name in inputs or not _is_secret(value)}
+        if aligned != inputs:
+            originals[key] = inputs
+            resource["inputs"] = aligned
+    return originals
+
+
+def restore_providers(deployment: Mapping[str, Any], originals: Mapping[str, Mapping[str, Any]]) -> None:
+    """The inputs ``align_providers`` changed, put back (a provider copied in keeps what it came with)."""
+    for resource in deployment.get("resources") or ():
+        key = f"{resource.get('type')}::{_name(resource)}"
+        if str(resource.get("type", "")).startswith(PROVIDER_PREFIX) and key in originals:
+            resource["inputs"] = dict(originals[key])
+
+
+class Marks:
+    """Marking each stack's state for the reshard (``mark``, ``align_providers``), and unmarking it."""
+
+    def __init__(self, project: str, marker: Mapping[str, Any]) -> None:
+        self.project = project
+        self.marker = marker
+        self.canonical: dict[str, dict[str, Any]] = {}
+        self.originals: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def marking(self, stack: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        def change(exported: dict[str, Any]) -> dict[str, Any]:
+            marked = mark(exported, stack, self.project, self.marker)
+            self.originals[stack] = align_providers(marked.get("deployment") or {}, self.canonical)
+            return marked
+        return change
+
+    def unmarking(self, stack: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        def change(exported: dict[str, Any]) -> dict[str, Any]:
+            restore_providers(exported.get("deployment") or {}, self.originals.get(stack, {}))
+            return mark(exported, stack, self.project, None)
+        return change
+
+
 def _command(args: argparse.Namespace) -> str:
     """The command line that runs this reshard again (what the marker and the messages name)."""
     parts = ["python -m inventory reshard"]
@@ -548,25 +615,25 @@ def reshard(args: argparse.Namespace, tmpdir: str) -> None:
     project = _project_name(project_dir)
     locks = StackLocks(local_root(backend_url(cli.env)), project, args.lock_timeout, _say)
     writer = Writer(cli, locks)
-    marker = {"command": _command(args), "started": datetime.now(UTC).isoformat(timespec="seconds")}
+    marks = Marks(project, {"command": _command(args), "started": datetime.now(UTC).isoformat(timespec="seconds")})
     try:
         # From here until each stack is settled, no run of a shard stack may find its state:
         # its lock says so to `up`, `refresh` and `destroy`, the marker to the program itself.
         step = time.monotonic()
         locks.acquire(present)
-        exports = {stack: writer.update(stack, lambda e, s=stack: mark(e, s, project, marker)) for stack in present}
+        exports = {stack: writer.update(stack, marks.marking(stack)) for stack in present}
         _say(f"locked and marked {len(present)} stacks, reading their state, in {time.monotonic() - step:.1f} s")
         try:
             moves, forget = _plan(exports, owner, new_stacks)
         except ReshardError:
             for stack in present:
-                writer.update(stack, lambda e, s=stack: mark(e, s, project, None))
+                writer.update(stack, marks.unmarking(stack))
             raise
         for stack in new_stacks:
             if stack not in existing:
                 select_stack(stack, project_dir, tmpdir)  # creates it, with the project's secrets provider
                 locks.acquire([stack])
-                writer.update(stack, lambda e, s=stack: mark(e, s, project, marker))
+                writer.update(stack, marks.marking(stack))
                 _say(f"created stack {stack}")
         moving = sum(len(move.objects) for move in moves)
         done = 0
@@ -584,7 +651,7 @@ def reshard(args: argparse.Namespace, tmpdir: str) -> None:
                      f"({done}/{moving})")
 
         _settle_all(writer, every_stack, old_stacks, new_stacks, exports, layouts(old_stacks, new_stacks, assignment),
-                    forget)
+                    forget, marks.originals)
     finally:
         locks.release()
     _say(f"resharded {len(old_stacks)} -> {len(new_stacks)} shard stacks ({assignment.value}) in "
@@ -646,7 +713,7 @@ def _root_outputs(exported: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _settle_all(writer: Writer, every_stack: Sequence[str], old_stacks: Sequence[str], new_stacks: Sequence[str],
                 before: Mapping[str, Mapping[str, Any]], layout: Mapping[str, Mapping[str, Any]],
-                forget: Mapping[str, Sequence[Held]]) -> None:
+                forget: Mapping[str, Sequence[Held]], providers: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
     """Each stack's state as its next run must find it (``settle``); each is let go when settled."""
     donor = _root_outputs(before[old_stacks[0]])
     defaults = {key: donor.get(key) for key in (MODES_OUTPUT, MANAGEMENT_CLUSTER_OUTPUT)}
@@ -664,6 +731,7 @@ def _settle_all(writer: Writer, every_stack: Sequence[str], old_stacks: Sequence
         def change(exported: dict[str, Any], stack: str = stack, pending: Mapping[str, list[str]] | None = pending,
                    dropped: set[str] = dropped) -> dict[str, Any]:
             if exported.get("deployment"):
+                restore_providers(exported["deployment"], providers.get(stack, {}))
                 exported["deployment"] = settle(exported["deployment"], layout[stack], defaults, pending, dropped,
                                                 nested)
             return exported

@@ -186,3 +186,31 @@ def test_an_object_in_two_stacks_neither_of_which_declares_it_still_stops_the_re
     assert forget == {}
     with pytest.raises(ReshardError, match="more than one stack.*pulumi state delete"):
         plan_moves(held, {"ClusterProfile/f/p": "prod-2"}, ["prod-0", "prod-1", "prod-2"])
+
+
+SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+
+
+def _python_provider(stack: str, shard: int, ciphertext: str) -> dict[str, Any]:
+    """The default provider of dynamic resources: it holds the stack's whole config, shardIndex included."""
+    return {"urn": f"urn:pulumi:{stack}::cluster-inventory::pulumi:providers:pulumi-python::default",
+            "type": "pulumi:providers:pulumi-python", "custom": True, "id": f"id-{stack}",
+            "inputs": {"cluster-inventory:shardIndex": str(shard), "cluster-inventory:maxDeletions": "0",
+                       "cluster-inventory:kubeconfig": {**SECRET, "ciphertext": ciphertext}}}
+
+
+def test_providers_of_one_name_take_the_same_plain_inputs_for_the_moves_and_get_their_own_back() -> None:
+    from inventory.stack.reshard import align_providers, restore_providers
+
+    first = {"resources": [_python_provider("prod-0", 0, "c0")]}
+    second = {"resources": [_python_provider("prod-1", 1, "c1")]}
+    canonical: dict[str, dict[str, Any]] = {}
+    assert align_providers(first, canonical) == {}
+    originals = align_providers(second, canonical)
+    # So that `pulumi state move` sees equal inputs (it compares the plain values of secrets) ...
+    assert second["resources"][0]["inputs"] == {"cluster-inventory:shardIndex": "0",
+                                                "cluster-inventory:maxDeletions": "0",
+                                                "cluster-inventory:kubeconfig": {**SECRET, "ciphertext": "c1"}}
+    # ... and each stack's own come back when it is settled.
+    restore_providers(second, originals)
+    assert second == {"resources": [_python_provider("prod-1", 1, "c1")]}
