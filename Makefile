@@ -13,7 +13,7 @@ DEMO_PASSPHRASE := cluster-inventory-demo-only
 DEMO_ENV = export PULUMI_BACKEND_URL="file://$(CURDIR)/.local/state" PULUMI_CONFIG_PASSPHRASE="$(DEMO_PASSPHRASE)" PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS=true
 DEMO_STEP = printf '\n[demo] == %s ==\n' 
 
-.PHONY: help venv tools cluster-up cluster-down demo demo-down test test-unit lint bench-plan bench-deploy bench-events-limit clean
+.PHONY: help venv tools cluster-up cluster-down demo demo-down test test-unit lint bench-plan bench-deploy bench-reshard bench-events-limit clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ bench-plan: venv ## plan 1,000 and 10,000 clusters x 10 consumer namespaces; pri
 
 bench-deploy: cluster-up ## deploy 200 and 1,000 synthetic clusters (SIZE=N for your own; CLUSTER_MANAGER=1: feature E publishes the profiles) beside the API server's and Pulumi's floors
 	@$(TOOLS_ENV); $(PY) bench/bench_deploy.py $(if $(SIZE),--size $(SIZE)) $(if $(CLUSTER_MANAGER),--cluster-manager)
+
+bench-reshard: cluster-up ## 2 -> 3 -> 2 shard stacks of 1,000 synthetic clusters via `python -m inventory reshard`, watched for DELETEs (SIZE=N clusters; CLUSTER_MANAGER=1: feature E on)
+	@$(TOOLS_ENV); $(PY) bench/bench_reshard.py --clusters $(or $(SIZE),1000) $(if $(CLUSTER_MANAGER),--cluster-manager)
 
 bench-events-limit: venv tools ## events mode under real Sveltos: which fleets get every push Secret (CLUSTERS=a,b CONSUMERS=n)
 	@$(TOOLS_ENV); $(PY) tools/cluster.py up --sveltos >/dev/null

@@ -1,12 +1,15 @@
 """What changing the shard count costs (docs/sizing.md, Changing shardCount):
 
+    make bench-reshard [SIZE=1000] [CLUSTER_MANAGER=1]
     eval "$(tools/env.sh)"; .venv/bin/python bench/bench_reshard.py [--clusters 1000] [--consumers 3]
-        [--from-count 2] [--to-count 3]
+        [--from-count 2] [--to-count 3] [--cluster-manager]
 
 On the local control plane (started if needed): the synthetic fleet of bench/fleet.py deployed as
 ``--from-count`` shard stacks, then `python -m inventory reshard` to ``--to-count`` and an `up` of
-every stack, then back the same way, with a watch on the managed Secrets all along. Prints each
-step's time, how many objects changed stack, and the DELETE events seen (there must be none).
+every stack, then back the same way, with a watch on the managed Secrets (and, with
+``--cluster-manager``, on the ClusterProfiles feature E publishes, whose statuses move with them)
+all along. Prints each step's time, how many objects changed stack, and the DELETE and ADDED
+events seen (there must be none).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.fleet import Fleet, applier, delete_namespaces, inventory_manifests
 from inventory.stack import reshard
 from tests.integration.controlplane import KUBECONFIG, start_control_plane
+from tests.integration.inventory_objects import PROFILES
 from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import local_backend_env
 from tests.integration.watching import ObjectWatch
@@ -76,8 +80,10 @@ def main() -> int:
     parser.add_argument("--consumers", type=int, default=3)
     parser.add_argument("--from-count", type=int, default=2)
     parser.add_argument("--to-count", type=int, default=3)
+    parser.add_argument("--cluster-manager", action="store_true",
+                        help="feature E publishes the ClusterProfiles, spec and status (clusterProfileMode: direct)")
     args = parser.parse_args()
-    fleet = Fleet(args.clusters, args.consumers, name="reshard")
+    fleet = Fleet(args.clusters, args.consumers, name="reshard", cluster_manager=args.cluster_manager)
     control_plane = start_control_plane()
     next(control_plane)
     os.environ["PULUMI_SKIP_CHECKPOINTS"] = "true"  # as `python -m inventory deploy` sets it (docs/sizing.md)
@@ -85,12 +91,13 @@ def main() -> int:
     namespaces, inventory = inventory_manifests(fleet)
     applier("apply", namespaces)
     applier("apply", inventory)
-    log(f"{fleet.objects} objects ({fleet.clusters} clusters x {fleet.consumers} consumers + {fleet.clusters} "
-        f"profiles) in {args.from_count} shard stacks")
+    log(f"{fleet.describe()} in {args.from_count} shard stacks")
     stacks: dict[str, ProjectStack] = {}
     from kubernetes import client, config
 
-    core = client.CoreV1Api(config.new_client_from_config(str(KUBECONFIG)))
+    api = config.new_client_from_config(str(KUBECONFIG))
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    selector = f"app.kubernetes.io/managed-by={fleet.prefix}"
     with tempfile.TemporaryDirectory(prefix="bench-reshard-") as tmp:
         workdir = Path(tmp) / "project"
         try:
@@ -103,10 +110,14 @@ def main() -> int:
                 log(f"cold up {name}: {time.monotonic() - started:.1f} s")
             for key, value in local_backend_env(workdir).items():
                 os.environ[key] = value
-            with ObjectWatch(core.list_secret_for_all_namespaces, f"app.kubernetes.io/managed-by={fleet.prefix}") as seen:
+            with (ObjectWatch(core.list_secret_for_all_namespaces, selector) as seen,
+                  ObjectWatch(lambda **kw: custom.list_cluster_custom_object(*PROFILES, **kw), selector) as profiles):
                 _change(workdir, stacks, fleet, args.from_count, args.to_count)
                 _change(workdir, stacks, fleet, args.to_count, args.from_count)
             log(f"DELETED events on managed Secrets: {len(seen.of('DELETED'))}; ADDED: {len(seen.of('ADDED'))}")
+            if fleet.cluster_manager:
+                log(f"DELETED events on published ClusterProfiles: {len(profiles.of('DELETED'))}; "
+                    f"ADDED: {len(profiles.of('ADDED'))}")
         finally:
             for stack in stacks.values():
                 stack.destroy()

@@ -36,6 +36,11 @@ HANDED_OVER_OUTPUT = "handedOver"
 # The shard this stack declares (``shard_layout``): a run whose config names another layout
 # would delete what other shards now declare, so it stops until the state has been moved.
 SHARDS_OUTPUT = "shards"
+# Set by `python -m inventory reshard` in every stack it moves state between, from before its first
+# move until it has settled them all: a run in between would find objects half moved (deleting
+# those its state no longer holds, or creating those it holds twice), so it stops. A run's own
+# outputs never include it; reshard removes it when it has finished.
+RESHARDING_OUTPUT = "resharding"
 
 # How many objects a guard message names before it says "and N more".
 SAMPLE_SIZE = 5
@@ -80,6 +85,7 @@ class PreviousRun:
     handed_over: frozenset[str] = frozenset()  # objects it handed to Sveltos: forgotten, never deleted
     handing_over: frozenset[str] = frozenset()  # objects it was still waiting for Sveltos to write
     shards: Mapping[str, Any] | None = None  # the shard_layout it declared (None: not recorded)
+    resharding: Mapping[str, Any] | None = None  # a reshard under way: its command and start (RESHARDING_OUTPUT)
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any]) -> PreviousRun:
@@ -87,11 +93,12 @@ class PreviousRun:
         cluster = outputs.get(MANAGEMENT_CLUSTER_OUTPUT)
         modes = outputs.get(MODES_OUTPUT)
         shards = outputs.get(SHARDS_OUTPUT)
+        resharding = outputs.get(RESHARDING_OUTPUT)
         return cls(_named_shapes(outputs.get(MANAGED_OBJECTS_OUTPUT)), _named_shapes(outputs.get(PENDING_DELETIONS_OUTPUT)),
                    str(cluster) if cluster else None,
                    {str(k): str(v) for k, v in modes.items()} if isinstance(modes, Mapping) else {},
                    _names(outputs.get(HANDED_OVER_OUTPUT)), _names(outputs.get(HANDING_OVER_OUTPUT)),
-                   _layout(shards))
+                   _layout(shards), dict(resharding) if isinstance(resharding, Mapping) else None)
 
 
 def _layout(value: Any) -> dict[str, Any] | None:
@@ -231,6 +238,19 @@ def _describe(layout: Mapping[str, Any]) -> str:
     if layout.get("count") == 1:
         return "the whole fleet (shardCount 1)"
     return f"shard {layout.get('index')} of {layout.get('count')} ({layout.get('assignment')})"
+
+
+def check_no_reshard(previous: PreviousRun, stack: str) -> None:
+    """No run while `python -m inventory reshard` is moving this stack's state (``RESHARDING_OUTPUT``)."""
+    if not previous.resharding:
+        return
+    command = previous.resharding.get("command") or "python -m inventory reshard"
+    raise GuardError(
+        f"stack {stack} is being resharded: `{command}` (started {previous.resharding.get('started', '?')}) "
+        f"has not finished moving objects' state between the shard stacks, and a run now would delete or "
+        f"create objects that are half moved. Wait for it to finish; if it stopped (an error, a killed job), "
+        f"run the same command again: it carries on from where it stopped (docs/sizing.md, Changing shardCount)."
+    )
 
 
 def check_shard_layout(previous: PreviousRun, settings: Settings, stack: str) -> None:

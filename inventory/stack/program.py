@@ -104,6 +104,7 @@ def _run() -> None:
     stack.check_secret_config(settings, pulumi.runtime.is_config_secret)
     now = stack.utcnow()
     previous = previous_run()
+    guards.check_no_reshard(previous, pulumi.get_stack())
     guards.check_shard_layout(previous, settings, pulumi.get_stack())
     switch = handover.switch(previous.modes, settings)
     handing_features = handover.handing_features(switch, bool(previous.handing_over), settings)

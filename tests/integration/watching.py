@@ -27,6 +27,7 @@ class ObjectWatch:
     list_objects: Callable[..., Any]
     selector: str
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, namespace/name, uid)
+    on_event: Callable[[str, Any], None] | None = None  # sees each event's type and object as it comes
 
     def __enter__(self) -> Self:
         listed = self.list_objects(label_selector=self.selector)
@@ -43,6 +44,8 @@ class ObjectWatch:
                                             resource_version=resource_version, timeout_seconds=600):
                 name, uid, _ = _metadata(event["object"])
                 self.events.append((event["type"], name, uid))
+                if self.on_event is not None:
+                    self.on_event(event["type"], event["object"])
         except ProtocolError:
             if not self._stopping.is_set():
                 raise

@@ -24,7 +24,6 @@ from inventory.stack.reshard import (
     plan_moves,
     settle,
     stack_names,
-    unmovable_resources,
 )
 
 ROOT = "urn:pulumi:prod-2::cluster-inventory::pulumi:pulumi:Stack::cluster-inventory-prod-2"
@@ -184,15 +183,3 @@ def test_a_stack_that_leaves_records_no_shard_and_the_others_their_new_one() -> 
         "prod-1": {"count": 2, "index": 1, "assignment": "rendezvous"}}
 
 
-def test_feature_e_status_resources_are_reported_as_unmovable() -> None:
-    root = "urn:pulumi:s::cluster-inventory::pulumi:pulumi:Stack::cluster-inventory-s"
-    status = "urn:pulumi:s::cluster-inventory::cluster-inventory:index:Inventory$pulumi-python:dynamic:Resource::cp"
-    deployment = {"resources": [
-        {"urn": root, "type": "pulumi:pulumi:Stack"},
-        {"urn": "urn:provider", "type": "pulumi:providers:kubernetes"},
-        {"urn": "urn:component", "type": "cluster-inventory:index:Inventory"},
-        {"urn": "urn:secret", "type": "kubernetes:core/v1:Secret"},
-        {"urn": status, "type": "pulumi-python:dynamic:Resource"},
-        {"urn": "urn:gone", "type": "pulumi-python:dynamic:Resource", "delete": True},
-    ]}
-    assert unmovable_resources(deployment) == [status]
