@@ -206,6 +206,7 @@ class Bench:
             self.env["BENCH_FLOOR_INPUT"] = str(workdir / "objects.json")
             return
         shutil.copy(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
+        (workdir / "provider").symlink_to(REPO / "provider")  # Pulumi.yaml's plugins.providers path
         if entry == "pulumi":
             for name in ("__main__.py", "inventory"):
                 (workdir / name).symlink_to(REPO / name)

@@ -96,8 +96,9 @@ def held_objects(deployment: Mapping[str, Any]) -> dict[str, Held]:
 
 def unmovable_resources(deployment: Mapping[str, Any]) -> list[str]:
     """Resources this command would leave behind: everything but the stack, its component, the
-    provider and the kubernetes objects it moves. Feature E's ClusterProfile statuses (Python
-    dynamic resources) are among them: left in the old stack, its next `up` would clear them."""
+    provider and the kubernetes objects it moves. Feature E's ClusterProfile statuses (resources of
+    the project's own provider, or Python dynamic resources in a stack not yet migrated) are among
+    them: left in the old stack, its next `up` would clear them."""
     kept = (ROOT_TYPE, COMPONENT_TYPE)
     return [str(r["urn"]) for r in deployment.get("resources") or ()
             if not r.get("delete") and not str(r.get("type", "")).startswith(("kubernetes:", "pulumi:providers:"))

@@ -187,6 +187,7 @@ def test_a_stack_that_leaves_records_no_shard_and_the_others_their_new_one() -> 
 def test_feature_e_status_resources_are_reported_as_unmovable() -> None:
     root = "urn:pulumi:s::cluster-inventory::pulumi:pulumi:Stack::cluster-inventory-s"
     status = "urn:pulumi:s::cluster-inventory::cluster-inventory:index:Inventory$pulumi-python:dynamic:Resource::cp"
+    own = "urn:pulumi:s::cluster-inventory::cluster-inventory:index:Inventory$cluster-inventory:index:ClusterProfileStatus::cq"
     deployment = {"resources": [
         {"urn": root, "type": "pulumi:pulumi:Stack"},
         {"urn": "urn:provider", "type": "pulumi:providers:kubernetes"},
@@ -194,5 +195,7 @@ def test_feature_e_status_resources_are_reported_as_unmovable() -> None:
         {"urn": "urn:secret", "type": "kubernetes:core/v1:Secret"},
         {"urn": status, "type": "pulumi-python:dynamic:Resource"},
         {"urn": "urn:gone", "type": "pulumi-python:dynamic:Resource", "delete": True},
+        {"urn": "urn:status-provider", "type": "pulumi:providers:cluster-inventory"},
+        {"urn": own, "type": "cluster-inventory:index:ClusterProfileStatus"},
     ]}
-    assert unmovable_resources(deployment) == [status]
+    assert unmovable_resources(deployment) == [status, own]
