@@ -290,6 +290,7 @@ def test_a_stack_holding_the_dynamic_status_moves_in_place(control_plane: Contro
         (stack.workdir / "provider").symlink_to(REPO / "provider")
         result = stack.up()
         changes = resource_changes(result)
+        print(f"the move's changes: {changes}")  # docs/cluster-manager.md quotes them (pytest -s)
         assert changes.get("update") == 2, changes
         assert {"create-replacement", "delete-replaced", "replace"}.isdisjoint(changes), changes
         resources = stack.stack.export_stack().deployment["resources"]
