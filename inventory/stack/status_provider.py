@@ -213,15 +213,15 @@ def main(argv: list[str] | None = None) -> None:
     gone."""
     import argparse
 
-    import grpc.aio
+    import grpc.aio  # type: ignore[import-untyped]
     from pulumi.provider.experimental.server import ProviderServicer
     from pulumi.runtime import proto
     from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
     from pulumi.runtime.proto import provider_pb2_grpc
 
-    class Servicer(ProviderServicer):  # type: ignore[misc]
+    class Servicer(ProviderServicer):
         async def Read(self, request: Any, context: Any) -> Any:
-            response = await super().Read(request, context)
+            response = await super().Read(request, context)  # type: ignore[no-untyped-call]
             return response if response.id else proto.ReadResponse()
 
     args = list(sys.argv[1:] if argv is None else argv)
