@@ -242,6 +242,45 @@ def test_no_credential_in_state_previews_or_outputs(world: World) -> None:
                                                 "managementCluster"}
 
 
+def test_the_import_option_adopts_a_status_that_matches(control_plane: ControlPlane, world: World,
+                                                       tmp_path: Path) -> None:
+    """A program of its own declares alpha's status with ``import_``: the engine reads it through
+    the provider, finds no difference and adopts it."""
+    import pulumi
+    from pulumi import automation as auto
+
+    from inventory.stack.status import ClusterProfileStatus, StatusProvider, owned
+    from tests.integration.pulumi_stack import local_backend_env, workspace_options
+
+    live = owned(world.profile("alpha"))
+    cluster = world.resource(world.status_urn("alpha"))["outputs"]["managementCluster"]
+    declared = {"status": live}
+
+    def program() -> None:
+        provider = StatusProvider("p", kubeconfig=str(control_plane.kubeconfig), context=None)
+        ClusterProfileStatus("alpha", namespace=world.fleet_ns, object_name="alpha", status=declared["status"],
+                             management_cluster=cluster, opts=pulumi.ResourceOptions(
+                                 provider=provider, import_=f"{world.fleet_ns}/alpha", retain_on_delete=True))
+
+    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump({
+        "name": "import-option", "runtime": "python",
+        "plugins": {"providers": [{"name": "cluster-inventory", "path": str(REPO / "provider")}]}}))
+    env = local_backend_env(tmp_path)
+    stack = auto.create_or_select_stack(stack_name="import", project_name="import-option", program=program,
+                                        opts=workspace_options(tmp_path, env))
+    try:
+        # A declared status that differs is imported and then updated (pulumi 3.259 allows that).
+        declared["status"] = {**live, "conditions": [_condition("ControlPlaneHealthy", "Unknown")]}
+        differing = stack.preview(diff=True, color="never").change_summary
+        assert (differing.get("import"), differing.get("update")) == (1, 1), differing
+        declared["status"] = live
+        assert resource_changes(stack.up()).get("import") == 1
+        assert set(stack.preview().change_summary) <= {"same"}
+    finally:
+        stack.destroy()  # retain_on_delete: forgets alpha's status, which the world's stack still owns
+    assert world.conditions("alpha") == {"ControlPlaneHealthy": "False"}
+
+
 def old_code(tmp: Path) -> Path | None:
     """The repository at DYNAMIC_COMMIT (inventory/ and Pulumi.yaml), or None without that history."""
     done = subprocess.run(["git", "-C", str(REPO), "archive", DYNAMIC_COMMIT, "inventory", "Pulumi.yaml",

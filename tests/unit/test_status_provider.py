@@ -227,3 +227,14 @@ def test_the_schema_names_the_resource() -> None:
     schema = json.loads(run(StatusProvider().get_schema(None)).schema)  # type: ignore[arg-type]
     assert RESOURCE_TYPE in schema["resources"] and schema["name"] == "cluster-inventory"
     assert status_provider.VERSION == schema["version"]
+
+
+def test_the_driver_names_a_plugin_directory_that_is_missing(tmp_path: Any) -> None:
+    """The CLI refuses every command when Pulumi.yaml's plugins.providers path leads nowhere."""
+    from inventory.stack.driver import missing_plugin_dirs
+
+    (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\nplugins:\n  providers:\n"
+                                          "    - name: cluster-inventory\n      path: provider\n")
+    assert missing_plugin_dirs(tmp_path) == ["provider"]
+    (tmp_path / "provider").mkdir()
+    assert missing_plugin_dirs(tmp_path) == []
