@@ -34,7 +34,7 @@ Before this provider, the status was a Python dynamic resource
 (``pulumi-python:dynamic/inventory:ClusterProfileStatus``). ``ClusterProfileStatus`` carries that
 type as an alias, so a stack that holds one moves it in place (an update that applies the same
 status; nothing is deleted). ``_StatusProvider`` stays importable for such stacks until then:
-Pulumi's dynamic provider plugin unpickles it by reference for a refresh or destroy.
+Pulumi's dynamic provider plugin unpickles the provider from their state for a refresh or destroy.
 """
 
 from __future__ import annotations

@@ -292,14 +292,11 @@ def old_code(tmp: Path) -> Path | None:
     return tmp
 
 
-def test_a_stack_holding_the_dynamic_status_moves_in_place(control_plane: ControlPlane, world: World,
-                                                           tmp_path: Path) -> None:
-    """An `up` with the code of before, then with this one: every status is updated in place
-    under its alias, none is deleted or created, and the applied status never goes away."""
+def old_stack(control_plane: ControlPlane, world: World, tmp_path: Path, fleet_ns: str) -> ProjectStack:
+    """A stack of the code of DYNAMIC_COMMIT publishing the world's Clusters into ``fleet_ns``."""
     old = old_code(tmp_path / "old")
     if old is None:
         pytest.skip(f"commit {DYNAMIC_COMMIT} is not in this clone's history")
-    fleet_ns = f"{world.fleet_ns}-m"
     world.inventory.namespace(fleet_ns)
     stack = ProjectStack(tmp_path / "project", name="migrate")
     for name in ("inventory", "__main__.py", "provider"):
@@ -314,6 +311,47 @@ def test_a_stack_holding_the_dynamic_status_moves_in_place(control_plane: Contro
     # The Clusters of the world send their profiles to fleet_ns here.
     for name in ("alpha", "beta"):
         world.inventory.set_cluster_labels(world.capi_ns, name, {"clusterprofile-namespace": fleet_ns})
+    return stack
+
+
+def to_this_code(stack: ProjectStack) -> None:
+    shutil.copy(REPO / "Pulumi.yaml", stack.workdir / "Pulumi.yaml")
+    for name in ("inventory", "__main__.py"):
+        (stack.workdir / name).unlink()
+        (stack.workdir / name).symlink_to(REPO / name)
+    (stack.workdir / "provider").symlink_to(REPO / "provider")
+
+
+def back_to_the_world(world: World, fleet_ns: str) -> None:
+    for name in ("alpha", "beta"):
+        world.inventory.set_cluster_labels(world.capi_ns, name, {"clusterprofile-namespace": world.fleet_ns})
+    world.inventory.core.delete_namespace(fleet_ns)
+
+
+def test_a_stack_not_yet_moved_refreshes_and_destroys_with_this_code(control_plane: ControlPlane, world: World,
+                                                                     tmp_path: Path) -> None:
+    """Pulumi's dynamic provider plugin runs the old status's read and delete with this code
+    (inventory/stack/status.py keeps ``_StatusProvider``), before any `up` moved the stack."""
+    fleet_ns = f"{world.fleet_ns}-n"
+    stack = old_stack(control_plane, world, tmp_path, fleet_ns)
+    try:
+        stack.up()
+        to_this_code(stack)
+        result = stack.stack.refresh(on_output=stack._echo, color="never")
+        assert set(resource_changes(result)) == {"same"}
+        stack.destroy()
+        assert world.inventory.custom_names(PROFILES, fleet_ns) == set()
+    finally:
+        stack.destroy()
+        back_to_the_world(world, fleet_ns)
+
+
+def test_a_stack_holding_the_dynamic_status_moves_in_place(control_plane: ControlPlane, world: World,
+                                                           tmp_path: Path) -> None:
+    """An `up` with the code of before, then with this one: every status is updated in place
+    under its alias, none is deleted or created, and the applied status never goes away."""
+    fleet_ns = f"{world.fleet_ns}-m"
+    stack = old_stack(control_plane, world, tmp_path, fleet_ns)
     try:
         stack.up()
         legacy = [r for r in stack.stack.export_stack().deployment["resources"] if r["type"] == LEGACY_TYPE]
@@ -322,11 +360,7 @@ def test_a_stack_holding_the_dynamic_status_moves_in_place(control_plane: Contro
         live = world.inventory.custom.get_namespaced_custom_object(group, version, fleet_ns, plural, "alpha")
         before = live["status"]
 
-        shutil.copy(REPO / "Pulumi.yaml", stack.workdir / "Pulumi.yaml")
-        for name in ("inventory", "__main__.py"):
-            (stack.workdir / name).unlink()
-            (stack.workdir / name).symlink_to(REPO / name)
-        (stack.workdir / "provider").symlink_to(REPO / "provider")
+        to_this_code(stack)
         result = stack.up()
         changes = resource_changes(result)
         print(f"the move's changes: {changes}")  # docs/cluster-manager.md quotes them (pytest -s)
@@ -343,6 +377,4 @@ def test_a_stack_holding_the_dynamic_status_moves_in_place(control_plane: Contro
         assert set(stack.preview().change_summary) <= {"same"}, "".join(stack.output[shown:])
     finally:
         stack.destroy()
-        for name in ("alpha", "beta"):
-            world.inventory.set_cluster_labels(world.capi_ns, name, {"clusterprofile-namespace": world.fleet_ns})
-        world.inventory.core.delete_namespace(fleet_ns)
+        back_to_the_world(world, fleet_ns)
