@@ -32,7 +32,7 @@ its ratio to both floors. `--no-pulumi-floor` skips it.
 `--cluster-manager` deploys the fleet with feature E on (bench/fleet.py's cluster-manager variant):
 no hand-written ClusterProfiles; the CAPI Clusters (v1beta2) carry healthy status conditions, and the
 stack, with `clusterProfileMode: direct` and `requireHealthyControlPlane: true`, publishes a
-ClusterProfile per Cluster (spec through pulumi-kubernetes, status through its dynamic resource)
+ClusterProfile per Cluster (spec through pulumi-kubernetes, status through the project's provider plugin)
 that feature B reads in the same run: N*C push Secrets + N ClusterProfiles + N Sveltos Secrets +
 N SveltosClusters. The API-server floor applies each rendered profile and then its status to the
 status subresource (tools/go/applier does so for every object with a `status`); the Pulumi floor
@@ -207,6 +207,7 @@ class Bench:
             self.env["BENCH_FLOOR_INPUT"] = str(workdir / "objects.json")
             return
         shutil.copy(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
+        (workdir / "provider").symlink_to(REPO / "provider")  # Pulumi.yaml's plugins.providers path
         if entry == "pulumi":
             for name in ("__main__.py", "inventory"):
                 (workdir / name).symlink_to(REPO / name)

@@ -85,9 +85,11 @@ build_language_host() {
     sdk_dir=$(cd "$here/go/language-python" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
     install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
   fi
-  # Python dynamic providers (feature E's ClusterProfile status, inventory/stack/status.py) run in
-  # upstream's plugin script `pulumi-resource-pulumi-python` (`python -m pulumi.dynamic` in the
-  # project's virtualenv), shipped in the same module; the CLI bundles it, so it never downloads it.
+  # Python dynamic providers run in upstream's plugin script `pulumi-resource-pulumi-python`
+  # (`python -m pulumi.dynamic` in the project's virtualenv), shipped in the same module; the CLI
+  # bundles it, so it never downloads it. Feature E's status was one until it moved to the
+  # project's own provider (provider/, no build step): kept for the refresh or destroy of a stack
+  # that still holds the old type (docs/cluster-manager.md, Stacks written before the provider).
   if [[ ! -x $bin/pulumi-resource-pulumi-python || $bin/pulumi-language-python -nt $bin/pulumi-resource-pulumi-python ]]; then
     sdk_dir=$(cd "$here/go/language-python" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
     install -m 0755 "$sdk_dir/python/dist/pulumi-resource-pulumi-python" "$bin/pulumi-resource-pulumi-python"

@@ -9,7 +9,7 @@
 
 The program runs inline in this process (the Pulumi Python SDK serves the
 language runtime itself), so only the `pulumi` CLI and the kubernetes provider
-plugin are needed (and, with feature E, the CLI's `pulumi-resource-pulumi-python`); plain `pulumi up`
+plugin are needed (and, with feature E, the project's own provider plugin in provider/); plain `pulumi up`
 in the project directory runs the same program through a language host. The driver sets
 PULUMI_SKIP_CHECKPOINTS=true and PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS=true, and after an
 update removes the copies of the state a file backend keeps beyond the newest few
@@ -64,10 +64,10 @@ def cli_environment(tmpdir: str | None = None) -> dict[str, str]:
     os.environ.setdefault(DISABLE_BACKUPS, "true")
     env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
            SKIP_CHECKPOINTS: os.environ[SKIP_CHECKPOINTS], DISABLE_BACKUPS: os.environ[DISABLE_BACKUPS]}
-    # Python dynamic providers (feature E's ClusterProfileStatus, inventory/stack/status.py) run in
-    # the CLI's `pulumi-resource-pulumi-python` plugin, which imports the provider's module by name.
-    # A language host tells it the project's virtualenv; an inline program has none, so it is
-    # told which Python to run (this one) and where the package is.
+    # The project's provider plugin (feature E's ClusterProfileStatus, provider/ and
+    # inventory/stack/status_provider.py) runs in this Python, as does Pulumi's dynamic provider
+    # plugin for a stack that still holds the status as a dynamic resource (inventory/stack/status.py):
+    # an inline program has no language host to tell them the project's virtualenv.
     env["PULUMI_PYTHON_CMD"] = sys.executable
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")) if p)
     if tmpdir:
@@ -88,6 +88,20 @@ def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR, tmpdir: str |
     )
     return auto.create_or_select_stack(stack_name=stack_name, project_name=PROJECT_NAME, program=run,
                                        opts=opts)
+
+
+def missing_plugin_dirs(project_dir: Path) -> list[str]:
+    """The ``plugins.providers`` paths of the project's Pulumi.yaml that lead nowhere: the CLI
+    refuses every command then ("no folder at path"), with or without feature E."""
+    import yaml
+
+    try:
+        project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []  # the CLI reports a missing or broken Pulumi.yaml itself
+    plugins = (project.get("plugins") or {}).get("providers") or []
+    return [str(p["path"]) for p in plugins
+            if isinstance(p, dict) and p.get("path") and not (project_dir / str(p["path"])).is_dir()]
 
 
 def cli_error(err: Exception) -> str:
@@ -117,6 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "prune":
         return _prune(args.stack, args.keep_state_copies)
 
+    missing = missing_plugin_dirs(args.cwd)
+    if missing:
+        print(f"{args.cwd / 'Pulumi.yaml'} names provider plugin directories that do not exist: "
+              f"{', '.join(missing)}; link them to this repository's (ln -s {PROJECT_DIR / 'provider'} "
+              f"{args.cwd / 'provider'}) or make the path absolute", file=sys.stderr)
+        return 2
     config_file = args.cwd / "stacks" / f"Pulumi.{args.stack}.yaml"
     if not config_file.is_file():
         # A typo in a stack name must not create a new stack that runs on defaults

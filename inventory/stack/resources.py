@@ -12,7 +12,6 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -121,14 +120,26 @@ def _metadata(obj: DesiredObject, owner: str) -> dict[str, Any]:
     return metadata
 
 
-@dataclass(frozen=True)
 class StatusAccess:
     """How the status resources (``inventory.stack.status``) reach the management cluster: the
-    kubeconfig as a Pulumi secret when it is content, an absolute path, or None (ambient)."""
+    project's provider, configured with the kubeconfig (a Pulumi secret when it is content, an
+    absolute path, or None: ambient) and context, declared once the first status needs it."""
 
-    kubeconfig: pulumi.Input[str] | None
-    context: str | None
-    cluster: str | None  # the management cluster's identity (guards.check_cluster_move)
+    def __init__(self, kubeconfig: pulumi.Input[str] | None, context: str | None, cluster: str | None) -> None:
+        self.kubeconfig, self.context = kubeconfig, context
+        self.cluster = cluster  # the management cluster's identity (guards.check_cluster_move)
+        self._provider: pulumi.ProviderResource | None = None
+
+    def provider(self) -> pulumi.ProviderResource:
+        if self._provider is None:
+            from inventory.stack.status import StatusProvider
+
+            self._provider = StatusProvider(STATUS_PROVIDER, kubeconfig=self.kubeconfig, context=self.context)
+        return self._provider
+
+
+# The name of the explicit provider resource the statuses use.
+STATUS_PROVIDER = "management-cluster-status"
 
 
 def status_access(settings: Settings, cluster: str | None) -> StatusAccess:
@@ -152,12 +163,13 @@ def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions,
         fields = {key: value for key, value in obj.fields.items() if key != "status"}
         resource = k8s.apiextensions.CustomResource(
             name, api_version=obj.api_version, kind=obj.kind, metadata=metadata, opts=opts, **fields)
-        reach = access or StatusAccess(None, None, None)
+        # Without access (never in the program), the stack's default provider of the package.
         ClusterProfileStatus(
             f"{obj.logical_name}/status", api_version=obj.api_version, kind=obj.kind, namespace=obj.namespace or "",
-            object_name=obj.name, status=dict(obj.fields["status"]), kubeconfig=reach.kubeconfig,
-            context=reach.context, management_cluster=reach.cluster,
-            opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=[resource]))
+            object_name=obj.name, status=dict(obj.fields["status"]),
+            management_cluster=access.cluster if access else None,
+            opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=[resource],
+                                        provider=access.provider() if access else None))
         return resource
     if obj.api_version == "v1" and obj.kind == "Secret":
         data: dict[str, Any] = dict(obj.fields.get("data", {}))

@@ -1,28 +1,40 @@
-"""A ClusterProfile's status as a Pulumi resource (feature E): a dynamic provider that writes it.
+"""A ClusterProfile's status as a Pulumi resource (feature E), served by the project's own provider.
 
 pulumi-kubernetes (4.25) never writes a status subresource: every create, update and patch it
 sends goes to the object itself (``provider/v4/pkg/await``: no call names the ``status``
 subresource), and the API server ignores ``status`` there for a CRD that has one. So the
-status is a resource of its own, ``ClusterProfileStatus``, next to the ClusterProfile it
-belongs to, with the whole lifecycle Pulumi gives any resource:
+status is a resource of its own, ``cluster-inventory:index:ClusterProfileStatus``, next to the
+ClusterProfile it belongs to, with the whole lifecycle Pulumi gives any resource. Its provider
+is this project's own plugin, ``pulumi-resource-cluster-inventory`` (``provider/``, declared under
+``plugins.providers`` in Pulumi.yaml), a Python gRPC server (``inventory.stack.status_provider``)
+built on the Pulumi SDK's ``pulumi.provider.experimental`` interface:
 
 - create and update server-side apply ``status`` to the ``status`` subresource under this
   program's own field manager (``FIELD_MANAGER``): the status lists are ``listType=map``, so the
   entries other writers own (a condition, a property, an access provider of theirs) survive;
 - diff compares the desired status with the last one applied: a steady run changes nothing,
-  a condition that changes updates in place, a new name or namespace replaces;
+  a condition that changes updates in place, a new name, namespace or management cluster replaces;
 - delete applies a status without entries under the same manager, which removes exactly the
   fields this program owned (nothing when the profile is already gone);
-- read (``pulumi refresh``) returns the part of the object's status this program writes.
+- read serves both ``pulumi refresh`` and import (``pulumi import
+  cluster-inventory:index:ClusterProfileStatus NAME NAMESPACE/NAME`` or the ``import_`` option):
+  it returns the part of the live status that ``FIELD_MANAGER`` owns, as the object's
+  ``managedFields`` record it, so an import adopts exactly what an earlier run (or another copy
+  of this program) applied and nothing another writer owns.
 
-Import is the one operation a Python dynamic provider cannot offer: Pulumi hands its ``read`` no
-serialized provider then (pulumi/pulumi#16175, open). None is needed: create is a server-side
-apply, so declaring the status of a profile that exists takes its entries over in place (the
-profile itself goes through the adoption check like every object).
+The provider reaches the management cluster through its own configuration, ``kubeconfig`` (a
+path or the content; content is always a Pulumi secret) and ``context``. The program gives it the
+stack's settings through an explicit provider resource (``StatusProvider``); ``pulumi import``
+without ``--provider`` uses the default provider, whose configuration is the stack's own
+``cluster-inventory:kubeconfig`` and ``cluster-inventory:context`` (the package is named as the
+project, so they share the config namespace); neither set means KUBECONFIG / ~/.kube/config, as
+for the program. The status itself holds no credential.
 
-The provider runs in Pulumi's ``pulumi-resource-pulumi-python`` plugin, which imports this
-module by name (dill pickles the provider class by reference). The kubeconfig it uses is the
-stack's, a Pulumi secret when it is content; the status itself holds no credential.
+Before this provider, the status was a Python dynamic resource
+(``pulumi-python:dynamic/inventory:ClusterProfileStatus``). ``ClusterProfileStatus`` carries that
+type as an alias, so a stack that holds one moves it in place (an update that applies the same
+status; nothing is deleted). ``_StatusProvider`` stays importable for such stacks until then:
+Pulumi's dynamic provider plugin unpickles the provider from their state for a refresh or destroy.
 """
 
 from __future__ import annotations
@@ -34,99 +46,183 @@ import pulumi.dynamic
 
 # The field manager of every status this program applies; pulumi-kubernetes has its own for the spec.
 FIELD_MANAGER = "cluster-inventory-status"
+PACKAGE = "cluster-inventory"
+RESOURCE_TYPE = f"{PACKAGE}:index:ClusterProfileStatus"
+LEGACY_TYPE = "pulumi-python:dynamic/inventory:ClusterProfileStatus"
+API_VERSION = "multicluster.x-k8s.io/v1alpha1"
+KIND = "ClusterProfile"
 _APPLY_PATCH = "application/apply-patch+yaml"
 # What identifies the object: a change of any of them is a new object, so a replacement. The
 # management cluster is the kube-system UID the kubernetes provider's clusterIdentifier holds: when
 # a stack moves to another cluster, its ClusterProfiles are created there and so are their statuses.
-_IDENTITY = ("apiVersion", "kind", "namespace", "name", "managementCluster")
+IDENTITY = ("apiVersion", "kind", "namespace", "name", "managementCluster")
+PROPERTIES = (*IDENTITY, "status")
 _PLURALS = {"ClusterProfile": "clusterprofiles"}
+# The status lists of a ClusterProfile (listType=map) and their keys.
+_MAP_LISTS = {"conditions": "type", "properties": "name", "accessProviders": "name"}
 
 
-class _StatusProvider(pulumi.dynamic.ResourceProvider):
-    """Server-side apply of one object's status subresource (see the module's docstring)."""
+class StatusProvider(pulumi.ProviderResource):
+    """The project's provider, configured with how to reach the management cluster."""
 
-    # The provider captures nothing secret: its pickled form need not be encrypted per resource.
-    serialize_as_secret_always = False
+    def __init__(self, name: str, *, kubeconfig: pulumi.Input[str] | None, context: str | None) -> None:
+        props: dict[str, Any] = {}
+        if kubeconfig is not None:
+            props["kubeconfig"] = kubeconfig
+        if context:
+            props["context"] = context
+        # Content arrives as a secret (status_access), and CheckConfig makes any content secret.
+        super().__init__(PACKAGE, name, props)
 
-    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        _apply(props, props["status"])
-        return pulumi.dynamic.CreateResult(f"{props['namespace']}/{props['name']}", _outputs(props))
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
-        replaces = [key for key in _IDENTITY if olds.get(key) != news.get(key)]
-        # The kubeconfig is how to reach the cluster, not part of the status: a new one changes nothing.
-        changed = bool(replaces) or olds.get("status") != news.get("status")
-        return pulumi.dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
+class ClusterProfileStatus(pulumi.CustomResource):
+    """The status subresource of one ClusterProfile, applied under ``FIELD_MANAGER``."""
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
-        _apply(news, news["status"])
-        return pulumi.dynamic.UpdateResult(_outputs(news))
+    def __init__(self, name: str, *, namespace: str, object_name: str, status: dict[str, Any],
+                 management_cluster: str | None, opts: pulumi.ResourceOptions,
+                 api_version: str = API_VERSION, kind: str = KIND) -> None:
+        props = {"apiVersion": api_version, "kind": kind, "namespace": namespace, "name": object_name,
+                 "status": status, "managementCluster": management_cluster}
+        moved = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=LEGACY_TYPE)])
+        super().__init__(RESOURCE_TYPE, name, props, pulumi.ResourceOptions.merge(opts, moved))
 
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
+
+# --- The Kubernetes side, run inside the provider process ---------------------------------------
+
+
+class Cluster:
+    """One management cluster as the provider reaches it: a kubeconfig (path or content) and context."""
+
+    def __init__(self, kubeconfig: str | None, context: str | None) -> None:
+        import threading
+
+        self.kubeconfig, self.context = kubeconfig or None, context or None
+        self._api: Any = None
+        self._lock = threading.Lock()  # the provider calls from several threads at once
+
+    def custom_objects(self) -> Any:
+        with self._lock:
+            if self._api is None:
+                from kubernetes import client as k8s
+
+                from inventory.settings import Settings
+                from inventory.sources import api_client
+
+                self._api = k8s.CustomObjectsApi(api_client(Settings(kubeconfig=self.kubeconfig,
+                                                                     context=self.context)))
+            return self._api
+
+    def identity(self) -> str:
+        from inventory.settings import Settings
+        from inventory.sources import cluster_identity
+
+        return cluster_identity(Settings(kubeconfig=self.kubeconfig, context=self.context))
+
+    def apply(self, props: dict[str, Any], status: dict[str, Any], *, missing_ok: bool = False) -> None:
+        """Server-side apply ``status`` to the object's status subresource under ``FIELD_MANAGER``."""
+        from kubernetes.client.exceptions import ApiException
+
+        group, _, version = props["apiVersion"].rpartition("/")
+        body = {"apiVersion": props["apiVersion"], "kind": props["kind"],
+                "metadata": {"name": props["name"], "namespace": props["namespace"]}, "status": status}
+        try:
+            self.custom_objects().patch_namespaced_custom_object_status(
+                group, version, props["namespace"], _PLURALS[props["kind"]], props["name"], body,
+                field_manager=FIELD_MANAGER, force=True, _content_type=_APPLY_PATCH)
+        except ApiException as err:
+            if err.status == 404 and missing_ok:
+                return
+            raise RuntimeError(f"server-side apply of the status of {props['kind']} "
+                               f"{props['namespace']}/{props['name']}: HTTP {err.status} {err.reason}: "
+                               f"{_message(err)}") from None
+
+    def clear(self, props: dict[str, Any]) -> None:
         # An applied ``status: {}`` would leave a null status, which the schema refuses; an empty
         # conditions list owns no entry, so every entry this manager owned goes and others' stay.
-        _apply(props, {"conditions": []}, missing_ok=True)
+        try:
+            self.apply(props, {"conditions": []}, missing_ok=True)
+        except RuntimeError as err:
+            if "HTTP 422" not in str(err):
+                raise
+            # Another writer co-owns an entry this manager wrote (it applied the same condition
+            # type, property or access provider name): releasing this manager's fields would
+            # leave that entry with its key alone, which the schema refuses.
+            raise RuntimeError(f"{err}. Another field manager shares an entry of this status (see "
+                               f"metadata.managedFields of {props['kind']} {props['namespace']}/"
+                               f"{props['name']}): have it remove that entry, or remove the entry "
+                               f"yourself, then run again") from None
 
-    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
-        namespace, _, name = id_.partition("/")
-        target = {"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ClusterProfile", **props,
-                  "namespace": namespace, "name": name}
-        live = _get(target)
-        return pulumi.dynamic.ReadResult(id_, _outputs({**target, "status": _owned(live, props.get("status"))}))
+    def owned_status(self, props: dict[str, Any]) -> dict[str, Any] | None:
+        """The part of the live status ``FIELD_MANAGER`` owns; None when the object is gone."""
+        from kubernetes.client.exceptions import ApiException
 
-
-def _outputs(props: dict[str, Any]) -> dict[str, Any]:
-    return {key: props.get(key) for key in (*_IDENTITY, "status", "kubeconfig", "context")}
-
-
-def _owned(live_status: dict[str, Any], desired: dict[str, Any] | None) -> dict[str, Any]:
-    """The part of ``live_status`` this program writes: the entries of its list items by key."""
-    if not desired:
-        return live_status
-    keys = {"conditions": "type", "properties": "name", "accessProviders": "name"}
-    owned: dict[str, Any] = {}
-    for field, value in desired.items():
-        live = live_status.get(field)
-        if field in keys and isinstance(live, list) and isinstance(value, list):
-            key = keys[field]
-            wanted = [item.get(key) for item in value]
-            by_key = {item.get(key): item for item in live if isinstance(item, dict)}
-            owned[field] = [by_key[k] for k in wanted if k in by_key]
-        elif live is not None:
-            owned[field] = live
-    return owned
+        group, _, version = props["apiVersion"].rpartition("/")
+        try:
+            found = self.custom_objects().get_namespaced_custom_object(
+                group, version, props["namespace"], _PLURALS[props["kind"]], props["name"])
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise RuntimeError(f"read {props['kind']} {props['namespace']}/{props['name']}: HTTP {err.status} "
+                               f"{err.reason}: {_message(err)}") from None
+        return owned(found if isinstance(found, dict) else {})
 
 
-def _apply(props: dict[str, Any], status: dict[str, Any], *, missing_ok: bool = False) -> None:
-    from kubernetes.client.exceptions import ApiException
+def owned(obj: dict[str, Any], manager: str = FIELD_MANAGER) -> dict[str, Any]:
+    """The fields of ``obj``'s status that ``manager`` owns through the status subresource."""
+    status = obj.get("status")
+    if not isinstance(status, dict):
+        return {}
+    fields: dict[str, Any] = {}
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") == manager and entry.get("subresource") == "status":
+            fields = _merge(fields, ((entry.get("fieldsV1") or {}).get("f:status") or {}))
+    result: dict[str, Any] = {}
+    for key, sub in fields.items():
+        if not key.startswith("f:") or key[2:] not in status:
+            continue
+        name = key[2:]
+        value = status[name]
+        if name in _MAP_LISTS:
+            # Only the entries owned by key: owning the list field itself (an applied empty
+            # list) owns none of the entries others wrote.
+            value = _project(value, {k: v for k, v in sub.items() if k.startswith("k:")}, atomic=False)
+            if not value:
+                continue
+        else:
+            value = _project(value, sub)
+        result[name] = value
+    return result
 
-    group, _, version = props["apiVersion"].rpartition("/")
-    body = {"apiVersion": props["apiVersion"], "kind": props["kind"],
-            "metadata": {"name": props["name"], "namespace": props["namespace"]}, "status": status}
-    try:
-        _custom_objects(props).patch_namespaced_custom_object_status(
-            group, version, props["namespace"], _PLURALS[props["kind"]], props["name"], body,
-            field_manager=FIELD_MANAGER, force=True, _content_type=_APPLY_PATCH)
-    except ApiException as err:
-        if err.status == 404 and missing_ok:
-            return
-        raise RuntimeError(f"server-side apply of the status of {props['kind']} "
-                           f"{props['namespace']}/{props['name']}: HTTP {err.status} {err.reason}: "
-                           f"{_message(err)}") from None
+
+def _merge(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(left)
+    for key, value in right.items():
+        merged[key] = _merge(merged.get(key) or {}, value) if isinstance(value, dict) else value
+    return merged
 
 
-def _get(props: dict[str, Any]) -> dict[str, Any]:
-    from kubernetes.client.exceptions import ApiException
+def _project(value: Any, fields: dict[str, Any], *, atomic: bool = True) -> Any:
+    """``value`` cut down to a fieldsV1 set: ``f:`` names a map key, ``k:`` a list entry by its
+    keys; a field with no children is owned whole."""
+    children = {key: sub for key, sub in fields.items() if key != "."}
+    if not children and atomic:
+        return value
+    if isinstance(value, dict):
+        return {key[2:]: _project(value[key[2:]], sub) for key, sub in children.items()
+                if key.startswith("f:") and key[2:] in value}
+    if isinstance(value, list):
+        import json
 
-    group, _, version = props["apiVersion"].rpartition("/")
-    try:
-        found = _custom_objects(props).get_namespaced_custom_object(
-            group, version, props["namespace"], _PLURALS[props["kind"]], props["name"])
-    except ApiException as err:
-        raise RuntimeError(f"read {props['kind']} {props['namespace']}/{props['name']}: HTTP {err.status} "
-                           f"{err.reason}: {_message(err)}") from None
-    status = found.get("status") if isinstance(found, dict) else None
-    return status if isinstance(status, dict) else {}
+        wanted = [(json.loads(key[2:]), sub) for key, sub in children.items() if key.startswith("k:")]
+        projected = []
+        for item in value:
+            for keys, sub in wanted:
+                if isinstance(item, dict) and all(item.get(k) == v for k, v in keys.items()):
+                    projected.append(_project(item, sub))
+                    break
+        return projected
+    return value
 
 
 def _message(err: Any) -> str:
@@ -138,33 +234,21 @@ def _message(err: Any) -> str:
         return str(err.body)
 
 
-_CLIENTS: dict[tuple[str | None, str | None], Any] = {}
+# --- Stacks written before the provider -----------------------------------------------------------
 
 
-def _custom_objects(props: dict[str, Any]) -> Any:
-    """One API client per kubeconfig and context, for the life of the provider process."""
-    from kubernetes import client as k8s
+class _StatusProvider(pulumi.dynamic.ResourceProvider):
+    """The dynamic provider of the status before ``cluster-inventory:index:ClusterProfileStatus``.
 
-    from inventory.settings import Settings
-    from inventory.sources import api_client
+    Pulumi's dynamic provider plugin unpickles it by reference from the state of a stack that
+    still holds the old resource; only refresh (read) and destroy (delete) reach it there, since
+    the program's next ``up`` moves the resource to the new type (the alias above)."""
 
-    key = (props.get("kubeconfig") or None, props.get("context") or None)
-    if key not in _CLIENTS:
-        _CLIENTS[key] = k8s.CustomObjectsApi(api_client(Settings(kubeconfig=key[0], context=key[1])))
-    return _CLIENTS[key]
+    serialize_as_secret_always = False
 
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        Cluster(props.get("kubeconfig"), props.get("context")).clear(props)
 
-_PROVIDER = _StatusProvider()
-
-
-class ClusterProfileStatus(pulumi.dynamic.Resource, module="inventory", name="ClusterProfileStatus"):
-    """The status subresource of one object, applied under ``FIELD_MANAGER``."""
-
-    def __init__(self, name: str, *, api_version: str, kind: str, namespace: str, object_name: str,
-                 status: dict[str, Any], kubeconfig: pulumi.Input[str] | None, context: str | None,
-                 management_cluster: str | None, opts: pulumi.ResourceOptions) -> None:
-        props = {"apiVersion": api_version, "kind": kind, "namespace": namespace, "name": object_name,
-                 "status": status, "kubeconfig": kubeconfig, "context": context,
-                 "managementCluster": management_cluster}
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["kubeconfig"])
-        super().__init__(_PROVIDER, name, props, pulumi.ResourceOptions.merge(opts, secret))
+    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
+        status = Cluster(props.get("kubeconfig"), props.get("context")).owned_status(props)
+        return pulumi.dynamic.ReadResult(id_ if status is not None else "", {**props, "status": status or {}})

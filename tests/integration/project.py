@@ -1,7 +1,7 @@
 """Test support: the project's own Pulumi program as a stack, driven by the real CLI.
 
 Each stack gets its own work directory laid out as the project (a copy of Pulumi.yaml;
-__main__.py, inventory/ and .venv linked from the repository), a local file backend and
+__main__.py, inventory/, provider/ and .venv linked from the repository), a local file backend and
 the passphrase secrets provider. The program runs as `pulumi up` runs it: the CLI starts
 the Python language host, which runs __main__.py in the project's virtualenv (the
 Automation API only drives the CLI here; the program is not inline). Everything the CLI
@@ -28,7 +28,7 @@ def project_dir(workdir: Path) -> Path:
     """``workdir`` made into this project's directory, with its own (empty) stacks/."""
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
-    for name in ("__main__.py", "inventory", ".venv"):
+    for name in ("__main__.py", "inventory", "provider", ".venv"):
         if not (workdir / name).exists():
             (workdir / name).symlink_to(REPO / name)
     (workdir / "stacks").mkdir(exist_ok=True)

@@ -1,6 +1,6 @@
 """SPEC §3 E on the real local cluster with the real CLI: this stack as the cluster manager of
 CAPI Clusters, publishing ClusterProfiles, spec through pulumi-kubernetes and status through the
-``ClusterProfileStatus`` dynamic resource (inventory/stack/status.py).
+``ClusterProfileStatus`` resource of the project's own provider (inventory/stack/status.py).
 
 The Clusters are served as ``cluster.x-k8s.io/v1beta2`` (Cluster API v1.11's CRD), so their
 status is written in that schema. The steps share one stack and run in file order.
@@ -204,7 +204,7 @@ def test_destroy_removes_the_published_profiles_and_leaves_the_foreign_one(world
 
 
 def test_the_driver_publishes_the_status_too(world: World) -> None:
-    """`python -m inventory deploy` runs the program inline: the dynamic provider's plugin still
+    """`python -m inventory deploy` runs the program inline: the project's provider plugin still
     finds this Python and the package (inventory/stack/driver.py)."""
     env = {**os.environ, **world.stack.env}
     for action in ("up", "destroy"):

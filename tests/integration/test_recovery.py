@@ -81,6 +81,7 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     workdir = tmp_path_factory.mktemp("recovery")
     (workdir / "stacks").mkdir()
     (workdir / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
+    (workdir / "provider").symlink_to(REPO / "provider")  # Pulumi.yaml's plugins.providers path
     config = {**fleet.stack_config(), "cluster-inventory:managedByValue": fleet.prefix,
               "cluster-inventory:kubeconfig": str(control_plane.kubeconfig)}
     (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": config}))
