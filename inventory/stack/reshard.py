@@ -42,7 +42,14 @@ import yaml
 
 from inventory.settings import Settings, SettingsError, ShardAssignment
 from inventory.stack.backend import backend_url, local_root
-from inventory.stack.driver import PROJECT_DIR, PROJECT_NAME, cli_environment, pulumi_command, select_stack
+from inventory.stack.driver import (
+    PROJECT_DIR,
+    PROJECT_NAME,
+    cli_environment,
+    missing_plugin_dirs,
+    pulumi_command,
+    select_stack,
+)
 from inventory.stack.guards import (
     HANDED_OVER_OUTPUT,
     HANDING_OVER_OUTPUT,
@@ -762,6 +769,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.from_count is not None and args.from_count < 1) or (args.to_count is not None and args.to_count < 1):
         parser.error("--from-count and --to-count must be 1 or more")
+    missing = missing_plugin_dirs(args.cwd)
+    if missing:  # the CLI would refuse every command of the move, after the stacks were locked
+        print(f"reshard stopped before moving anything: {args.cwd / 'Pulumi.yaml'} names provider plugin "
+              f"directories that do not exist: {', '.join(missing)}; link them to this repository's "
+              f"(ln -s {PROJECT_DIR / 'provider'} {args.cwd / 'provider'}) or make the path absolute",
+              file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="cluster-inventory-") as tmpdir:
         try:
             reshard(args, tmpdir)

@@ -145,12 +145,41 @@ class Cluster:
             if "HTTP 422" not in str(err):
                 raise
             # Another writer co-owns an entry this manager wrote (it applied the same condition
-            # type, property or access provider name): releasing this manager's fields would
-            # leave that entry with its key alone, which the schema refuses.
-            raise RuntimeError(f"{err}. Another field manager shares an entry of this status (see "
-                               f"metadata.managedFields of {props['kind']} {props['namespace']}/"
-                               f"{props['name']}): have it remove that entry, or remove the entry "
-                               f"yourself, then run again") from None
+            # type, property or access provider name before this stack took the profile over):
+            # releasing this manager's fields would leave that entry with its key alone, which the
+            # schema refuses. Remove the entries this manager owns instead, then release the rest.
+            self.remove_owned_entries(props, err)
+            self.apply(props, {"conditions": []}, missing_ok=True)
+
+    def remove_owned_entries(self, props: dict[str, Any], cause: Exception) -> None:
+        """Remove, by JSON patch, every list entry of the status this manager owns: each removal
+        is guarded by a test of the entry's key, so a status changed meanwhile is refused, not
+        damaged (the next run tries again)."""
+        from kubernetes.client.exceptions import ApiException
+
+        group, _, version = props["apiVersion"].rpartition("/")
+        plural = _PLURALS[props["kind"]]
+        try:
+            live = self.custom_objects().get_namespaced_custom_object(
+                group, version, props["namespace"], plural, props["name"])
+        except ApiException as err:
+            if err.status == 404:
+                return
+            raise RuntimeError(f"{cause}; reading it again: HTTP {err.status} {err.reason}") from None
+        patch = removal_patch(live if isinstance(live, dict) else {})
+        if not patch:
+            raise RuntimeError(f"{cause}. No entry of this status is owned by {FIELD_MANAGER}; see "
+                               f"metadata.managedFields of {props['kind']} {props['namespace']}/{props['name']}")
+        try:
+            self.custom_objects().patch_namespaced_custom_object_status(
+                group, version, props["namespace"], plural, props["name"], patch,
+                field_manager=FIELD_MANAGER, _content_type="application/json-patch+json")
+        except ApiException as err:
+            if err.status == 404:
+                return
+            raise RuntimeError(f"removing this program's entries from the status of {props['kind']} "
+                               f"{props['namespace']}/{props['name']} (another field manager shares them): "
+                               f"HTTP {err.status} {err.reason}: {_message(err)}; run again") from None
 
     def owned_status(self, props: dict[str, Any]) -> dict[str, Any] | None:
         """The part of the live status ``FIELD_MANAGER`` owns; None when the object is gone."""
@@ -193,6 +222,26 @@ def owned(obj: dict[str, Any], manager: str = FIELD_MANAGER) -> dict[str, Any]:
             value = _project(value, sub)
         result[name] = value
     return result
+
+
+def removal_patch(obj: dict[str, Any], manager: str = FIELD_MANAGER) -> list[dict[str, Any]]:
+    """A JSON patch removing from ``obj``'s status every list entry ``manager`` owns (a
+    ``listType=map`` entry is owned by its key), last index first, each guarded by a test of
+    the entry's key so that a list changed since it was read makes the patch fail whole."""
+    found = obj.get("status")
+    status: dict[str, Any] = found if isinstance(found, dict) else {}
+    mine = owned(obj, manager)
+    patch: list[dict[str, Any]] = []
+    for name, key in _MAP_LISTS.items():
+        keys = {entry.get(key) for entry in mine.get(name) or () if isinstance(entry, dict)}
+        listed = status.get(name)
+        entries: list[Any] = listed if isinstance(listed, list) else []
+        for index in reversed(range(len(entries))):
+            entry = entries[index]
+            if isinstance(entry, dict) and entry.get(key) in keys:
+                patch.append({"op": "test", "path": f"/status/{name}/{index}/{key}", "value": entry[key]})
+                patch.append({"op": "remove", "path": f"/status/{name}/{index}"})
+    return patch
 
 
 def _merge(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:

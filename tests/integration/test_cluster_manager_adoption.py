@@ -225,33 +225,19 @@ def test_a_stack_that_lost_its_state_takes_its_own_profiles_back_in_place(world:
     assert set(resource_changes(world.stack.up())) == {"same"}
 
 
-@pytest.mark.xfail(strict=True, raises=auto.CommandError, reason=(
-    "open bug: the status resource's delete applies an empty status under its field manager, which leaves "
-    "a condition whose `type` another writer co-owns (its writer applied ControlPlaneHealthy before the "
-    "adoption) without its required fields; the API server refuses that (422), so the profile cannot be "
-    "deleted and every later up and destroy fails"))
 def test_removing_an_adopted_profile_whose_old_writer_co_owns_its_condition(world: World) -> None:
-    """``handmade``'s old writer applied a ControlPlaneHealthy of its own before the adoption."""
+    """``handmade``'s old writer applied a ControlPlaneHealthy of its own before the adoption, so it
+    co-owns that condition's key: releasing this program's fields alone would leave the condition
+    without its required fields (the API server's 422). The delete removes this program's entries
+    instead, and the profile goes with its Cluster."""
     group, version, plural = CAPI_V1BETA2
     world.inventory.custom.delete_namespaced_custom_object(group, version, world.capi_ns, plural, "handmade")
-    try:
-        try:
-            world.stack.up()
-        except auto.CommandError as err:
-            assert "HTTP 422" in str(err) and "status.conditions" in str(err)  # the bug, not another failure
-            raise
-        assert f"{world.fleet_ns}/handmade" not in world.inventory.custom_names(PROFILES, world.fleet_ns)
-    finally:
-        # The old writer lets go of the condition, so that the destroy below can remove it.
-        group, version, plural = PROFILES
-        world.inventory.custom.patch_namespaced_custom_object_status(group, version, world.fleet_ns, plural,
-                                                                     "handmade", {
-            "apiVersion": f"{group}/{version}", "kind": "ClusterProfile",
-            "metadata": {"name": "handmade", "namespace": world.fleet_ns},
-            "status": {"conditions": [{"type": "Joined", "status": "True", "reason": "Joined", "message": "",
-                                       "lastTransitionTime": "2026-01-01T00:00:00Z"}],
-                       "properties": [{"name": "example.com/zone", "value": "zone-a"}]}},
-            field_manager=OTHER_WRITER, _content_type=APPLY)
+    with world.watch() as seen:
+        result = world.stack.up()
+    assert resource_changes(result).get("delete", 0) >= 2  # the profile and its status
+    assert f"{world.fleet_ns}/handmade" not in world.inventory.custom_names(PROFILES, world.fleet_ns)
+    assert "handmade" in {name.rsplit("/", 1)[-1] for name in seen.of("DELETED")}
+    assert set(resource_changes(world.stack.up())) == {"same"}
 
 
 def test_destroy_removes_what_was_adopted_and_leaves_the_foreign_profile(world: World) -> None:

@@ -24,7 +24,7 @@ from pulumi.provider.experimental.provider import (
 )
 
 from inventory.stack import status_provider
-from inventory.stack.status import FIELD_MANAGER, RESOURCE_TYPE, owned
+from inventory.stack.status import FIELD_MANAGER, RESOURCE_TYPE, owned, removal_patch
 from inventory.stack.status_provider import StatusProvider, plain, wrap
 
 URN = f"urn:pulumi:s::cluster-inventory::cluster-inventory:index:Inventory${RESOURCE_TYPE}::cp/status"
@@ -161,6 +161,18 @@ def test_after_a_delete_this_manager_owns_nothing() -> None:
     assert owned(live_profile(ours=False)) == {}
 
 
+def test_a_delete_that_shares_an_entry_removes_this_managers_entries_by_key_last_first() -> None:
+    """When another writer co-owns an entry (the 422 fallback of a delete), exactly this
+    manager's entries go, each removal guarded by a test of its key; others' entries stay."""
+    assert removal_patch(live_profile()) == [
+        {"op": "test", "path": "/status/conditions/1/type", "value": "ControlPlaneHealthy"},
+        {"op": "remove", "path": "/status/conditions/1"},
+        {"op": "test", "path": "/status/properties/0/name", "value": "clusterset.k8s.io"},
+        {"op": "remove", "path": "/status/properties/0"},
+    ]
+    assert removal_patch(live_profile(ours=False)) == []
+
+
 def test_import_reads_the_owned_status_and_the_cluster_identity() -> None:
     read = run(provider(Recorder(live_profile())).read(ReadRequest(URN, "fleet/alpha", {}, {})))
     assert read.resource_id == "fleet/alpha"
@@ -238,3 +250,15 @@ def test_the_driver_names_a_plugin_directory_that_is_missing(tmp_path: Any) -> N
     assert missing_plugin_dirs(tmp_path) == ["provider"]
     (tmp_path / "provider").mkdir()
     assert missing_plugin_dirs(tmp_path) == []
+
+
+def test_reshard_stops_before_locking_anything_when_the_plugin_directory_is_missing(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from inventory.stack.reshard import main as reshard_main
+
+    (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\nplugins:\n  providers:\n"
+                                          "    - name: cluster-inventory\n      path: provider\n")
+    code = reshard_main(["--stack-prefix", "p-", "--from-count", "2", "--to-count", "3", "--cwd", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "plugin directories that do not exist: provider" in err and "ln -s" in err
