@@ -40,7 +40,9 @@ declares the profile's metadata and spec only, since a status has no pulumi-kube
 
 `--shards N` runs N shard stacks (shardCount N) one after the other instead of one stack: cold
 up, no-op preview, no-op up and destroy of each, each one's time and peak RSS, and the wall time
-a CI matrix of N runners would take (the slowest shard of each step).
+a CI matrix of N runners would take (the slowest shard of each step). Then each shard's Pulumi
+floor (that shard's rendered objects in the plain program, a stack of its own) runs the same steps,
+so every shard's figure shows its ratio to both floors (`--no-pulumi-floor` skips it).
 
 Results: a table on stdout and JSON in bench/results/ (not committed).
 """
@@ -192,6 +194,7 @@ class Bench:
     def __init__(self, fleet: Fleet, workdir: Path, entry: str, stack: str = STACK,
                  config: dict[str, Any] | None = None) -> None:
         self.fleet, self.workdir, self.entry, self.stack = fleet, workdir, entry, stack
+        self.config = dict(config or {})  # stack config on top of the fleet's (a shard's count and index)
         self.steps: list[Step] = []
         self.floor: dict[str, float] = {}
         workdir.mkdir(parents=True, exist_ok=True)
@@ -300,15 +303,17 @@ def _summary(output: str) -> str:
     return "; ".join(lines)
 
 
-def rendered_objects(fleet: Fleet, expected: int | None = None) -> list[dict[str, Any]]:
-    """Exactly what `render` prints for the bench stack's config, credentials included."""
+def rendered_objects(fleet: Fleet, expected: int | None = None,
+                     config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Exactly what `render` prints for the bench stack's config (and ``config`` on top: a shard's
+    shardCount and shardIndex, whose object count is not checked), credentials included."""
     from inventory.pipeline import compute_plan
     from inventory.settings import Settings
 
-    values = {key.split(":", 1)[1]: value for key, value in fleet.stack_config().items()}
+    values = {key.split(":", 1)[1]: value for key, value in {**fleet.stack_config(), **(config or {})}.items()}
     plan = compute_plan(Settings.from_mapping(values), datetime.now(UTC))
     expected = fleet.objects if expected is None else expected
-    if len(plan.objects) != expected:
+    if config is None and len(plan.objects) != expected:
         raise SystemExit(f"the plan has {len(plan.objects)} objects, expected {expected}: "
                          + "; ".join(str(d) for d in plan.diagnostics[:3]))
     return [obj.manifest(show_secrets=True) for obj in plan.objects]
@@ -391,7 +396,8 @@ SHARD_STEPS = (("cold up", "up", "apply"), ("no-op preview", "preview", "dry-run
                ("destroy", "destroy", "delete"))
 
 
-def run_shards(fleet: Fleet, entry: str, shards: int, parallel_diff: bool = False) -> list[Step]:
+def run_shards(fleet: Fleet, entry: str, shards: int, parallel_diff: bool = False,
+               pulumi_floor: bool = True) -> list[Step]:
     """The N shard stacks one after the other, step by step; then what a matrix of N runners takes."""
     log(f"== {fleet.objects} objects as {shards} shard stacks ==")
     delete_namespaces(fleet)
@@ -417,8 +423,32 @@ def run_shards(fleet: Fleet, entry: str, shards: int, parallel_diff: bool = Fals
             peaks = {g: max(step.peak_rss.get(g, 0) for step in taken) for g in slowest.peak_rss}
             steps.append(replace(slowest, name=f"matrix of {shards}: {name}", peak_rss=peaks, cpu={}, requests={},
                                  changes=f"serial {sum(step.seconds for step in taken):.1f} s"))
+        if pulumi_floor:
+            steps = shard_pulumi_floor(fleet, benches, steps, Path(tmp))
     delete_namespaces(fleet)
     return steps
+
+
+def shard_pulumi_floor(fleet: Fleet, benches: Sequence[Bench], steps: list[Step], tmp: Path) -> list[Step]:
+    """The Pulumi floor of each shard: the shortest Pulumi program declaring exactly that shard's
+    rendered objects, in a stack of its own, through the same steps; each shard's step (and the
+    matrix's) gets its ratio to it."""
+    floors_ = []
+    for index, bench in enumerate(benches):
+        floor = Bench(fleet, tmp / f"floor-{index}", "floor", stack=f"floor-{index}")
+        floor.floor = bench.floor
+        floor.init()
+        floor.declare(rendered_objects(fleet, config=bench.config))
+        floors_.append(floor)
+    by_name: dict[str, float] = {}
+    for name, action, kind in SHARD_STEPS:
+        taken = [floor.deploy(name, action, floor=kind) for floor in floors_]
+        for index, step in enumerate(taken):
+            by_name[f"shard {index}: {name}"] = step.seconds
+        by_name[f"matrix of {len(benches)}: {name}"] = max(step.seconds for step in taken)
+    for step in steps:
+        step.pulumi_floor = by_name.get(step.name.split(",")[0])
+    return [*steps, *(replace(step, name=f"Pulumi floor: {step.name}") for floor in floors_ for step in floor.steps)]
 
 
 def table(fleet: Fleet, steps: Sequence[Step]) -> Iterator[str]:
@@ -470,7 +500,7 @@ def main() -> int:
     for size in args.size or SIZES:
         fleet = Fleet(size, args.consumers, cluster_manager=args.cluster_manager)
         if args.shards > 1:
-            steps = run_shards(fleet, args.entry, args.shards, args.parallel_diff)
+            steps = run_shards(fleet, args.entry, args.shards, args.parallel_diff, not args.no_pulumi_floor)
         else:
             steps = run_fleet(fleet, args.entry, not args.no_pulumi_floor, args.parallel_diff)
         lines.extend(table(fleet, steps))

@@ -11,6 +11,7 @@ from kubernetes.client.rest import ApiException
 
 CAPI = ("cluster.x-k8s.io", "v1beta1", "clusters")
 PROFILES = ("multicluster.x-k8s.io", "v1alpha1", "clusterprofiles")
+CAPI_V1BETA2 = ("cluster.x-k8s.io", "v1beta2", "clusters")
 SVELTOS = ("lib.projectsveltos.io", "v1beta1", "sveltosclusters")
 EVENT_SOURCES = ("lib.projectsveltos.io", "v1beta1", "eventsources")
 EVENT_TRIGGERS = ("lib.projectsveltos.io", "v1beta1", "eventtriggers")
@@ -83,6 +84,11 @@ class Inventory:
     def delete_cluster_profile(self, namespace: str, name: str) -> None:
         group, version, plural = PROFILES
         self.custom.delete_namespaced_custom_object(group, version, namespace, plural, name)
+
+    def custom_object(self, resource: tuple[str, str, str], namespace: str, name: str) -> dict[str, Any]:
+        group, version, plural = resource
+        found: dict[str, Any] = self.custom.get_namespaced_custom_object(group, version, namespace, plural, name)
+        return found
 
     def custom_names(self, resource: tuple[str, str, str], namespace: str | None = None,
                      selector: str = "") -> set[str]:

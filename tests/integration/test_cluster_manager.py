@@ -23,11 +23,10 @@ import pytest
 from pulumi import automation as auto
 
 from tests.integration.controlplane import REPO, ControlPlane
-from tests.integration.inventory_objects import PROFILES, SVELTOS, Inventory, kubeconfig_text
+from tests.integration.inventory_objects import CAPI_V1BETA2, PROFILES, SVELTOS, Inventory, kubeconfig_text
 from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import local_backend_env, resource_changes, workspace_options
 
-CAPI_V1BETA2 = ("cluster.x-k8s.io", "v1beta2", "clusters")
 STATUS_MANAGER = "cluster-inventory-status"  # inventory/stack/status.py FIELD_MANAGER
 CA = b"-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n"
 
@@ -43,10 +42,7 @@ class World:
     markers: list[str]
 
     def profile(self, name: str) -> dict[str, Any]:
-        group, version, plural = PROFILES
-        found: dict[str, Any] = self.inventory.custom.get_namespaced_custom_object(
-            group, version, self.fleet_ns, plural, name)
-        return found
+        return self.inventory.custom_object(PROFILES, self.fleet_ns, name)
 
     def condition(self, name: str) -> dict[str, Any]:
         (healthy,) = [c for c in self.profile(name)["status"]["conditions"] if c["type"] == "ControlPlaneHealthy"]

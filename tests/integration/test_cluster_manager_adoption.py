@@ -30,12 +30,11 @@ from pulumi import automation as auto
 
 from inventory.stack.adoption import OWNER_ANNOTATION
 from tests.integration.controlplane import ControlPlane
-from tests.integration.inventory_objects import PROFILES, Inventory, kubeconfig_text
+from tests.integration.inventory_objects import CAPI_V1BETA2, PROFILES, Inventory, kubeconfig_text
 from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import resource_changes
 from tests.integration.watching import ObjectWatch
 
-CAPI_V1BETA2 = ("cluster.x-k8s.io", "v1beta2", "clusters")
 STATUS_MANAGER = "cluster-inventory-status"  # inventory/stack/status.py FIELD_MANAGER
 OTHER_WRITER = "another-writer"
 ANOTHER_STACK = "organization/cluster-inventory/an-old-stack"
@@ -56,10 +55,7 @@ class World:
     before: dict[str, dict[str, Any]] = field(default_factory=dict)  # the profiles as they were
 
     def profile(self, name: str) -> dict[str, Any]:
-        group, version, plural = PROFILES
-        found: dict[str, Any] = self.inventory.custom.get_namespaced_custom_object(
-            group, version, self.fleet_ns, plural, name)
-        return found
+        return self.inventory.custom_object(PROFILES, self.fleet_ns, name)
 
     def conditions(self, name: str) -> dict[str, dict[str, Any]]:
         return {c["type"]: c for c in self.profile(name).get("status", {}).get("conditions", [])}

@@ -52,10 +52,9 @@ from tests.integration.consumers import (
     service_account_token,
 )
 from tests.integration.controlplane import ControlPlane
-from tests.integration.inventory_objects import PROFILES, SVELTOS, Inventory
+from tests.integration.inventory_objects import CAPI_V1BETA2, PROFILES, SVELTOS, Inventory
 from tests.integration.project import ProjectStack
 
-CAPI_V1BETA2 = ("cluster.x-k8s.io", "v1beta2", "clusters")
 CONDITION = "ControlPlaneHealthy"
 HEALTHY = {"alpha": True, "beta": True, "gamma": False}
 MANAGER_LABEL = "x-k8s.io/cluster-manager"

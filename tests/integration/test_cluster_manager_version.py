@@ -20,12 +20,11 @@ from typing import Any
 import pytest
 
 from tests.integration.controlplane import ControlPlane
-from tests.integration.inventory_objects import PROFILES, Inventory, kubeconfig_text
+from tests.integration.inventory_objects import CAPI_V1BETA2, PROFILES, Inventory, kubeconfig_text
 from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import resource_changes
 from tests.integration.watching import ObjectWatch
 
-CAPI_V1BETA2 = ("cluster.x-k8s.io", "v1beta2", "clusters")
 CA = b"-----BEGIN CERTIFICATE-----\nversion\n-----END CERTIFICATE-----\n"
 AVAILABLE = {"type": "ControlPlaneAvailable", "status": "True", "reason": "Available", "message": "",
              "lastTransitionTime": "2026-04-01T00:00:00Z"}
@@ -40,16 +39,10 @@ class World:
     seen: dict[str, Any] = field(default_factory=dict)  # what an earlier step saw
 
     def profile(self, name: str) -> dict[str, Any]:
-        group, version, plural = PROFILES
-        found: dict[str, Any] = self.inventory.custom.get_namespaced_custom_object(
-            group, version, self.fleet_ns, plural, name)
-        return found
+        return self.inventory.custom_object(PROFILES, self.fleet_ns, name)
 
     def cluster(self, name: str) -> dict[str, Any]:
-        group, version, plural = CAPI_V1BETA2
-        found: dict[str, Any] = self.inventory.custom.get_namespaced_custom_object(
-            group, version, self.capi_ns, plural, name)
-        return found
+        return self.inventory.custom_object(CAPI_V1BETA2, self.capi_ns, name)
 
     def properties(self, name: str) -> dict[str, str]:
         return {p["name"]: p["value"] for p in self.profile(name)["status"].get("properties", [])}

@@ -17,10 +17,8 @@ from typing import Any
 import pytest
 
 from tests.integration.controlplane import ControlPlane
-from tests.integration.inventory_objects import PROFILES, Inventory, kubeconfig_text
+from tests.integration.inventory_objects import CAPI_V1BETA2, PROFILES, Inventory, kubeconfig_text
 from tests.integration.project import ProjectStack
-
-CAPI_V1BETA2 = ("cluster.x-k8s.io", "v1beta2", "clusters")
 
 
 @dataclass

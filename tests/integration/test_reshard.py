@@ -26,8 +26,14 @@ from inventory.stack import reshard
 from inventory.stack.adoption import OWNER_ANNOTATION
 from inventory.stack.locks import OWN_PREFIX
 from tests.integration.controlplane import REPO, ControlPlane
+from tests.integration.inventory_objects import (
+    CAPI_V1BETA2,
+    SVELTOS,
+    Inventory,
+    kubeconfig_text,
+    secret_reader_provider,
+)
 from tests.integration.inventory_objects import PROFILES as PROFILE_CRD
-from tests.integration.inventory_objects import SVELTOS, Inventory, kubeconfig_text, secret_reader_provider
 from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import local_backend_env
 from tests.integration.watching import ObjectWatch
@@ -167,7 +173,6 @@ def _stack_names(workdir: Path) -> set[str]:
             if ".pulumi/stacks" in path.as_posix()}
 
 
-CAPI_V1BETA2 = ("cluster.x-k8s.io", "v1beta2", "clusters")
 E_CLUSTERS = 8
 STATUS_SUFFIX = "/status"  # inventory/stack/resources.py names a profile's status <profile>/status
 

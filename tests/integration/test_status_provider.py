@@ -21,11 +21,10 @@ import pytest
 import yaml
 
 from tests.integration.controlplane import REPO, ControlPlane
-from tests.integration.inventory_objects import PROFILES, Inventory, kubeconfig_text
+from tests.integration.inventory_objects import CAPI_V1BETA2, PROFILES, Inventory, kubeconfig_text
 from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import resource_changes
 
-CAPI_V1BETA2 = ("cluster.x-k8s.io", "v1beta2", "clusters")
 STATUS_TYPE = "cluster-inventory:index:ClusterProfileStatus"
 LEGACY_TYPE = "pulumi-python:dynamic/inventory:ClusterProfileStatus"
 STATUS_MANAGER = "cluster-inventory-status"
@@ -46,10 +45,7 @@ class World:
     client_key: str
 
     def profile(self, name: str) -> dict[str, Any]:
-        group, version, plural = PROFILES
-        found: dict[str, Any] = self.inventory.custom.get_namespaced_custom_object(
-            group, version, self.fleet_ns, plural, name)
-        return found
+        return self.inventory.custom_object(PROFILES, self.fleet_ns, name)
 
     def conditions(self, name: str) -> dict[str, str]:
         return {c["type"]: c["status"] for c in self.profile(name).get("status", {}).get("conditions", [])}
