@@ -448,7 +448,8 @@ def shard_pulumi_floor(fleet: Fleet, benches: Sequence[Bench], steps: list[Step]
         by_name[f"matrix of {len(benches)}: {name}"] = max(step.seconds for step in taken)
     for step in steps:
         step.pulumi_floor = by_name.get(step.name.split(",")[0])
-    return [*steps, *(replace(step, name=f"Pulumi floor: {step.name}") for floor in floors_ for step in floor.steps)]
+    return [*steps, *(replace(step, name=f"Pulumi floor: shard {index}: {step.name}")
+                      for index, floor in enumerate(floors_) for step in floor.steps)]
 
 
 def table(fleet: Fleet, steps: Sequence[Step]) -> Iterator[str]:
