@@ -157,22 +157,17 @@ class Cluster:
         damaged (the next run tries again)."""
         from kubernetes.client.exceptions import ApiException
 
-        group, _, version = props["apiVersion"].rpartition("/")
-        plural = _PLURALS[props["kind"]]
-        try:
-            live = self.custom_objects().get_namespaced_custom_object(
-                group, version, props["namespace"], plural, props["name"])
-        except ApiException as err:
-            if err.status == 404:
-                return
-            raise RuntimeError(f"{cause}; reading it again: HTTP {err.status} {err.reason}") from None
-        patch = removal_patch(live if isinstance(live, dict) else {})
+        live = self.live(props)
+        if live is None:
+            return
+        patch = removal_patch(live)
         if not patch:
             raise RuntimeError(f"{cause}. No entry of this status is owned by {FIELD_MANAGER}; see "
                                f"metadata.managedFields of {props['kind']} {props['namespace']}/{props['name']}")
+        group, _, version = props["apiVersion"].rpartition("/")
         try:
             self.custom_objects().patch_namespaced_custom_object_status(
-                group, version, props["namespace"], plural, props["name"], patch,
+                group, version, props["namespace"], _PLURALS[props["kind"]], props["name"], patch,
                 field_manager=FIELD_MANAGER, _content_type="application/json-patch+json")
         except ApiException as err:
             if err.status == 404:
@@ -181,8 +176,8 @@ class Cluster:
                                f"{props['namespace']}/{props['name']} (another field manager shares them): "
                                f"HTTP {err.status} {err.reason}: {_message(err)}; run again") from None
 
-    def owned_status(self, props: dict[str, Any]) -> dict[str, Any] | None:
-        """The part of the live status ``FIELD_MANAGER`` owns; None when the object is gone."""
+    def live(self, props: dict[str, Any]) -> dict[str, Any] | None:
+        """The object as the API server has it; None when it is gone."""
         from kubernetes.client.exceptions import ApiException
 
         group, _, version = props["apiVersion"].rpartition("/")
@@ -194,7 +189,12 @@ class Cluster:
                 return None
             raise RuntimeError(f"read {props['kind']} {props['namespace']}/{props['name']}: HTTP {err.status} "
                                f"{err.reason}: {_message(err)}") from None
-        return owned(found if isinstance(found, dict) else {})
+        return found if isinstance(found, dict) else {}
+
+    def owned_status(self, props: dict[str, Any]) -> dict[str, Any] | None:
+        """The part of the live status ``FIELD_MANAGER`` owns; None when the object is gone."""
+        found = self.live(props)
+        return None if found is None else owned(found)
 
 
 def owned(obj: dict[str, Any], manager: str = FIELD_MANAGER) -> dict[str, Any]:
