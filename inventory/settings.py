@@ -61,6 +61,30 @@ class ShardAssignment(str, enum.Enum):
 # Fields an Argo CD name template may use; each names the source object.
 ARGOCD_TEMPLATE_FIELDS = ("source", "namespace", "name")
 
+# In a list of namespaces or label keys of the trust settings (SPEC §9, docs/security.md), this
+# stands for "any": an explicit, visible choice to trust whoever can write the objects it admits.
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class ExecBinding:
+    """Which ClusterProfiles may use one exec provider, and what they may hand its plugin (SPEC §9).
+
+    A profile is bound when it is in one of ``namespaces`` (``*``: any) or its labels match every
+    pair of ``match_labels`` (a non-empty map); only the variable names of ``profile_env`` and the
+    flag names of ``profile_args`` pass from a profile's KEP-5339 extensions to the plugin.
+    """
+
+    namespaces: tuple[str, ...] = ()
+    match_labels: Mapping[str, str] = field(default_factory=dict)
+    profile_env: tuple[str, ...] = ()
+    profile_args: tuple[str, ...] = ()
+
+    def binds(self, namespace: str, labels: Mapping[str, str]) -> bool:
+        if ANY in self.namespaces or namespace in self.namespaces:
+            return True
+        return bool(self.match_labels) and all(labels.get(k) == v for k, v in self.match_labels.items())
+
 
 class SettingsError(ValueError):
     """The configuration is unusable; the message lists every problem, one per line."""
@@ -135,6 +159,27 @@ class Settings:
     exec_timeout_seconds: float = 30.0
     schedule_interval_minutes: int = 60  # 0: not run on a schedule
 
+    # Trust boundaries (SPEC §9, docs/security.md): everything a tenant writes is a request; these
+    # are the only routes a credential may take. The defaults route nothing across namespaces.
+    # Namespaces that may receive credentials (they carry consumerNamespaceLabel too); "*" is
+    # seed 000's rule: every labelled namespace, i.e. whoever may label a namespace.
+    consumer_namespaces: tuple[str, ...] = ()
+    # Also every labelled namespace whose labels match all of these (labels only the operator sets).
+    consumer_namespace_selector: Mapping[str, str] = field(default_factory=dict)
+    # ClusterProfile namespace ("*": any) -> the further namespaces its kubeconfig-secretreader
+    # provider may read a Secret from; its own namespace is always allowed.
+    secret_reader_routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # CAPI Cluster namespace ("*": any) -> the further namespaces its labels may place its
+    # ClusterProfile, Secrets and SveltosCluster in ("*": any); its own namespace is always allowed.
+    cluster_placement_routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Secrets in these namespaces are the operator's: their kubeconfigs may carry exec,
+    # auth-provider, tokenFile and file paths. Any other source keeps static credentials only.
+    trusted_kubeconfig_namespaces: tuple[str, ...] = ()
+    # Exec provider name -> the profiles it serves; a provider without a binding serves none.
+    exec_provider_bindings: Mapping[str, ExecBinding] = field(default_factory=dict)
+    # ClusterProfile label keys carried onto its SveltosCluster ("*": all, "prefix/*": a prefix).
+    sveltos_cluster_labels: tuple[str, ...] = ()
+
     # Safety and migration (SPEC §4).
     max_deletions: int = 20
     allow_mass_deletion: bool = False
@@ -170,12 +215,33 @@ class Settings:
     def is_string_key(key: str) -> bool:
         """True for keys whose raw config value is the string itself (others hold JSON)."""
         attr = _attr_of(key)
-        return attr not in _TUPLE_OF_STR | _TUPLE_OF_OBJECTS | _BOOLS | _INTS | {
-            "exec_timeout_seconds", "management_cluster_selector"}
+        return attr not in _TUPLE_OF_STR | _TUPLE_OF_OBJECTS | _BOOLS | _INTS | _ROUTES | _LABEL_MAPS | {
+            "exec_timeout_seconds", "exec_provider_bindings"}
 
-    @property
-    def cluster_set_namespace_label(self) -> str:
-        return self.cluster_set_namespace_labels[0]
+    def receives_credentials(self, namespace: str, labels: Mapping[str, str]) -> bool:
+        """Whether stack config routes credentials into this consumer namespace (named or selected)."""
+        if ANY in self.consumer_namespaces or namespace in self.consumer_namespaces:
+            return True
+        selector = self.consumer_namespace_selector
+        return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+    def may_read_secret(self, profile_namespace: str, secret_namespace: str) -> bool:
+        """Whether a ClusterProfile in ``profile_namespace`` may copy a Secret of ``secret_namespace``."""
+        return secret_namespace == profile_namespace or _routed(self.secret_reader_routes, profile_namespace,
+                                                                secret_namespace)
+
+    def may_place(self, cluster_namespace: str, profile_namespace: str) -> bool:
+        """Whether a CAPI Cluster of ``cluster_namespace`` may publish into ``profile_namespace``."""
+        return profile_namespace == cluster_namespace or _routed(self.cluster_placement_routes, cluster_namespace,
+                                                                 profile_namespace)
+
+    def is_trusted_kubeconfig_source(self, secret_namespace: str) -> bool:
+        """Whether Secrets of ``secret_namespace`` are the operator's, so may carry runnable credentials."""
+        return ANY in self.trusted_kubeconfig_namespaces or secret_namespace in self.trusted_kubeconfig_namespaces
+
+    def carries_sveltos_label(self, key: str) -> bool:
+        """Whether a ClusterProfile label ``key`` is carried onto its SveltosCluster."""
+        return label_key_allowed(key, self.sveltos_cluster_labels)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> Settings:
@@ -235,6 +301,7 @@ class Settings:
             problems.append(f"shardIndex: {self.shard_index!r} must be from 0 to shardCount - 1 ({self.shard_count - 1})")
         problems.extend(self._output_value_problems())
         problems.extend(self._consumer_shape_problems())
+        problems.extend(self._trust_problems())
         for key, value in self.management_cluster_selector.items():
             if not is_label_key(key):
                 problems.append(f"managementClusterSelector: {key!r} is not a valid label key")
@@ -256,6 +323,35 @@ class Settings:
             problems.append(f"defaultProfileNamespace: {problem}")
         return problems
 
+
+    def _trust_problems(self) -> list[str]:
+        """The routes of SPEC §9: namespaces and label keys that can exist, "*" where it means any."""
+        problems = []
+        namespace_lists: list[tuple[str, tuple[str, ...]]] = [
+            ("consumerNamespaces", self.consumer_namespaces),
+            ("trustedKubeconfigNamespaces", self.trusted_kubeconfig_namespaces),
+        ]
+        for key, routes in (("secretReaderRoutes", self.secret_reader_routes),
+                            ("clusterPlacementRoutes", self.cluster_placement_routes)):
+            namespace_lists.append((key, tuple(routes)))
+            namespace_lists.extend((f"{key}[{origin!r}]", targets) for origin, targets in routes.items())
+        for provider, binding in self.exec_provider_bindings.items():
+            namespace_lists.append((f"execProviderBindings[{provider!r}].namespaces", binding.namespaces))
+            for label in binding.match_labels:
+                if not is_label_key(label):
+                    problems.append(f"execProviderBindings[{provider!r}].matchLabels: {label!r} is not a valid label key")
+        for key, namespaces in namespace_lists:
+            for namespace in namespaces:
+                problem = None if namespace == ANY else namespace_problem(namespace)
+                if problem is not None:
+                    problems.append(f"{key}: {problem} (or \"{ANY}\" for any namespace)")
+        for label in self.consumer_namespace_selector:
+            if not is_label_key(label):
+                problems.append(f"consumerNamespaceSelector: {label!r} is not a valid label key")
+        for pattern in self.sveltos_cluster_labels:
+            if pattern != ANY and not is_label_key(pattern.removesuffix(ANY).rstrip("/") or "x"):
+                problems.append(f"sveltosClusterLabels: {pattern!r} is not a label key, \"{ANY}\" or a prefix ending in \"{ANY}\"")
+        return problems
 
     def _consumer_shape_problems(self) -> list[str]:
         """The push layout and the Argo CD feature's values (SPEC §3 D)."""
@@ -296,6 +392,19 @@ class Settings:
         return problems
 
 
+def label_key_allowed(key: str, allowed: tuple[str, ...]) -> bool:
+    """Whether ``key`` is in the allow-list ``allowed``: a key, "*", or a prefix ending in "*"."""
+    return any(pattern == key or (pattern.endswith(ANY) and key.startswith(pattern[:-1])) for pattern in allowed)
+
+
+def _routed(routes: Mapping[str, tuple[str, ...]], origin: str, target: str) -> bool:
+    for key in (origin, ANY):
+        allowed = routes.get(key, ())
+        if ANY in allowed or target in allowed:
+            return True
+    return False
+
+
 def template_problem(template: str) -> str | None:
     """Why ``template`` cannot make names from a source object, or None."""
     import string
@@ -321,9 +430,12 @@ def _config_key(attr: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
+_ROUTES = {"secret_reader_routes", "cluster_placement_routes"}
+_LABEL_MAPS = {"management_cluster_selector", "consumer_namespace_selector"}
 _MODE_FIELDS = {"push_mode", "sveltos_mode", "argocd_mode", "cluster_profile_mode"}
 _TUPLE_OF_STR = {"capi_namespaces", "profile_namespaces", "cluster_set_namespace_labels", "argocd_labels",
-                 "argocd_cluster_namespaces", "argocd_sources", "cluster_profile_labels"}
+                 "argocd_cluster_namespaces", "argocd_sources", "cluster_profile_labels",
+                 "consumer_namespaces", "trusted_kubeconfig_namespaces", "sveltos_cluster_labels"}
 _TUPLE_OF_OBJECTS = {"extra_event_sources", "extra_event_triggers", "extra_config_maps", "extra_secrets"}
 _BOOLS = {"allow_mass_deletion", "adopt_existing", "argocd_cluster_resources", "cluster_profile_all_clusters",
           "require_healthy_control_plane", "allow_over_memory_budget"}
@@ -361,13 +473,59 @@ def _coerce(attr: str, value: Any) -> Any:
         return int(value)
     if attr == "exec_timeout_seconds":
         return float(value)
-    if attr == "management_cluster_selector":
+    if attr in _LABEL_MAPS:
         if not isinstance(value, dict):
             raise ValueError(f"expected a map of label key to value, got {value!r}")
         return dict(value)
+    if attr in _ROUTES:
+        return _coerce_routes(value)
+    if attr == "exec_provider_bindings":
+        return _coerce_bindings(value)
     if value is not None and not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
     return value
+
+
+def _string_list(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{what}: expected a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _coerce_routes(value: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise ValueError(f'expected a map of namespace to a list of namespaces (e.g. {{"team-a": ["capi-team-a"]}}), '
+                         f"got {value!r}")
+    return {str(origin): _string_list(targets, f"{origin!r}") for origin, targets in value.items()}
+
+
+_BINDING_FIELDS = {"namespaces": "namespaces", "matchLabels": "match_labels", "profileEnv": "profile_env",
+                   "profileArgs": "profile_args"}
+
+
+def _coerce_bindings(value: Any) -> dict[str, ExecBinding]:
+    if not isinstance(value, dict):
+        raise ValueError(f'expected a map of provider name to a binding (e.g. {{"my-provider": {{"namespaces": '
+                         f'["fleet"]}}}}), got {value!r}')
+    bindings = {}
+    for provider, raw in value.items():
+        if not isinstance(raw, dict):
+            raise ValueError(f"{provider!r}: expected an object with {', '.join(_BINDING_FIELDS)}, got {raw!r}")
+        unknown = sorted(set(raw) - set(_BINDING_FIELDS))
+        if unknown:
+            raise ValueError(f"{provider!r}: unknown field {', '.join(unknown)} (fields: {', '.join(_BINDING_FIELDS)})")
+        args: dict[str, Any] = {}
+        for key, attr in _BINDING_FIELDS.items():
+            if key not in raw:
+                continue
+            if key == "matchLabels":
+                if not isinstance(raw[key], dict) or not all(isinstance(v, str) for v in raw[key].values()):
+                    raise ValueError(f"{provider!r}: matchLabels must map label keys to strings, got {raw[key]!r}")
+                args[attr] = dict(raw[key])
+            else:
+                args[attr] = _string_list(raw[key], f"{provider!r}: {key}")
+        bindings[str(provider)] = ExecBinding(**args)
+    return bindings
 
 
 def _coerce_choice(choices: type[enum.Enum], value: Any) -> Any:
