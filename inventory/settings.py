@@ -235,6 +235,10 @@ class Settings:
         return profile_namespace == cluster_namespace or _routed(self.cluster_placement_routes, cluster_namespace,
                                                                  profile_namespace)
 
+    def may_place_anywhere(self, cluster_namespace: str) -> bool:
+        """Whether CAPI Clusters of ``cluster_namespace`` may publish into any namespace (a "*" route)."""
+        return any(ANY in self.cluster_placement_routes.get(key, ()) for key in (cluster_namespace, ANY))
+
     def is_trusted_kubeconfig_source(self, secret_namespace: str) -> bool:
         """Whether Secrets of ``secret_namespace`` are the operator's, so may carry runnable credentials."""
         return ANY in self.trusted_kubeconfig_namespaces or secret_namespace in self.trusted_kubeconfig_namespaces
@@ -494,7 +498,7 @@ def _string_list(value: Any, what: str) -> tuple[str, ...]:
 
 def _coerce_routes(value: Any) -> dict[str, tuple[str, ...]]:
     if not isinstance(value, dict):
-        raise ValueError(f'expected a map of namespace to a list of namespaces (e.g. {{"team-a": ["capi-team-a"]}}), '
+        raise TypeError(f'expected a map of namespace to a list of namespaces (e.g. {{"team-a": ["capi-team-a"]}}), '
                          f"got {value!r}")
     return {str(origin): _string_list(targets, f"{origin!r}") for origin, targets in value.items()}
 
@@ -505,12 +509,12 @@ _BINDING_FIELDS = {"namespaces": "namespaces", "matchLabels": "match_labels", "p
 
 def _coerce_bindings(value: Any) -> dict[str, ExecBinding]:
     if not isinstance(value, dict):
-        raise ValueError(f'expected a map of provider name to a binding (e.g. {{"my-provider": {{"namespaces": '
+        raise TypeError(f'expected a map of provider name to a binding (e.g. {{"my-provider": {{"namespaces": '
                          f'["fleet"]}}}}), got {value!r}')
     bindings = {}
     for provider, raw in value.items():
         if not isinstance(raw, dict):
-            raise ValueError(f"{provider!r}: expected an object with {', '.join(_BINDING_FIELDS)}, got {raw!r}")
+            raise TypeError(f"{provider!r}: expected an object with {', '.join(_BINDING_FIELDS)}, got {raw!r}")
         unknown = sorted(set(raw) - set(_BINDING_FIELDS))
         if unknown:
             raise ValueError(f"{provider!r}: unknown field {', '.join(unknown)} (fields: {', '.join(_BINDING_FIELDS)})")

@@ -13,11 +13,17 @@ from inventory.credentials.access_providers import (
 )
 from inventory.credentials.argocd import ConversionError, argocd_cluster
 from inventory.credentials.exec import REFRESH_AT_ANNOTATION, ProviderFileError, resolve_exec_credentials
-from inventory.credentials.kubeconfig import kubeconfig_endpoint, validate_kubeconfig
+from inventory.credentials.kubeconfig import (
+    RUNNABLE_FIELDS,
+    kubeconfig_endpoint,
+    runnable_credential_problem,
+    validate_kubeconfig,
+)
 
 __all__ = [
     "EXEC_EXTENSION",
     "REFRESH_AT_ANNOTATION",
+    "RUNNABLE_FIELDS",
     "SECRET_READER_PROVIDER",
     "ConversionError",
     "ProviderFileError",
@@ -25,6 +31,7 @@ __all__ = [
     "argocd_cluster",
     "kubeconfig_endpoint",
     "resolve_exec_credentials",
+    "runnable_credential_problem",
     "secret_reader_reference",
     "validate_kubeconfig",
 ]

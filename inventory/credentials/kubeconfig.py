@@ -24,6 +24,54 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 # The sections a clientcmd v1 Config is made of; any one of them marks a kubeconfig.
 _KUBECONFIG_SECTIONS = frozenset({"clusters", "users", "contexts"})
 
+# clientcmd fields that make a consumer run a program (exec, auth-provider) or read a file of the
+# machine it runs on (tokenFile: its own ServiceAccount token, sent to whichever server the
+# kubeconfig names; the paths: its keys). A kubeconfig written by a tenant must carry none of them
+# (SPEC §9): only server, CA data, token, client certificate and key data reach a consumer.
+RUNNABLE_FIELDS = ("exec", "auth-provider", "tokenFile", "client-certificate", "client-key",
+                   "certificate-authority")
+# client-go decodes kubeconfigs through encoding/json, which matches field names without regard to
+# case (Unicode simple folding): compare casefolded, so `Exec:` or `tokenfile:` are caught too.
+_RUNNABLE_FOLDED = {name.casefold(): name for name in RUNNABLE_FIELDS}
+
+
+def runnable_credential_problem(data: bytes) -> str | None:
+    """Why ``data`` (a valid kubeconfig) is not static credentials only, or None.
+
+    Every mapping key anywhere in the document is looked at, not only the current user's:
+    a consumer may switch context, and a YAML document may say one thing twice.
+    """
+    try:
+        root = yaml.compose(data, Loader=SafeLoader)
+    except yaml.YAMLError as err:
+        return f"kubeconfig is not valid YAML: {describe_yaml_error(err)}"
+    found = sorted({_RUNNABLE_FOLDED[key] for key in _mapping_keys(root) if key in _RUNNABLE_FOLDED})
+    if not found:
+        return None
+    return (f"kubeconfig carries {', '.join(found)}, which make a consumer run a program or read its own "
+            "files; a kubeconfig from this source may hold only server, CA data, token, client certificate "
+            "and key data")
+
+
+def _mapping_keys(root: yaml.Node | None) -> Iterator[str]:
+    """Every scalar mapping key of the node graph (aliases are visited once), casefolded."""
+    seen: set[int] = set()
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    yield str(key.value).casefold()
+                else:
+                    stack.append(key)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
 
 def validate_kubeconfig(data: bytes) -> str | None:
     """The reason ``data`` is not a usable kubeconfig, or None when it is one.

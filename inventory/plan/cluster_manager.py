@@ -44,7 +44,7 @@ from inventory.model import (
     name_problem,
 )
 from inventory.plan.context import PlanContext
-from inventory.plan.push import PushPlanner
+from inventory.plan.push import PushPlanner, rightful_claimant
 
 # cluster-inventory-api v0.1.3, apis/v1alpha1: the group/version and kind of the API, the labels
 # a cluster manager sets (LabelClusterManagerKey, LabelClusterSetKey) and the one condition it
@@ -187,6 +187,9 @@ class _Candidate:
     cluster: CapiCluster
     name: str
     namespace: str
+    # Whether its ClusterSet label is honoured (``PushPlanner.is_cluster_set_member``): a label is a
+    # request, and joining a set makes consumers that select the set deploy to the cluster.
+    in_cluster_set: bool
 
 
 def cluster_profiles(
@@ -229,7 +232,7 @@ def cluster_profiles(
                          settings.cluster_profile_labels, {settings.managed_by_label: settings.managed_by_value})
         display_name = candidate.cluster.name
         status = _status(candidate.cluster, health, transition_time(health, existing, now),
-                         None if withheld else access, settings.cluster_set_label)
+                         None if withheld else access, settings.cluster_set_label if candidate.in_cluster_set else None)
         objects.append(DesiredObject(
             api_version=CLUSTER_PROFILE_API_VERSION,
             kind=CLUSTER_PROFILE_KIND,
@@ -301,7 +304,11 @@ def _candidate(context: PlanContext, push_planner: PushPlanner, cluster: CapiClu
     if problems:
         context.warn(cluster.ref, "skipped: ClusterProfile " + "; ".join(problems))
         return None
-    return _Candidate(cluster, name, namespace)
+    refusal = push_planner.placement_problem(cluster, namespace)
+    if refusal is not None:
+        context.warn(cluster.ref, f"skipped, {refusal}")
+        return None
+    return _Candidate(cluster, name, namespace, push_planner.is_cluster_set_member(cluster))
 
 
 def _without_clashes(context: PlanContext, candidates: Sequence[_Candidate]) -> list[_Candidate]:
@@ -311,8 +318,14 @@ def _without_clashes(context: PlanContext, candidates: Sequence[_Candidate]) -> 
         by_ref.setdefault((candidate.namespace, candidate.name), []).append(candidate)
     kept = []
     for (namespace, name), claimants in by_ref.items():
-        if len(claimants) == 1:
-            kept.append(claimants[0])
+        rightful = rightful_claimant(claimants, lambda c: c.cluster.namespace == c.namespace)
+        if rightful is not None:
+            kept.append(rightful)
+            for candidate in claimants:
+                if candidate is not rightful:
+                    context.warn(candidate.cluster.ref, (
+                        f"skipped, refused: ClusterProfile {namespace}/{name} belongs to {rightful.cluster.ref}, "
+                        "whose own namespace it is; a claim from another namespace never displaces it"))
             continue
         for candidate in claimants:
             others = ", ".join(str(c.cluster.ref) for c in claimants if c is not candidate)
@@ -326,14 +339,14 @@ def _labels(candidate: _Candidate, manager: str, cluster_set_label: str, carried
     labels = {key: candidate.cluster.labels[key] for key in carried if key in candidate.cluster.labels}
     labels[LABEL_CLUSTER_MANAGER_KEY] = manager
     cluster_set = candidate.cluster.labels.get(cluster_set_label)
-    if cluster_set:
+    if cluster_set and candidate.in_cluster_set:
         labels[LABEL_CLUSTER_SET_KEY] = cluster_set
     labels.update(managed_by)
     return labels
 
 
 def _status(cluster: CapiCluster, health: Health, since: str, access: ClusterAccess | None,
-            cluster_set_label: str) -> dict[str, Any]:
+            cluster_set_label: str | None) -> dict[str, Any]:
     status: dict[str, Any] = {
         "conditions": [{
             "type": CONDITION_CONTROL_PLANE_HEALTHY,
@@ -349,7 +362,7 @@ def _status(cluster: CapiCluster, health: Health, since: str, access: ClusterAcc
     properties = [
         {"name": name, "value": value[:1024]}
         for name, value in (
-            (PROPERTY_CLUSTER_SET, cluster.labels.get(cluster_set_label, "")),
+            (PROPERTY_CLUSTER_SET, cluster.labels.get(cluster_set_label, "") if cluster_set_label else ""),
             (PROPERTY_CLASS, cluster.status.topology_class),
             (PROPERTY_PHASE, cluster.status.phase),
         )

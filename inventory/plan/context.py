@@ -10,7 +10,7 @@ recorded with its users so that no planned object may overwrite it. Pure, like a
 
 from __future__ import annotations
 
-from inventory.credentials import validate_kubeconfig
+from inventory.credentials import runnable_credential_problem, validate_kubeconfig
 from inventory.model import Diagnostic, Inventory, ObjectRef, Severity
 from inventory.settings import Settings
 
@@ -24,17 +24,32 @@ class PlanContext:
         self.diagnostics: list[Diagnostic] = []
         self.credential_sources: dict[ObjectRef, list[ObjectRef]] = {}  # source Secret -> its users
         self._validated: dict[bytes, str | None] = {}  # one validation per distinct kubeconfig
+        self._runnable: dict[bytes, str | None] = {}
 
     def warn(self, subject: ObjectRef, reason: str) -> None:
         self.diagnostics.append(Diagnostic(subject, reason, Severity.WARNING))
 
-    def kubeconfig_problem(self, data: bytes) -> str | None:
-        """Why ``data`` is not a usable kubeconfig, or None (``inventory.credentials.kubeconfig``)."""
+    def kubeconfig_problem(self, data: bytes, source: ObjectRef | None = None) -> str | None:
+        """Why ``data`` is not a usable kubeconfig, or None (``inventory.credentials.kubeconfig``).
+
+        ``source`` is the Secret it was read from: unless stack config marks that Secret's namespace
+        as the operator's (``trustedKubeconfigNamespaces``), the kubeconfig must carry static
+        credentials only (SPEC §9). None: a kubeconfig this program built itself.
+        """
         try:
-            return self._validated[data]
+            problem = self._validated[data]
         except KeyError:
             problem = self._validated[data] = validate_kubeconfig(data)
+        if problem is not None or source is None or self.settings.is_trusted_kubeconfig_source(source.namespace or ""):
             return problem
+        try:
+            runnable = self._runnable[data]
+        except KeyError:
+            runnable = self._runnable[data] = runnable_credential_problem(data)
+        if runnable is None:
+            return None
+        return (f"refused: {runnable} (namespace {source.namespace} is not in trustedKubeconfigNamespaces, "
+                "the operator's namespaces whose kubeconfigs may)")
 
     def used_as_credentials(self, source: ObjectRef, user: ObjectRef) -> None:
         """Record that ``user``'s credentials are copied from the Secret ``source``."""

@@ -116,14 +116,19 @@ class CredentialLookup:
             raise _NoCredentials(str(err)) from None
         if reference is None:
             return None
-        secret = self._secrets.get((reference.namespace, reference.name))
         where = f"{SECRET_READER_PROVIDER}: source Secret {reference.namespace}/{reference.name}"
+        if profile.published_from is None and not self._settings.may_read_secret(profile.namespace,
+                                                                                  reference.namespace):
+            raise _NoCredentials(
+                f"{where} refused: it is outside the profile's namespace, and secretReaderRoutes does not route "
+                f"ClusterProfiles of namespace {profile.namespace} to Secrets of namespace {reference.namespace}")
+        secret = self._secrets.get((reference.namespace, reference.name))
         if secret is None:
             raise _NoCredentials(f"{where} not found")
         if reference.key not in secret.data:
             raise _NoCredentials(f"{where} has no key {reference.key!r} (keys: {_keys(secret)})")
         kubeconfig = secret.data[reference.key]
-        self._check_kubeconfig(kubeconfig, f"{where} key {reference.key}")
+        self._check_kubeconfig(kubeconfig, f"{where} key {reference.key}", secret.ref)
         key = self._settings.sveltos_kubeconfig_key
         return Credentials(data={key: kubeconfig}, key=key, source=_secret_ref(reference))
 
@@ -158,7 +163,7 @@ class CredentialLookup:
             )
         secret = candidates[0]
         key = self._labelled_secret_key(secret)
-        self._check_kubeconfig(secret.data[key], f"{secret.ref} (labelled {label}) key {key}")
+        self._check_kubeconfig(secret.data[key], f"{secret.ref} (labelled {label}) key {key}", secret.ref)
         return Credentials(data=secret.data, key=key, source=secret.ref)
 
     def _labelled_secret_key(self, secret: Secret) -> str:
@@ -176,8 +181,8 @@ class CredentialLookup:
             "cannot tell which holds the kubeconfig"
         )
 
-    def _check_kubeconfig(self, data: bytes, where: str) -> None:
-        problem = self._context.kubeconfig_problem(data)
+    def _check_kubeconfig(self, data: bytes, where: str, source: ObjectRef | None = None) -> None:
+        problem = self._context.kubeconfig_problem(data, source)
         if problem is not None:
             raise _NoCredentials(f"{where}: {problem}")
 

@@ -11,8 +11,9 @@ reported on the shared ``PlanContext`` and the Cluster is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from inventory.model import (
     CAPI_KUBECONFIG_SUFFIX,
@@ -33,11 +34,22 @@ from inventory.sources import is_mcr_lookalike
 # seed 000 also accepts `kubeconfig`, so do we (in that order).
 CAPI_KUBECONFIG_SECRET_TYPE = "cluster.x-k8s.io/secret"
 CAPI_KUBECONFIG_KEYS = ("value", "kubeconfig")
+_Claimant = TypeVar("_Claimant")
 # KEP-4322 push-model Secrets are named `{cpNs}-{cpName}-kubeconfig` (seed 000).
 PUSH_SECRET_SUFFIX = "-kubeconfig"
 # Every Secret this program writes is Opaque (the seeds' and the controller's choice).
 _OPAQUE: Mapping[str, str] = {"type": "Opaque"}
 _NO_ANNOTATIONS: Mapping[str, str] = {}
+
+
+def rightful_claimant(claimants: Sequence[_Claimant], is_home: Callable[[_Claimant], bool]) -> _Claimant | None:
+    """Of the Clusters claiming one name, the one the name belongs to: the only claimant, else the only
+    one whose profile namespace is its own namespace. None when there is no single such one: a clash,
+    reported, and neither wins."""
+    if len(claimants) == 1:
+        return claimants[0]
+    home = [claimant for claimant in claimants if is_home(claimant)]
+    return home[0] if len(home) == 1 else None
 
 
 def push_secret_name(profile_namespace: str, profile_name: str) -> str:
@@ -114,7 +126,7 @@ class PushPlanner:
         self._capi_secrets = self._index_capi_kubeconfig_secrets()
         # Argo CD's clusters source and feature E resolve the same kubeconfigs: once each, reported once.
         self._capi_kubeconfigs: dict[ObjectRef, CapiKubeconfig | None] = {}
-        self._set_namespaces: dict[str, str] | None = None
+        self._set_namespaces: dict[str, tuple[str, ...]] | None = None
 
     def push_clusters(self) -> list[PushCluster]:
         """Every labelled CAPI Cluster with its ClusterProfile and kubeconfig; what it lacks is reported."""
@@ -177,6 +189,14 @@ class PushPlanner:
         for namespace in self._context.inventory.namespaces:
             if self._settings.consumer_namespace_label not in namespace.labels:
                 continue
+            if not self._settings.receives_credentials(namespace.name, namespace.labels):
+                self._context.warn(
+                    namespace.ref,
+                    f"refused as a consumer: it carries {self._settings.consumer_namespace_label}, but a label is "
+                    "a request; stack config routes no credentials here (name it in consumerNamespaces, or match "
+                    "it by consumerNamespaceSelector)",
+                )
+                continue
             if namespace.terminating:
                 self._context.warn(
                     namespace.ref,
@@ -195,18 +215,46 @@ class PushPlanner:
         profile_name = cluster.labels.get(settings.cluster_profile_name_label) or (cluster.name if own_name else "")
         profile_namespace = (
             cluster.labels.get(settings.cluster_profile_namespace_label)
-            or self._cluster_set_namespaces().get(cluster.labels.get(settings.cluster_set_label) or "")
+            or self.cluster_set_namespace(cluster)
             or settings.default_profile_namespace
         )
         return profile_name, profile_namespace
 
-    def _cluster_set_namespaces(self) -> dict[str, str]:
-        """ClusterSet name -> its namespace: the lexicographically first claimant (seed shortcoming 2)."""
+    def placement_problem(self, cluster: CapiCluster, profile_namespace: str) -> str | None:
+        """Why ``cluster`` may not publish into ``profile_namespace`` (SPEC §9), or None.
+
+        A Cluster's labels are its owner's request: they place its objects in its own namespace, or
+        where ``clusterPlacementRoutes`` lets Clusters of its namespace publish, and nowhere else.
+        """
+        if self._settings.may_place(cluster.namespace, profile_namespace):
+            return None
+        return (f"refused: its labels place its ClusterProfile in namespace {profile_namespace}, and "
+                f"clusterPlacementRoutes does not let Clusters of namespace {cluster.namespace} publish there")
+
+    def cluster_set_namespace(self, cluster: CapiCluster) -> str | None:
+        """The namespace of the Cluster's ClusterSet: of the namespaces claiming the set, the lexicographically
+        first one the Cluster may publish into (seed shortcoming 2), so that a namespace claiming a set
+        it has no route from cannot take the set's clusters, nor block them. None without one."""
+        claimants = self._cluster_set_claims().get(cluster.labels.get(self._settings.cluster_set_label) or "", ())
+        return next((name for name in claimants if self._settings.may_place(cluster.namespace, name)), None)
+
+    def is_cluster_set_member(self, cluster: CapiCluster) -> bool:
+        """Whether the Cluster's ClusterSet label is honoured: a namespace it may publish into claims the
+        set, or no namespace claims it and the Cluster's namespace may publish anywhere."""
+        set_name = cluster.labels.get(self._settings.cluster_set_label)
+        if not set_name:
+            return False
+        if set_name in self._cluster_set_claims():
+            return self.cluster_set_namespace(cluster) is not None
+        return self._settings.may_place_anywhere(cluster.namespace)
+
+    def _cluster_set_claims(self) -> dict[str, tuple[str, ...]]:
+        """ClusterSet name -> the namespaces claiming it, sorted; several claimants are reported once."""
         if self._set_namespaces is None:
             self._set_namespaces = self._claimed_set_namespaces()
         return self._set_namespaces
 
-    def _claimed_set_namespaces(self) -> dict[str, str]:
+    def _claimed_set_namespaces(self) -> dict[str, tuple[str, ...]]:
         claims: dict[str, set[str]] = {}
         for namespace in self._context.inventory.namespaces:
             for key in self._settings.cluster_set_namespace_labels:
@@ -215,12 +263,13 @@ class PushPlanner:
                     claims.setdefault(set_name, set()).add(namespace.name)
         chosen = {}
         for set_name, names in sorted(claims.items()):
-            ordered = sorted(names)
-            chosen[set_name] = ordered[0]
+            ordered = tuple(sorted(names))
+            chosen[set_name] = ordered
             if len(ordered) > 1:
                 self._context.warn(
                     ObjectRef("ClusterSet", None, set_name),
-                    f"claimed by namespaces {', '.join(ordered)}: using {ordered[0]}, the first in lexicographic order",
+                    f"claimed by namespaces {', '.join(ordered)}: each Cluster of the set uses the first of them, "
+                    "in lexicographic order, that clusterPlacementRoutes lets it publish into",
                 )
         return chosen
 
@@ -242,6 +291,10 @@ class PushPlanner:
         if problems:
             self._context.warn(cluster.ref, "skipped: " + "; ".join(problems))
             return None
+        refusal = self.placement_problem(cluster, profile_namespace)
+        if refusal is not None:
+            self._context.warn(cluster.ref, f"skipped, {refusal}")
+            return None
         return _PushTarget(cluster, profile_name, profile_namespace, secret_name)
 
     def _without_push_clashes(self, targets: list[_PushTarget]) -> list[_PushTarget]:
@@ -251,8 +304,17 @@ class PushPlanner:
             by_name.setdefault(target.secret_name, []).append(target)
         kept = []
         for name, claimants in by_name.items():
-            if len(claimants) == 1:
-                kept.append(claimants[0])
+            rightful = rightful_claimant(claimants, lambda t: t.cluster.namespace == t.profile_namespace)
+            if rightful is not None:
+                kept.append(rightful)
+                for target in claimants:
+                    if target is not rightful:
+                        self._context.warn(
+                            target.cluster.ref,
+                            f"skipped, refused: push Secret name {name} belongs to {rightful.cluster.ref}, whose "
+                            f"own namespace is {rightful.profile_namespace}; a claim from another namespace never "
+                            "displaces it",
+                        )
                 continue
             for target in claimants:
                 others = ", ".join(str(t.cluster.ref) for t in claimants if t is not target)
@@ -302,7 +364,7 @@ class PushPlanner:
                 cluster.ref, f"skipped: kubeconfig {secret.ref} has no data key {' or '.join(CAPI_KUBECONFIG_KEYS)}"
             )
             return None
-        problem = self._context.kubeconfig_problem(secret.data[key])
+        problem = self._context.kubeconfig_problem(secret.data[key], secret.ref)
         if problem is not None:
             self._context.warn(cluster.ref, f"skipped: kubeconfig {secret.ref} key {key}: {problem}")
             return None

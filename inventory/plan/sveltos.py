@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from inventory.model import (
+    ClusterProfile,
     DesiredObject,
     Feature,
     ObjectRef,
@@ -27,6 +28,22 @@ SVELTOS_CLUSTER_API_VERSION = "lib.projectsveltos.io/v1beta1"
 SVELTOS_CLUSTER_KIND = "SveltosCluster"
 # Every Secret this program writes is Opaque (the seeds' and the controller's choice).
 _OPAQUE: Mapping[str, str] = {"type": "Opaque"}
+
+
+def carried_labels(context: PlanContext, profile: ClusterProfile) -> dict[str, str]:
+    """The profile's labels its SveltosCluster carries: those ``sveltosClusterLabels`` allows (SPEC §9),
+    less any that would make it match ``managementClusterSelector`` (a Sveltos profile meant for the
+    management cluster would then deploy to the tenant's cluster), which is reported."""
+    settings = context.settings
+    labels = {key: value for key, value in profile.labels.items() if settings.carries_sveltos_label(key)}
+    selector = settings.management_cluster_selector
+    if selector and all(labels.get(key) == value for key, value in selector.items()):
+        for key in selector:
+            del labels[key]
+        context.warn(profile.ref, (
+            f"label {', '.join(f'{k}={v}' for k, v in selector.items())} not carried onto its SveltosCluster: "
+            "it would match managementClusterSelector, i.e. make Sveltos treat the cluster as the management cluster"))
+    return labels
 
 
 def sveltos_objects(
@@ -75,7 +92,7 @@ def sveltos_objects(
                 name=profile.name,
                 feature=Feature.SVELTOS,
                 source=source,
-                labels={**profile.labels, **managed_by},  # the managed-by label wins
+                labels={**carried_labels(context, profile), **managed_by},  # the managed-by label wins
                 annotations=annotations,
                 fields={"spec": {"kubeconfigName": secret_name, "kubeconfigKeyName": credentials.key}},
             )

@@ -185,7 +185,7 @@ class _ClusterReader:
     ) -> Iterator[Mapping[str, Any]]:
         """The source Secrets ``kubeconfig-secretreader`` providers name; a missing one is planning's to report."""
         parsed = build_inventory(RawObject(body) for body in profiles).profiles
-        for namespace, name in referenced_secret_names(parsed):
+        for namespace, name in referenced_secret_names(parsed, self._settings):
             if ("Secret", namespace, name) in already_read:
                 continue
             resource = _Resource(f"get Secret {namespace}/{name}", "get secrets", "")

@@ -106,7 +106,7 @@ def select_relevant(inventory: Inventory, settings: Settings) -> Inventory:
         if reads_profiles(settings)
         else ()
     )
-    referenced = _referenced_secrets(profiles)
+    referenced = _referenced_secrets(profiles, settings)
     secrets = tuple(
         secret
         for secret in inventory.secrets
@@ -117,10 +117,13 @@ def select_relevant(inventory: Inventory, settings: Settings) -> Inventory:
     return replace(inventory, clusters=clusters, namespaces=namespaces, profiles=profiles, secrets=secrets)
 
 
-def referenced_secret_names(profiles: tuple[ClusterProfile, ...]) -> list[tuple[str, str]]:
-    """(namespace, name) of every Secret a ``kubeconfig-secretreader`` provider points at, sorted.
+def referenced_secret_names(profiles: tuple[ClusterProfile, ...], settings: Settings) -> list[tuple[str, str]]:
+    """(namespace, name) of every Secret a ``kubeconfig-secretreader`` provider points at and stack
+    config routes its profile to (``secretReaderRoutes``), sorted.
 
-    A malformed provider references nothing here; planning reports it.
+    A reference outside the routes is not even read: a profile is a tenant's request, and reading
+    a Secret it names elsewhere would already act on it (planning reports the refusal). A
+    malformed provider references nothing here; planning reports it.
     """
     names: set[tuple[str, str]] = set()
     for profile in profiles:
@@ -128,7 +131,7 @@ def referenced_secret_names(profiles: tuple[ClusterProfile, ...]) -> list[tuple[
             reference = secret_reader_reference(profile)
         except ValueError:
             continue
-        if reference is not None:
+        if reference is not None and settings.may_read_secret(profile.namespace, reference.namespace):
             names.add((reference.namespace, reference.name))
     return sorted(names)
 
@@ -158,8 +161,8 @@ def _is_relevant_namespace(namespace: Namespace, settings: Settings) -> bool:
     )
 
 
-def _referenced_secrets(profiles: tuple[ClusterProfile, ...]) -> set[ObjectRef]:
-    return {ObjectRef("Secret", namespace, name) for namespace, name in referenced_secret_names(profiles)}
+def _referenced_secrets(profiles: tuple[ClusterProfile, ...], settings: Settings) -> set[ObjectRef]:
+    return {ObjectRef("Secret", namespace, name) for namespace, name in referenced_secret_names(profiles, settings)}
 
 
 def _in_namespaces(namespace: str, allowed: tuple[str, ...]) -> bool:

@@ -29,6 +29,30 @@ CONSUMER_LABEL = "x-k8s.io/cluster-inventory-consumer"
 CLUSTERSET_NAMESPACE_LABEL = "clusterset.multicluster.x-k8s.io"
 EXEC_EXTENSION = "client.authentication.k8s.io/exec"
 
+# The trust settings of a stack that keeps seed 000's behaviour (docs/changes.md): every labelled
+# namespace is a consumer, Clusters and profiles may name any namespace, every source may carry
+# runnable credentials, every profile label is carried. The feature tests describe the seeds'
+# behaviour and run with these; tests/unit/test_trust.py covers the defaults, which route nothing.
+SEED_ROUTES: dict[str, Any] = {
+    "consumer_namespaces": ("*",),
+    "cluster_placement_routes": {"*": ("*",)},
+    "secret_reader_routes": {"*": ("*",)},
+    "trusted_kubeconfig_namespaces": ("*",),
+    "sveltos_cluster_labels": ("*",),
+}
+SEED_ROUTES_CONFIG: dict[str, Any] = {
+    "consumerNamespaces": ["*"],
+    "clusterPlacementRoutes": {"*": ["*"]},
+    "secretReaderRoutes": {"*": ["*"]},
+    "trustedKubeconfigNamespaces": ["*"],
+    "sveltosClusterLabels": ["*"],
+}
+
+
+def seeded(**values: Any) -> Settings:
+    """Settings with ``SEED_ROUTES`` and ``values``."""
+    return Settings(**{**SEED_ROUTES, **values})
+
 
 def kubeconfig(cluster: str) -> bytes:
     """A valid kubeconfig whose token names the cluster, so tests can tell credentials apart."""
@@ -144,7 +168,7 @@ def plan_of(
     settings: Settings | None = None,
     exec_results: Mapping[ObjectRef, FakeExecResult] | None = None,
 ) -> Plan:
-    return build_plan(inventory(*objects), settings or Settings(), exec_results or {}, NOW)
+    return build_plan(inventory(*objects), settings or seeded(), exec_results or {}, NOW)
 
 
 def find(plan: Plan, kind: str, namespace: str | None, name: str) -> DesiredObject:

@@ -16,7 +16,7 @@ from inventory.plan.handover import (
     switch,
     to_sveltos,
 )
-from inventory.settings import Mode, Settings
+from inventory.settings import Mode
 from inventory.stack.guards import PreviousRun, planned_deletions, shape_of
 from tests.unit.inventory_support import (
     NOW,
@@ -30,10 +30,11 @@ from tests.unit.inventory_support import (
     profile,
     secret,
     secret_reader,
+    seeded,
 )
 
 STACK = "org/cluster-inventory/prod"
-EVENTS = Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.EVENTS)
+EVENTS = seeded(push_mode=Mode.EVENTS, sveltos_mode=Mode.EVENTS)
 
 
 def _fleet() -> list[object]:
@@ -59,13 +60,13 @@ def test_direct_to_events_hands_a_feature_to_sveltos() -> None:
 
 
 def test_events_to_direct_takes_a_feature_back_from_sveltos() -> None:
-    assert switch({"push": "events", "sveltos": "direct"}, Settings()) == Switch(frozenset(), frozenset({Feature.PUSH}))
+    assert switch({"push": "events", "sveltos": "direct"}, seeded()) == Switch(frozenset(), frozenset({Feature.PUSH}))
 
 
 def test_no_switch_for_a_new_stack_an_unchanged_mode_or_a_feature_turned_off() -> None:
     assert not switch({}, EVENTS)
     assert not switch({"push": "events", "sveltos": "events"}, EVENTS)
-    assert not switch({"push": "direct", "sveltos": "events"}, Settings(push_mode=Mode.OFF, sveltos_mode=Mode.OFF))
+    assert not switch({"push": "direct", "sveltos": "events"}, seeded(push_mode=Mode.OFF, sveltos_mode=Mode.OFF))
 
 
 def test_sveltos_is_handed_every_push_secret_and_only_profiles_with_a_labelled_secret() -> None:
@@ -143,7 +144,7 @@ def test_without_a_switch_or_an_unfinished_hand_over_nothing_is_kept() -> None:
 
 def test_an_unfinished_hand_over_is_resumed_for_every_feature_in_events_mode() -> None:
     assert handing_features(Switch(), True, EVENTS) == {Feature.PUSH, Feature.SVELTOS}
-    assert handing_features(Switch(), True, Settings(push_mode=Mode.EVENTS)) == {Feature.PUSH}
+    assert handing_features(Switch(), True, seeded(push_mode=Mode.EVENTS)) == {Feature.PUSH}
     assert handing_features(Switch(), False, EVENTS) == frozenset()
     assert handing_features(Switch(frozenset({Feature.SVELTOS})), False, EVENTS) == {Feature.SVELTOS}
 
@@ -197,7 +198,7 @@ def test_a_switching_run_reads_the_inventory_as_direct_mode_for_the_feature_hand
 def test_while_adopt_existing_is_set_every_direct_feature_claims_sveltos_owner_annotations() -> None:
     from inventory.plan.handover import claiming_features
 
-    adopting = Settings(adopt_existing=True, sveltos_mode=Mode.EVENTS)
+    adopting = seeded(adopt_existing=True, sveltos_mode=Mode.EVENTS)
     assert claiming_features(Switch(), adopting) == {Feature.PUSH}
-    assert claiming_features(Switch(), Settings()) == frozenset()
-    assert claiming_features(Switch(frozenset(), frozenset({Feature.SVELTOS})), Settings()) == {Feature.SVELTOS}
+    assert claiming_features(Switch(), seeded()) == frozenset()
+    assert claiming_features(Switch(frozenset(), frozenset({Feature.SVELTOS})), seeded()) == {Feature.SVELTOS}

@@ -14,7 +14,7 @@ from inventory.sources import InventoryReadError, live
 from inventory.sources.files import read_directory
 from inventory.sources.live import read_cluster
 from tests.unit.fake_apiserver import FakeApiServer, serving
-from tests.unit.inventory_support import FIXTURES
+from tests.unit.inventory_support import FIXTURES, seeded
 
 
 def fixture_documents(name: str) -> list[dict[str, Any]]:
@@ -33,7 +33,7 @@ def api() -> Iterator[FakeApiServer]:
 
 
 def settings_for(api: FakeApiServer, tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(kubeconfig=str(api.kubeconfig(tmp_path)), **overrides)
+    return seeded(kubeconfig=str(api.kubeconfig(tmp_path)), **overrides)
 
 
 def same_objects_as_files(api: FakeApiServer, tmp_path: Path) -> Path:
@@ -187,11 +187,11 @@ def test_unreachable_api_server_is_an_error(api: FakeApiServer, tmp_path: Path) 
     kubeconfig = api.kubeconfig_content()
     kubeconfig["clusters"][0]["cluster"]["server"] = "http://127.0.0.1:9"  # discard port: nothing listens
     with pytest.raises(InventoryReadError, match="cannot reach the API server at http://127.0.0.1:9"):
-        read_cluster(Settings(kubeconfig=yaml.safe_dump(kubeconfig)))
+        read_cluster(seeded(kubeconfig=yaml.safe_dump(kubeconfig)))
 
 
 def test_kubeconfig_content_is_accepted_instead_of_a_path(api: FakeApiServer, tmp_path: Path) -> None:
-    by_content = read_cluster(Settings(kubeconfig=yaml.safe_dump(api.kubeconfig_content())))
+    by_content = read_cluster(seeded(kubeconfig=yaml.safe_dump(api.kubeconfig_content())))
     assert by_content == read_cluster(settings_for(api, tmp_path))
 
 
@@ -201,9 +201,9 @@ def test_context_is_selected(api: FakeApiServer, tmp_path: Path) -> None:
     kubeconfig["clusters"].append({"name": "nowhere", "cluster": {"server": "http://127.0.0.1:9"}})
     kubeconfig["current-context"] = "broken"
     content = yaml.safe_dump(kubeconfig)
-    assert len(read_cluster(Settings(kubeconfig=content, context="fake")).profiles) == 2
+    assert len(read_cluster(seeded(kubeconfig=content, context="fake")).profiles) == 2
     with pytest.raises(InventoryReadError):
-        read_cluster(Settings(kubeconfig=content))
+        read_cluster(seeded(kubeconfig=content))
 
 
 def test_unknown_context_is_an_error(api: FakeApiServer, tmp_path: Path) -> None:
@@ -215,12 +215,12 @@ def test_kubeconfig_environment_variable_is_the_default(
     api: FakeApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig(tmp_path)))
-    assert read_cluster(Settings()) == read_cluster(settings_for(api, tmp_path))
+    assert read_cluster(seeded()) == read_cluster(settings_for(api, tmp_path))
 
 
 def test_missing_kubeconfig_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InventoryReadError, match="kubeconfig file .* does not exist"):
-        read_cluster(Settings(kubeconfig=str(tmp_path / "absent")))
+        read_cluster(seeded(kubeconfig=str(tmp_path / "absent")))
 
 
 def test_api_client_is_shared_with_other_readers(api: FakeApiServer, tmp_path: Path) -> None:

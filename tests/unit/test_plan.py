@@ -5,7 +5,6 @@ from __future__ import annotations
 from inventory.model.diagnostics import Diagnostic, ObjectRef, Severity
 from inventory.model.objects import DesiredObject, Feature
 from inventory.plan.compose import build_plan
-from inventory.settings import Settings
 from tests.unit.inventory_support import (
     NOW,
     capi_kubeconfig_secret,
@@ -20,6 +19,7 @@ from tests.unit.inventory_support import (
     refs,
     secret,
     secret_reader,
+    seeded,
 )
 
 
@@ -109,14 +109,14 @@ def test_push_secret_clashing_with_a_profile_secret_drops_both_and_the_whole_pro
 def test_extra_objects_are_merged_in_order() -> None:
     config_map = DesiredObject("v1", "ConfigMap", "projectsveltos", "template", Feature.EVENTS)
     source = DesiredObject("lib.projectsveltos.io/v1beta1", "EventSource", None, "push", Feature.EVENTS)
-    plan = build_plan(inventory(*full_inventory()), Settings(), {}, NOW, extra_objects=[source, config_map])
+    plan = build_plan(inventory(*full_inventory()), seeded(), {}, NOW, extra_objects=[source, config_map])
     assert refs(plan)[:2] == ["ConfigMap projectsveltos/template", "EventSource push"]
     assert [o.sort_key for o in plan.objects] == sorted(o.sort_key for o in plan.objects)
 
 
 def test_extra_object_clashing_with_a_planned_one_drops_both() -> None:
     extra = DesiredObject("v1", "Secret", "team-a", "default-c1-kubeconfig", Feature.EVENTS)
-    plan = build_plan(inventory(*full_inventory()), Settings(), {}, NOW, extra_objects=[extra])
+    plan = build_plan(inventory(*full_inventory()), seeded(), {}, NOW, extra_objects=[extra])
     assert "Secret team-a/default-c1-kubeconfig" not in refs(plan)
     assert "Secret team-b/default-c1-kubeconfig" in refs(plan)
     assert reasons(plan, ObjectRef("Secret", "team-a", "default-c1-kubeconfig")) == [

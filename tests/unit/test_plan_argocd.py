@@ -25,9 +25,10 @@ from tests.unit.inventory_support import (
     profile,
     reasons,
     refs,
+    seeded,
 )
 
-ARGOCD = Settings(push_mode=Mode.OFF, sveltos_mode=Mode.OFF, argocd_mode=Mode.DIRECT)
+ARGOCD = seeded(push_mode=Mode.OFF, sveltos_mode=Mode.OFF, argocd_mode=Mode.DIRECT)
 FROM_PROFILES = replace(ARGOCD, argocd_sources=(ArgoCDSource.PROFILES,))
 BOTH = replace(ARGOCD, argocd_sources=(ArgoCDSource.CLUSTERS, ArgoCDSource.PROFILES))
 

@@ -22,9 +22,10 @@ from tests.unit.inventory_support import (
     plan_of,
     reasons,
     refs,
+    seeded,
 )
 
-E = Settings(cluster_profile_mode=Mode.DIRECT, push_mode=Mode.OFF, sveltos_mode=Mode.OFF)
+E = seeded(cluster_profile_mode=Mode.DIRECT, push_mode=Mode.OFF, sveltos_mode=Mode.OFF)
 
 
 def capi(version: str, status: dict[str, Any], spec: dict[str, Any] | None = None) -> CapiCluster:

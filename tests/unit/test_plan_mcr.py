@@ -19,9 +19,10 @@ from tests.unit.inventory_support import (
     profile,
     reasons,
     refs,
+    seeded,
 )
 
-MCR = Settings(push_layout=PushLayout.MULTICLUSTER_RUNTIME, sveltos_mode=Mode.OFF)
+MCR = seeded(push_layout=PushLayout.MULTICLUSTER_RUNTIME, sveltos_mode=Mode.OFF)
 
 
 def named_consumer(namespace: str, consumer: str) -> Namespace:
@@ -153,7 +154,7 @@ def test_secret_that_would_overwrite_a_sveltos_secret_is_reported_and_neither_is
         named_consumer("team-a", "x"),
         profile("default", "x"),
         labelled_secret("default", "x", {"config": kubeconfig("x")}),
-        settings=Settings(push_layout=PushLayout.MULTICLUSTER_RUNTIME),
+        settings=seeded(push_layout=PushLayout.MULTICLUSTER_RUNTIME),
     )
     assert refs(plan) == []
     assert reasons(plan, ObjectRef("Cluster", "mgmt", "c1")) == [
@@ -193,6 +194,6 @@ def test_a_foreign_secret_with_the_same_labels_is_reported_because_the_consumer_
 def test_the_lookalike_secrets_are_read_only_in_the_multicluster_runtime_layout() -> None:
     from inventory.sources.select import mcr_lookalike_selector
 
-    assert mcr_lookalike_selector(Settings()) is None
+    assert mcr_lookalike_selector(seeded()) is None
     assert mcr_lookalike_selector(MCR) == (
         "x-k8s.io/cluster-inventory-consumer,x-k8s.io/cluster-profile,app.kubernetes.io/managed-by!=cluster-inventory")

@@ -7,7 +7,7 @@ from dataclasses import replace
 from inventory.model.diagnostics import ObjectRef, Severity
 from inventory.model.inventory import CapiCluster, Namespace
 from inventory.model.objects import Feature
-from inventory.settings import Mode, Settings
+from inventory.settings import Mode
 from tests.unit.inventory_support import (
     capi_kubeconfig_secret,
     cluster,
@@ -18,6 +18,7 @@ from tests.unit.inventory_support import (
     plan_of,
     reasons,
     refs,
+    seeded,
 )
 
 
@@ -127,7 +128,7 @@ def test_default_profile_namespace_is_configurable() -> None:
         cluster("mgmt", "c1"),
         capi_kubeconfig_secret("mgmt", "c1"),
         consumer("t"),
-        settings=Settings(default_profile_namespace="fleet"),
+        settings=seeded(default_profile_namespace="fleet"),
     )
     assert refs(plan) == ["Secret t/fleet-c1-kubeconfig"]
 
@@ -143,7 +144,8 @@ def test_clusterset_claimed_by_several_namespaces_uses_the_lexicographic_first_a
     plan = plan_of(*objects)
     assert refs(plan) == ["Secret t/alpha-c1-kubeconfig"]
     assert reasons(plan, ObjectRef("ClusterSet", None, "east")) == [
-        "claimed by namespaces alpha, zeta: using alpha, the first in lexicographic order"
+        ("claimed by namespaces alpha, zeta: each Cluster of the set uses the first of them, in lexicographic "
+         "order, that clusterPlacementRoutes lets it publish into")
     ]
     assert plan_of(*reversed(objects)) == plan
 
@@ -333,7 +335,7 @@ def test_push_secret_that_would_overwrite_a_kubeconfig_source_is_skipped() -> No
 
 
 def test_configured_label_keys_and_secret_key_are_used() -> None:
-    settings = Settings(
+    settings = seeded(
         cluster_profile_name_label="inventory/profile",
         push_secret_key="kubeconfig",
         consumer_namespace_label="inventory/consumer",
@@ -352,5 +354,5 @@ def test_configured_label_keys_and_secret_key_are_used() -> None:
 
 def test_push_mode_other_than_direct_plans_no_push_secrets() -> None:
     objects = (cluster("mgmt", "c1"), capi_kubeconfig_secret("mgmt", "c1"), consumer("t"))
-    assert plan_of(*objects, settings=Settings(push_mode=Mode.OFF)).objects == ()
-    assert plan_of(*objects, settings=Settings(push_mode=Mode.EVENTS)).objects == ()
+    assert plan_of(*objects, settings=seeded(push_mode=Mode.OFF)).objects == ()
+    assert plan_of(*objects, settings=seeded(push_mode=Mode.EVENTS)).objects == ()

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from inventory.model import CapiCluster, CapiClusterStatus, ClusterProfile, Condition, ObjectRef
 from inventory.plan import WAITING, build_plan
-from inventory.settings import ArgoCDSource, Mode, Settings
+from inventory.settings import ArgoCDSource, Mode
 from inventory.stack.resources import outputs
 from tests.unit.inventory_support import (
     NOW,
@@ -20,9 +20,10 @@ from tests.unit.inventory_support import (
     refs,
     secret,
     secret_reader,
+    seeded,
 )
 
-GATED = Settings(require_healthy_control_plane=True)
+GATED = seeded(require_healthy_control_plane=True)
 AVAILABLE = CapiClusterStatus(conditions=(Condition("ControlPlaneAvailable", "True", "Available"),))
 UNKNOWN = CapiClusterStatus()
 NOT_AVAILABLE = CapiClusterStatus(conditions=(Condition("ControlPlaneAvailable", "False", "NotAvailable", "down"),))

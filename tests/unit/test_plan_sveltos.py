@@ -7,7 +7,7 @@ from datetime import timedelta
 from inventory.model.diagnostics import ObjectRef, Severity
 from inventory.model.inventory import AccessProvider, ClusterAccess
 from inventory.model.objects import Feature
-from inventory.settings import Mode, Settings
+from inventory.settings import Mode
 from tests.unit.inventory_support import (
     NOW,
     FakeExecResult,
@@ -22,6 +22,7 @@ from tests.unit.inventory_support import (
     refs,
     secret,
     secret_reader,
+    seeded,
 )
 
 PROD = ObjectRef("ClusterProfile", "fleet", "prod")
@@ -381,7 +382,7 @@ def test_configured_kubeconfig_key_is_used() -> None:
     plan = plan_of(
         profile("fleet", "prod", secret_reader(READER)),
         secret("fleet", "prod-admin", {"value": kubeconfig("p")}),
-        settings=Settings(sveltos_kubeconfig_key="config"),
+        settings=seeded(sveltos_kubeconfig_key="config"),
     )
     assert set(find(plan, "Secret", "fleet", "prod-sveltos-kubeconfig").secret_data) == {"config"}
     assert find(plan, "SveltosCluster", "fleet", "prod").fields["spec"]["kubeconfigKeyName"] == "config"
@@ -392,8 +393,8 @@ def test_sveltos_mode_other_than_direct_plans_nothing_for_profiles() -> None:
         profile("fleet", "prod", secret_reader(READER)),
         secret("fleet", "prod-admin", {"value": kubeconfig("p")}),
     )
-    assert plan_of(*objects, settings=Settings(sveltos_mode=Mode.OFF)).objects == ()
-    assert plan_of(*objects, settings=Settings(sveltos_mode=Mode.EVENTS)).objects == ()
+    assert plan_of(*objects, settings=seeded(sveltos_mode=Mode.OFF)).objects == ()
+    assert plan_of(*objects, settings=seeded(sveltos_mode=Mode.EVENTS)).objects == ()
 
 
 def test_broken_secretreader_is_a_warning_and_falls_through_to_the_labelled_secret() -> None:

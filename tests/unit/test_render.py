@@ -16,18 +16,25 @@ from inventory.render import main
 from tests.unit.inventory_support import FIXTURES
 
 BASIC = str(FIXTURES / "basic")
+# The routes an operator declares for BASIC: without them, nothing crosses a namespace (test_trust.py).
+BASIC_ROUTES = FIXTURES / "basic-routes.yaml"
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def render(*argv: str) -> tuple[int, str, str]:
+    """``render`` with ``argv``; BASIC without a config file gets its routes."""
+    args = list(argv)
+    if BASIC in args and "--config" not in args:
+        args += ["--config", str(BASIC_ROUTES)]
     out, err = io.StringIO(), io.StringIO()
-    status = main(list(argv), stdout=out, stderr=err)
+    status = main(args, stdout=out, stderr=err)
     return status, out.getvalue(), err.getvalue()
 
 
 def write_config(tmp_path: Path, text: str) -> str:
+    """A config file of BASIC's routes and ``text``."""
     path = tmp_path / "config.yaml"
-    path.write_text(text)
+    path.write_text(BASIC_ROUTES.read_text() + text)
     return str(path)
 
 
@@ -72,10 +79,11 @@ def test_json_output_is_a_list_in_the_same_order() -> None:
 def test_warnings_go_to_stderr_one_line_each_and_rendering_still_succeeds(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(
         "apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata: {name: c1, namespace: mgmt, labels: "
-        "{clusterprofile-name: c1}}\n---\napiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ClusterProfile\n"
+        "{clusterprofile-name: c1, clusterprofile-namespace: fleet}}\n---\napiVersion: multicluster.x-k8s.io/v1alpha1\n"
+        "kind: ClusterProfile\n"
         "metadata: {name: p, namespace: fleet}\n"
     )
-    status, out, err = render("--from-dir", str(tmp_path))
+    status, out, err = render("--from-dir", str(tmp_path), "--config", str(BASIC_ROUTES))
     assert (status, out) == (0, "")
     assert err.splitlines() == [
         (
@@ -135,7 +143,8 @@ def test_config_file_that_is_not_yaml_exits_2(tmp_path: Path) -> None:
 
 
 def test_config_file_that_is_not_a_mapping_exits_2(tmp_path: Path) -> None:
-    status, _, err = render("--from-dir", BASIC, "--config", write_config(tmp_path, "- pushMode\n"))
+    (tmp_path / "list.yaml").write_text("- pushMode\n")
+    status, _, err = render("--from-dir", BASIC, "--config", str(tmp_path / "list.yaml"))
     assert status == 2 and "expected a mapping of config keys, got list" in err
 
 
@@ -175,7 +184,7 @@ def test_events_mode_renders_event_framework_objects(tmp_path: Path) -> None:
 
 def test_python_dash_m_inventory_render_runs_the_cli() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "inventory", "render", "--from-dir", BASIC, "-o", "json"],
+        [sys.executable, "-m", "inventory", "render", "--from-dir", BASIC, "--config", str(BASIC_ROUTES), "-o", "json"],
         cwd=ROOT,
         capture_output=True,
         text=True,
