@@ -304,7 +304,11 @@ class PushPlanner:
             by_name.setdefault(target.secret_name, []).append(target)
         kept = []
         for name, claimants in by_name.items():
-            rightful = rightful_claimant(claimants, lambda t: t.cluster.namespace == t.profile_namespace)
+            # Only Clusters claiming the same profile can own its name; two profiles whose names join
+            # to one Secret name (seed 000's {cpNs}-{cpName} is ambiguous) clash: neither is written.
+            same_profile = len({(t.profile_namespace, t.profile_name) for t in claimants}) == 1
+            rightful = (rightful_claimant(claimants, lambda t: t.cluster.namespace == t.profile_namespace)
+                        if same_profile else None)
             if rightful is not None:
                 kept.append(rightful)
                 for target in claimants:

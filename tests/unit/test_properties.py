@@ -23,7 +23,7 @@ from inventory.model.names import (
 )
 from inventory.plan.compose import build_plan
 from inventory.render import render_plan
-from inventory.settings import Settings
+from inventory.settings import ArgoCDSource, Mode, Settings
 from tests.unit.inventory_support import (
     NOW,
     FakeExecResult,
@@ -33,6 +33,7 @@ from tests.unit.inventory_support import (
     kubeconfig,
     labelled_secret,
     secret_reader,
+    seeded,
 )
 
 NAMESPACES = ["default", "mgmt", "fleet", "team-a", "team-b", "east"]
@@ -161,8 +162,8 @@ def test_render_is_deterministic_whatever_the_input_order(
     objects, exec_results = generated
     shuffled = list(objects)
     shuffler.shuffle(shuffled)
-    first = build_plan(as_inventory(objects), Settings(), exec_results, NOW)
-    second = build_plan(as_inventory(shuffled), Settings(), dict(reversed(list(exec_results.items()))), NOW)
+    first = build_plan(as_inventory(objects), seeded(), exec_results, NOW)
+    second = build_plan(as_inventory(shuffled), seeded(), dict(reversed(list(exec_results.items()))), NOW)
     assert first == second
     assert render_plan(first, show_secrets=True) == render_plan(second, show_secrets=True)
     assert render_plan(first, output="json") == render_plan(second, output="json")
@@ -174,7 +175,7 @@ def test_every_emitted_name_and_label_is_valid_kubernetes(
     generated: tuple[list[Any], dict[ObjectRef, FakeExecResult]],
 ) -> None:
     objects, exec_results = generated
-    plan = build_plan(as_inventory(objects), Settings(), exec_results, NOW)
+    plan = build_plan(as_inventory(objects), seeded(), exec_results, NOW)
     for obj in plan.objects:
         assert name_problem(obj.name) is None, obj.ref
         assert obj.namespace is None or namespace_problem(obj.namespace) is None, obj.ref
@@ -191,7 +192,7 @@ def test_no_credential_appears_in_redacted_output_or_diagnostics(
     generated: tuple[list[Any], dict[ObjectRef, FakeExecResult]],
 ) -> None:
     objects, exec_results = generated
-    plan = build_plan(as_inventory(objects), Settings(), exec_results, NOW)
+    plan = build_plan(as_inventory(objects), seeded(), exec_results, NOW)
     redacted = render_plan(plan) + render_plan(plan, output="json") + "\n".join(map(str, plan.diagnostics))
     for obj in plan.objects:
         for value in obj.secret_data.values():
@@ -199,3 +200,96 @@ def test_no_credential_appears_in_redacted_output_or_diagnostics(
             assert token not in redacted
             assert base64.b64encode(value).decode() not in redacted
     assert "token-of-secret-" not in redacted
+
+
+# --- SPEC §9: what a tenant writes costs only the tenant ----------------------------------------------
+
+# Tenants write only in these namespaces (Clusters, Secrets, ClusterProfiles) and label only these
+# namespaces; stack config routes nothing to or from them. Their names start with no operator
+# namespace followed by "-": seed 000's `{cpNs}-{cpName}` cannot tell such names apart (docs/security.md).
+TENANT_NAMESPACES = ["tenant-a", "zz-tenant"]
+OPERATOR_NAMESPACES = [n for n in NAMESPACES]
+tenant_namespaces = st.sampled_from(TENANT_NAMESPACES)
+
+
+@st.composite
+def operator_settings(draw: st.DrawFn) -> Settings:
+    """Routes among the operator's namespaces only, in every mode that reads tenant input."""
+    def some(namespaces: list[str]) -> tuple[str, ...]:
+        return tuple(draw(st.lists(st.sampled_from(namespaces), max_size=3, unique=True)))
+    return Settings(
+        consumer_namespaces=some(OPERATOR_NAMESPACES),
+        cluster_placement_routes={origin: some(OPERATOR_NAMESPACES) for origin in some(OPERATOR_NAMESPACES)},
+        secret_reader_routes={origin: some(OPERATOR_NAMESPACES) for origin in some(OPERATOR_NAMESPACES)},
+        sveltos_cluster_labels=draw(st.sampled_from([(), ("env",), ("*",)])),
+        cluster_profile_mode=draw(st.sampled_from([Mode.OFF, Mode.DIRECT])),
+        argocd_mode=draw(st.sampled_from([Mode.OFF, Mode.DIRECT])),
+        argocd_sources=(ArgoCDSource.CLUSTERS, ArgoCDSource.PROFILES),
+    )
+
+
+@st.composite
+def tenant_objects(draw: st.DrawFn) -> list[Any]:
+    """What a tenant may write: Clusters, Secrets and profiles in its namespace, aimed anywhere, and
+    labels on its own namespaces (consumer, ClusterSet claims)."""
+    objects: list[Any] = []
+    for tenant_ns in draw(st.lists(tenant_namespaces, min_size=1, max_size=2, unique=True)):
+        labels: dict[str, str] = {}
+        if draw(st.booleans()):
+            labels["x-k8s.io/cluster-inventory-consumer"] = "true"
+        if draw(st.booleans()):
+            labels["clusterset.multicluster.x-k8s.io"] = draw(label_values)
+        objects.append(Namespace(tenant_ns, labels))
+        for name in draw(st.lists(object_names, max_size=3, unique=True)):
+            cluster_labels = {"clusterprofile-name": draw(st.sampled_from(["c1", "c2", "prod", name[:63]]))}
+            if draw(st.booleans()):
+                cluster_labels["clusterprofile-namespace"] = draw(st.one_of(namespaces, tenant_namespaces))
+            if draw(st.booleans()):
+                cluster_labels["clusterset.k8s.io"] = draw(label_values)
+            objects.append(CapiCluster(tenant_ns, name, cluster_labels))
+            if len(name) < 200:
+                objects.append(Secret(tenant_ns, f"{name}-kubeconfig", "cluster.x-k8s.io/secret",
+                                      {"cluster.x-k8s.io/cluster-name": name}, {},
+                                      {"value": credential(f"tenant-{tenant_ns}-{name}")}))
+        for name in draw(st.lists(object_names, max_size=3, unique=True)):
+            target_ns = draw(st.one_of(namespaces, tenant_namespaces))
+            target = draw(st.sampled_from(["admin", "c1-kubeconfig", "prod-kubeconfig", f"{name}-sveltos-kubeconfig"]))
+            providers = (secret_reader({"namespace": target_ns, "name": target, "key": "value"}),)
+            labels = draw(st.dictionaries(st.sampled_from(["env", "type"]), st.sampled_from(["prod", "mgmt"]),
+                                          max_size=2))
+            objects.append(ClusterProfile(tenant_ns, name, labels, "", providers))
+            if draw(st.booleans()):
+                objects.append(labelled_secret(tenant_ns, name, {"config": credential(f"tenant-l-{tenant_ns}-{name}")}))
+    return objects
+
+
+def _from_operator_sources(plan: Any) -> list[Any]:
+    return [obj for obj in plan.objects
+            if obj.source is None or obj.source.namespace not in TENANT_NAMESPACES]
+
+
+@PROPERTY_SETTINGS
+@given(inventories(), tenant_objects(), operator_settings())
+def test_tenant_objects_change_nothing_planned_from_operator_sources(
+    generated: tuple[list[Any], dict[ObjectRef, FakeExecResult]], tenant: list[Any], operator: Settings,
+) -> None:
+    objects, exec_results = generated
+    without = build_plan(as_inventory(objects), operator, exec_results, NOW)
+    with_tenants = build_plan(as_inventory(deduplicated(objects + tenant)), operator, exec_results, NOW)
+    assert _from_operator_sources(with_tenants) == _from_operator_sources(without)
+
+
+@PROPERTY_SETTINGS
+@given(inventories(), tenant_objects(), operator_settings())
+def test_tenant_objects_place_nothing_outside_the_tenants_namespaces_but_routed_consumers(
+    generated: tuple[list[Any], dict[ObjectRef, FakeExecResult]], tenant: list[Any], operator: Settings,
+) -> None:
+    objects, exec_results = generated
+    plan = build_plan(as_inventory(deduplicated(objects + tenant)), operator, exec_results, NOW)
+    for obj in plan.objects:
+        if obj.source is None or obj.source.namespace not in TENANT_NAMESPACES:
+            continue
+        allowed = {obj.source.namespace, *operator.consumer_namespaces, operator.argocd_namespace}
+        assert obj.namespace in allowed, (obj.ref, obj.source)
+        for value in obj.secret_data.values():
+            assert b"tenant" in value or b"secret-" not in value, (obj.ref, "an operator credential")
