@@ -118,6 +118,13 @@ class Fleet:
             "cluster-inventory:capiNamespaces": [self.capi_namespace(i) for i in range(CAPI_NAMESPACES)],
             "cluster-inventory:profileNamespaces": [self.profile_namespace],
             "cluster-inventory:consumerNamespaceLabel": self.consumer_label,
+            # The fleet's trust routes (docs/security.md): its consumers, and its CAPI namespaces
+            # publishing into and read by its profile namespace.
+            "cluster-inventory:consumerNamespaces": [f"{self.prefix}-consumer-{c}" for c in range(self.consumers)],
+            "cluster-inventory:clusterPlacementRoutes": {
+                self.capi_namespace(i): [self.profile_namespace] for i in range(CAPI_NAMESPACES)},
+            "cluster-inventory:secretReaderRoutes": {
+                self.profile_namespace: [self.capi_namespace(i) for i in range(CAPI_NAMESPACES)]},
             # The "remove 10%" scenario deletes 10% x (consumers + 2) objects on purpose.
             "cluster-inventory:maxDeletions": self.objects,
         }

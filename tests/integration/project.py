@@ -22,6 +22,7 @@ from pulumi import automation as auto
 
 from tests.integration.controlplane import REPO
 from tests.integration.pulumi_stack import local_backend_env, workspace_options
+from tests.seed_routes import SEED_ROUTES_CONFIG
 
 
 def project_dir(workdir: Path) -> Path:
@@ -36,13 +37,17 @@ def project_dir(workdir: Path) -> Path:
 
 
 class ProjectStack:
-    def __init__(self, workdir: Path, name: str = "test") -> None:
+    """The project as a stack. ``routes``: the trust routes it starts with; the feature tests describe
+    the behaviour before SPEC §9 and start with ``SEED_ROUTES_CONFIG`` (tests/seed_routes.py)."""
+
+    def __init__(self, workdir: Path, name: str = "test", routes: dict[str, Any] | None = None) -> None:
         self.workdir, self.name = workdir, name
         project_dir(workdir)
         self.env = local_backend_env(workdir)
         self.output: list[str] = []
         self.stack = auto.create_or_select_stack(stack_name=name, work_dir=str(workdir),
                                                  opts=workspace_options(workdir, self.env))
+        self.configure(**(SEED_ROUTES_CONFIG if routes is None else routes))
 
     def configure(self, **values: Any) -> None:
         """Set config keys (camelCase, without the project prefix); None removes a key.

@@ -22,32 +22,13 @@ from inventory.model.inventory import (
 from inventory.model.objects import DesiredObject
 from inventory.plan.compose import Plan, build_plan
 from inventory.settings import Settings
+from tests.seed_routes import SEED_ROUTES
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 CONSUMER_LABEL = "x-k8s.io/cluster-inventory-consumer"
 CLUSTERSET_NAMESPACE_LABEL = "clusterset.multicluster.x-k8s.io"
 EXEC_EXTENSION = "client.authentication.k8s.io/exec"
-
-# The trust settings of a stack that keeps seed 000's behaviour (docs/changes.md): every labelled
-# namespace is a consumer, Clusters and profiles may name any namespace, every source may carry
-# runnable credentials, every profile label is carried. The feature tests describe the seeds'
-# behaviour and run with these; tests/unit/test_trust.py covers the defaults, which route nothing.
-SEED_ROUTES: dict[str, Any] = {
-    "consumer_namespaces": ("*",),
-    "cluster_placement_routes": {"*": ("*",)},
-    "secret_reader_routes": {"*": ("*",)},
-    "trusted_kubeconfig_namespaces": ("*",),
-    "sveltos_cluster_labels": ("*",),
-}
-SEED_ROUTES_CONFIG: dict[str, Any] = {
-    "consumerNamespaces": ["*"],
-    "clusterPlacementRoutes": {"*": ["*"]},
-    "secretReaderRoutes": {"*": ["*"]},
-    "trustedKubeconfigNamespaces": ["*"],
-    "sveltosClusterLabels": ["*"],
-}
-
 
 def seeded(**values: Any) -> Settings:
     """Settings with ``SEED_ROUTES`` and ``values``."""
