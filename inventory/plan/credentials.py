@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from inventory.credentials import SECRET_READER_PROVIDER, SecretReference, secret_reader_reference
-from inventory.model import ClusterProfile, ObjectRef, Secret
+from inventory.model import ClusterProfile, ObjectRef, Secret, sveltos_kubeconfig_secret_name
 from inventory.plan.context import PlanContext
 
 # Seed 001's SveltosCluster reads this key: a labelled Secret written for the seed has it.
@@ -139,7 +139,10 @@ class CredentialLookup:
             raise _NoCredentials(f"exec plugin: {result.error}")
         if result.kubeconfig is None:
             raise _NoCredentials("exec plugin: no kubeconfig was produced")
-        self._check_kubeconfig(result.kubeconfig, "exec plugin kubeconfig")
+        # A stored credential is reused from the profile's namespace, where a tenant may have planted
+        # one: checked as tenant-written, although what this program mints is always static.
+        stored_at = ObjectRef("Secret", profile.namespace, sveltos_kubeconfig_secret_name(profile.name))
+        self._check_kubeconfig(result.kubeconfig, "exec plugin kubeconfig", stored_at)
         if result.warning is not None:
             self._context.warn(profile.ref, f"exec plugin: {result.warning}")
         return Credentials(

@@ -18,6 +18,7 @@ from inventory.settings import ExecBinding, Mode, Settings, SettingsError
 from inventory.sources.select import referenced_secret_names
 from tests.unit.inventory_support import (
     CONSUMER_LABEL,
+    FakeExecResult,
     capi_kubeconfig_secret,
     cluster,
     clusterset_namespace,
@@ -336,3 +337,12 @@ def test_the_kubeconfig_of_a_refused_reference_never_appears_in_a_message() -> N
     plan = plan_of(*_prod_fleet(), tenant, settings=OPERATOR)
     text = " ".join(str(d) for d in plan.diagnostics)
     assert token not in text and base64.b64encode(token.encode()).decode() not in text
+
+
+def test_a_stored_exec_credential_planted_with_runnable_credentials_is_refused() -> None:
+    # The reuse of a stored exec credential reads the profile's own namespace, which a tenant writes.
+    tenant = profile("tenant-a", "mine")
+    plan = plan_of(tenant, settings=OPERATOR,
+                   exec_results={tenant.ref: FakeExecResult(kubeconfig=EXEC_KUBECONFIG)})
+    assert refs(plan) == []
+    assert "refused: kubeconfig carries exec" in reasons(plan, tenant.ref)[0]
