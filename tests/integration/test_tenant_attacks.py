@@ -128,7 +128,8 @@ def _stack(tmp_path: Path, control_plane: ControlPlane, world: World) -> Project
         "consumerNamespaces": list(world.consumers),
         "clusterPlacementRoutes": {world.capi: [world.fleet, world.fleet_prod]},
         "secretReaderRoutes": {world.fleet: [world.capi]},
-        "sveltosClusterLabels": ["env"],
+        # "type" is allowed on purpose: a label matching managementClusterSelector is refused all the same.
+        "sveltosClusterLabels": ["env", "type"],
     })
     stack.configure(kubeconfig=str(control_plane.kubeconfig), consumerNamespaceLabel=world.label,
                     managedByValue=world.managed_by, scheduleIntervalMinutes=0,
