@@ -8,6 +8,7 @@ Secrets this program writes must work for a reader that cannot run exec plugins
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,12 +36,36 @@ RUNNABLE_FIELDS = ("exec", "auth-provider", "tokenFile", "client-certificate", "
 _RUNNABLE_FOLDED = {name.casefold(): name for name in RUNNABLE_FIELDS}
 
 
+# Bytes of a document in which a key's text appears as it is: printable ASCII, no backslash (no
+# escapes, no Unicode case folding; an implicit key is one line). Where no runnable field's name
+# stands alone in such a document, in any case, none of its keys is one, and composing it (ten
+# times the cost) is skipped: most kubeconfigs take this path.
+_PLAIN_TEXT = re.compile(rb"[\t\n\r\x20-\x5b\x5d-\x7e]*")
+_RUNNABLE_LOWER = tuple(name.lower().encode() for name in RUNNABLE_FIELDS)
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _names_a_runnable_field(lowered: bytes) -> bool:
+    """Whether a runnable field's name stands alone (not inside a longer word) in ``lowered``."""
+    for name in _RUNNABLE_LOWER:
+        start = lowered.find(name)
+        while start != -1:
+            end = start + len(name)
+            if (start == 0 or lowered[start - 1] not in _WORD_BYTES) and (
+                    end == len(lowered) or lowered[end] not in _WORD_BYTES):
+                return True
+            start = lowered.find(name, start + 1)
+    return False
+
+
 def runnable_credential_problem(data: bytes) -> str | None:
     """Why ``data`` (a valid kubeconfig) is not static credentials only, or None.
 
     Every mapping key anywhere in the document is looked at, not only the current user's:
     a consumer may switch context, and a YAML document may say one thing twice.
     """
+    if _PLAIN_TEXT.fullmatch(data) and not _names_a_runnable_field(data.lower()):
+        return None
     try:
         root = yaml.compose(data, Loader=SafeLoader)
     except yaml.YAMLError as err:

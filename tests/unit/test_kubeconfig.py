@@ -7,8 +7,16 @@ import json
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from inventory.credentials.kubeconfig import build_plain_kubeconfig, kubeconfig_endpoint, validate_kubeconfig
+from inventory.credentials.kubeconfig import (
+    RUNNABLE_FIELDS,
+    build_plain_kubeconfig,
+    kubeconfig_endpoint,
+    runnable_credential_problem,
+    validate_kubeconfig,
+)
 
 
 def test_valid_kubeconfig_has_no_problem() -> None:
@@ -139,3 +147,43 @@ def test_endpoint_problems_say_what_is_missing(clusters: list[dict[str, object]]
                                                 message: str) -> None:
     with pytest.raises(ValueError, match=message):
         kubeconfig_endpoint(_config(clusters, current))
+
+
+# --- static credentials only (SPEC §9) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", [
+    b'{"exec": {"command": "/bin/sh"}}',
+    b'{"ex\\u0065c": {"command": "/bin/sh"}}',  # a JSON escape
+    b'{"EXEC": {"command": "/bin/sh"}}',  # client-go matches field names without regard to case
+    '{"to\u212aenFile": "/var/run/token"}'.encode(),  # KELVIN SIGN folds to k
+    b'{"auth-provider": {"name": "oidc"}}',
+    b'{"client-key": "/etc/key", "client-certificate": "/etc/crt"}',
+])
+def test_runnable_fields_are_found_however_they_are_spelled(user: bytes) -> None:
+    document = b'{"apiVersion": "v1", "kind": "Config", "users": [{"name": "u", "user": ' + user + b"}]}"
+    assert runnable_credential_problem(document) is not None
+
+
+def test_static_credentials_and_values_that_mention_a_field_name_pass() -> None:
+    document = build_plain_kubeconfig(cluster_name="c", server="https://c.example", ca_data=b"ca",
+                                      token="abc-exec-tokenfile")
+    assert b"exec" in document
+    assert runnable_credential_problem(document) is None
+
+
+_KEYS = ["exec", "Exec", "tokenFile", "TOKENFILE", "client-certificate", "client-certificate-data", "client-key-data",
+         "certificate-authority", "certificate-authority-data", "auth-provider", "token", "server", "x-exec",
+         "exec_", "name"]
+_VALUES = ["exec", "a-exec-b", "tokenFile", "/var/run/x", "abc", "client-key"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_KEYS), st.sampled_from(_VALUES), st.booleans()), min_size=1, max_size=6))
+def test_the_fast_path_agrees_with_composing_the_document(entries: list[tuple[str, str, bool]]) -> None:
+    lines = ["users:", "- name: u", "  user:"]
+    for key, value, quoted in entries:
+        lines.append(f'    "{key}": "{value}"' if quoted else f"    {key}: {value}")
+    document = ("\n".join(lines) + "\n").encode()
+    expected = any(key.casefold() in {f.casefold() for f in RUNNABLE_FIELDS} for key, _, _ in entries)
+    assert (runnable_credential_problem(document) is not None) == expected
