@@ -1,12 +1,13 @@
 """``python -m inventory render ...`` (offline or live rendering), ``python -m inventory deploy ...``
-(the stack through the Automation API) and ``python -m inventory reshard ...`` (a change of shardCount)."""
+(the stack through the Automation API), ``python -m inventory reshard ...`` (a change of shardCount)
+and ``python -m inventory rbac ...`` (the roles a stack's identities need)."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = "usage: python -m inventory {render,deploy,reshard} ...\n"
-COMMANDS = ("render", "deploy", "reshard")
+USAGE = "usage: python -m inventory {render,deploy,reshard,rbac} ...\n"
+COMMANDS = ("render", "deploy", "reshard", "rbac")
 
 
 def main(argv: list[str]) -> int:
@@ -21,6 +22,10 @@ def main(argv: list[str]) -> int:
         from inventory.stack import reshard
 
         return reshard(argv[1:])
+    if argv[0] == "rbac":
+        from inventory.rbac import main as rbac
+
+        return rbac(argv[1:])
     from inventory.stack import deploy
 
     return deploy(argv[1:])

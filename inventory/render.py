@@ -20,14 +20,11 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TextIO
 
-import yaml
-
-from inventory.model import SafeLoader, describe_yaml_error, dump_documents
+from inventory.model import dump_documents
 from inventory.plan import Plan
-from inventory.settings import Settings, SettingsError
+from inventory.settings import Settings, SettingsError, load_config_file
 from inventory.sources import InventoryReadError
 
 EXIT_RENDERED = 0
@@ -41,21 +38,6 @@ def render_plan(plan: Plan, *, output: str = "yaml", show_secrets: bool = False)
     if output == "json":
         return json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=2) + "\n"
     return dump_documents(manifests) if manifests else ""
-
-
-def load_config_file(path: str) -> Settings:
-    """Settings from a YAML mapping of config keys (those of ``Pulumi.yaml``, unprefixed)."""
-    try:
-        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=SafeLoader)
-    except OSError as err:
-        raise SettingsError(f"config file {path}: cannot be read: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        raise SettingsError(f"config file {path}: not valid YAML: {describe_yaml_error(err)}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise SettingsError(f"config file {path}: expected a mapping of config keys, got {type(raw).__name__}")
-    return Settings.from_mapping(raw)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

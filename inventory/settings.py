@@ -11,9 +11,19 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-from inventory.model import is_label_key, is_label_value, is_secret_data_key, namespace_problem
+import yaml
+
+from inventory.model import (
+    SafeLoader,
+    describe_yaml_error,
+    is_label_key,
+    is_label_value,
+    is_secret_data_key,
+    namespace_problem,
+)
 
 
 class Mode(str, enum.Enum):
@@ -423,6 +433,69 @@ def template_problem(template: str) -> str | None:
     if not fields_used:
         return f"{template!r} uses no field, so every cluster would get the same name"
     return None
+
+
+# The project name of Pulumi.yaml: a stack config file prefixes every key of this program with it.
+CONFIG_NAMESPACE = "cluster-inventory"
+# Encrypted values a stack file may hold that no file reader of this module needs: the
+# kubeconfig says where the cluster is, never what the program may do there.
+_SKIPPED_WHEN_ENCRYPTED = frozenset({"kubeconfig"})
+
+
+def load_config_file(path: str) -> Settings:
+    """Settings from a YAML mapping of config keys (those of ``Pulumi.yaml``, unprefixed)."""
+    raw = _yaml_mapping(path, "config file")
+    return Settings.from_mapping(raw)
+
+
+def load_stack_file(path: str) -> Settings:
+    """Settings from a stack config file (``stacks/Pulumi.<stack>.yaml``) as ``pulumi`` would hand them
+    to the program: keys under ``config:`` prefixed ``cluster-inventory:``, plain values as written.
+
+    An encrypted (``secure:``) value cannot be read without the stack's secrets provider: the
+    kubeconfig is skipped, any other encrypted key is a SettingsError naming it.
+    """
+    document = _yaml_mapping(path, "stack config file")
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise SettingsError(f"stack config file {path}: config: expected a mapping of keys, got {type(config).__name__}")
+    raw: dict[str, Any] = {}
+    problems = []
+    prefix = f"{CONFIG_NAMESPACE}:"
+    for qualified, value in config.items():
+        if not str(qualified).startswith(prefix):
+            continue  # another package's config (kubernetes:..., pulumi:...)
+        key = str(qualified)[len(prefix):]
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            if key not in _SKIPPED_WHEN_ENCRYPTED:
+                problems.append(f"{key}: encrypted in {path}; give this command its value with --config FILE")
+            continue
+        raw[key] = _as_pulumi_passes(key, value)
+    if problems:
+        raise SettingsError("\n".join(problems))
+    return Settings.from_mapping(raw)
+
+
+def _yaml_mapping(path: str, what: str) -> dict[str, Any]:
+    try:
+        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=SafeLoader)
+    except OSError as err:
+        raise SettingsError(f"{what} {path}: cannot be read: {err.strerror or err}") from None
+    except yaml.YAMLError as err:
+        raise SettingsError(f"{what} {path}: not valid YAML: {describe_yaml_error(err)}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{what} {path}: expected a mapping of config keys, got {type(raw).__name__}")
+    return raw
+
+
+def _as_pulumi_passes(key: str, value: Any) -> Any:
+    """A stack file's plain scalar as the program receives it: ``pulumi`` hands string keys their
+    text (``managedByValue: 2024`` is the string "2024"; ``true`` is "true")."""
+    if not Settings.is_string_key(key) or isinstance(value, (str, list, dict)) or value is None:
+        return value
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _attr_of(key: str) -> str:

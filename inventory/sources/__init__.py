@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from inventory.sources.errors import InventoryReadError
 from inventory.sources.files import read_directory
-from inventory.sources.select import is_mcr_lookalike, reads_profiles, uses_profile_credentials
+from inventory.sources.select import is_mcr_lookalike, reads_capi, reads_profiles, uses_profile_credentials
 
 if TYPE_CHECKING:
     from inventory.sources.live import api_client, cluster_identity, is_kubeconfig_content, read_cluster
@@ -36,6 +36,7 @@ __all__ = [
     "is_mcr_lookalike",
     "read_cluster",
     "read_directory",
+    "reads_capi",
     "reads_profiles",
     "uses_profile_credentials",
 ]

@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from inventory.model import DesiredObject
 from inventory.plan import NOTHING, WAITING, HandOver
-from inventory.settings import Settings
+from inventory.settings import CONFIG_NAMESPACE, Settings
 from inventory.sources import is_kubeconfig_content
 from inventory.stack.adoption import OWNER_ANNOTATION
 from inventory.stack.backend import backend_url, is_self_managed
@@ -36,8 +36,6 @@ from inventory.stack.guards import (
     objects_by_shape,
     shard_layout,
 )
-
-CONFIG_NAMESPACE = "cluster-inventory"
 
 
 def settings_from_config(raw_config: Callable[[str], str | None]) -> Settings:

@@ -1,7 +1,7 @@
 """The package's shape (docs/architecture.md): imports point down the flow, and a folder is
 entered only through the names its ``__init__.py`` exports.
 
-    model < settings < credentials < sources < plan | events < pipeline < stack | render < __main__
+    model < settings < credentials < sources < plan | events < pipeline | rbac < stack | render < __main__
 
 A module may import its own folder's modules freely. From outside a folder it imports only
 names in that folder's ``__all__``. ``plan/`` and everything below it import neither Pulumi
@@ -23,7 +23,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "inventory"
 
 # Each top-level unit of the package and its rank in the flow: a unit imports only units of
-# a lower rank. Units of one rank (plan and events; stack and render) do not import each other.
+# a lower rank. Units of one rank (plan and events; pipeline and rbac; stack and render) do not import each other.
 RANKS = {
     "model": 0,
     "settings": 1,
@@ -32,12 +32,13 @@ RANKS = {
     "plan": 4,
     "events": 4,
     "pipeline": 5,
+    "rbac": 5,
     "stack": 6,
     "render": 6,
     "__main__": 7,
 }
 # Units that must stay pure: no Pulumi, no Kubernetes client, no processes.
-PURE_UNITS = {"model", "settings", "plan", "events"}
+PURE_UNITS = {"model", "settings", "plan", "events", "rbac"}
 IMPURE_MODULES = ("pulumi", "pulumi_kubernetes", "kubernetes", "subprocess", "socket", "urllib")
 # Units allowed to import Pulumi's SDK at all.
 PULUMI_UNITS = {"stack"}
