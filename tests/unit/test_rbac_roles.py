@@ -259,3 +259,12 @@ def test_the_committed_rbac_files_are_what_the_command_prints(stack: str, commit
     out = io.StringIO()
     assert main(["--stack", stack, *extra], stdout=out, stderr=io.StringIO()) == 0
     assert out.getvalue() == (REPO / committed).read_text(), f"regenerate {committed}: see its first line"
+
+
+def test_docs_rbac_explains_every_resource_the_builder_grants() -> None:
+    from inventory.rbac import scope
+
+    page = (REPO / "docs" / "rbac.md").read_text()
+    resources = [value for value in vars(scope).values() if isinstance(value, scope.Resource)]
+    missing = [r.plural for r in resources if f"`{r.plural}" not in page]
+    assert not missing, f"docs/rbac.md's table does not explain {missing}"
