@@ -110,14 +110,14 @@ def listed_or_every(names: tuple[str, ...], key: str, what: str) -> Namespaces:
 
 
 def placement_namespaces(settings: Settings) -> Namespaces:
-    """Where a CAPI Cluster's labels may place its ClusterProfile, push layout Secrets and
-    SveltosCluster: its own namespace, the routes of clusterPlacementRoutes, and defaultProfileNamespace."""
+    """Where a CAPI Cluster's labels may place its ClusterProfile, multicluster-runtime Secrets and
+    SveltosCluster (``Settings.may_place``): its own namespace, and those clusterPlacementRoutes opens
+    to it. defaultProfileNamespace is no exception: a Cluster lands there only along a route."""
     capi = listed_or_every(settings.capi_namespaces, "capiNamespaces", "CAPI Clusters")
     if capi.is_every:
         capi = Namespaces.every("capiNamespaces is empty, and a CAPI Cluster may publish into its own namespace, "
                                 "which can then be any", "capiNamespaces")
-    routed = route_targets(settings.cluster_placement_routes, capi, "clusterPlacementRoutes")
-    return capi | routed | Namespaces.of([settings.default_profile_namespace])
+    return capi | route_targets(settings.cluster_placement_routes, capi, "clusterPlacementRoutes")
 
 
 def route_targets(routes: Mapping[str, tuple[str, ...]], origins: Namespaces, key: str) -> Namespaces:

@@ -149,11 +149,15 @@ def identities(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Identiti
 
 
 def _stack(identities: Identities, **config: Any) -> ProjectStack:
+    """A stack with narrow trust routes (docs/security.md): the roles follow them, so no "*" here. The
+    Cluster names no profile namespace, so its profile's is defaultProfileNamespace, along a route."""
     names = identities.names
-    stack = ProjectStack(identities.workdir / "project")
+    stack = ProjectStack(identities.workdir / "project",
+                         routes={"consumerNamespaces": [names["consumer"]], "sveltosClusterLabels": ["tier"],
+                                 "clusterPlacementRoutes": {names["capi"]: ["default"]}})
     stack.configure(capiNamespaces=[names["capi"]], profileNamespaces=[names["fleet"]],
-                    consumerNamespaces=[names["consumer"]], consumerNamespaceLabel=names["label"],
-                    managedByValue=f"ci-{identities.run_id}", scheduleIntervalMinutes=0, **config)
+                    consumerNamespaceLabel=names["label"], managedByValue=f"ci-{identities.run_id}",
+                    scheduleIntervalMinutes=0, **config)
     return stack
 
 

@@ -80,21 +80,20 @@ def test_cluster_profile_write_and_status_verbs_only_when_clusterProfileMode_is_
     assert not namespaces_with(off, "deploy", "clusterprofiles.multicluster.x-k8s.io", "patch")
     assert not namespaces_with(off, "deploy", "clusterprofiles/status.multicluster.x-k8s.io", "patch")
     on = roles(**NAMED, clusterProfileMode="direct")
-    # A Cluster publishes into its own namespace or defaultProfileNamespace.
-    assert namespaces_with(on, "deploy", "clusterprofiles.multicluster.x-k8s.io", "patch") == {"capi", "default"}
-    assert namespaces_with(on, "deploy", "clusterprofiles/status.multicluster.x-k8s.io", "patch") == {
-        "capi", "default"}
+    # A Cluster publishes into its own namespace, and elsewhere (defaultProfileNamespace too) only along a route.
+    assert namespaces_with(on, "deploy", "clusterprofiles.multicluster.x-k8s.io", "patch") == {"capi"}
+    assert namespaces_with(on, "deploy", "clusterprofiles/status.multicluster.x-k8s.io", "patch") == {"capi"}
     assert not namespaces_with(on, "preview", "clusterprofiles/status.multicluster.x-k8s.io", "patch")
 
 
-def test_feature_E_also_reaches_the_namespaces_clusterPlacementRoutes_opens() -> None:
+def test_feature_E_also_reaches_the_namespaces_clusterPlacementRoutes_opens_to_the_capi_namespaces() -> None:
     found = roles(**NAMED, clusterProfileMode="direct", clusterPlacementRoutes={"capi": ["fleet-prod"],
                                                                                "elsewhere": ["not-read"]})
     assert namespaces_with(found, "deploy", "clusterprofiles.multicluster.x-k8s.io", "patch") == {
-        "capi", "default", "fleet-prod"}
+        "capi", "fleet-prod"}
     # Feature B writes SveltosClusters for the profiles E publishes, wherever they land.
     assert namespaces_with(found, "deploy", "sveltosclusters.lib.projectsveltos.io", "patch") == {
-        "capi", "default", "fleet", "fleet-prod"}
+        "capi", "fleet", "fleet-prod"}
 
 
 def test_sveltoscluster_verbs_only_when_sveltosMode_is_direct() -> None:
@@ -170,6 +169,12 @@ def test_secretReaderRoutes_targets_are_readable_by_name_only() -> None:
     found = roles(**NAMED, secretReaderRoutes={"fleet": ["vault-sync"], "other": ["unused"]})
     assert found[("preview", "vault-sync")] == {"secrets": {"get"}}
     assert ("preview", "unused") not in found
+
+
+def test_a_star_placement_route_means_cluster_wide_publishing_and_names_the_route() -> None:
+    config = {**NAMED, "clusterProfileMode": "direct", "clusterPlacementRoutes": {"*": ["*"]}}
+    assert "patch" in roles(**config)[("deploy", None)]["clusterprofiles.multicluster.x-k8s.io"]
+    assert "Set clusterPlacementRoutes['*'] to narrow it." in header(**config)
 
 
 def test_a_star_route_target_means_cluster_wide_secret_gets_and_names_the_route() -> None:
