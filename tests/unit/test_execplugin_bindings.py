@@ -34,7 +34,7 @@ TENANT_REF = ObjectRef("ClusterProfile", "tenant-a", "prod")
 # Listed in the binding below, yet never accepted from a profile.
 NEVER_FROM_A_PROFILE = [
     "PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES", "PYTHONPATH", "PYTHONSTARTUP", "BASH_ENV",
-    "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "IFS", "BASH_FUNC_login%%", "PERL5OPT", "PERLLIB", "RUBYOPT", "RUBYLIB",
+    "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "IFS", "BASH_FUNC_login", "PERL5OPT", "PERLLIB", "RUBYOPT", "RUBYLIB",
     "NODE_OPTIONS", "NODE_PATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "GCONV_PATH",
     "GLIBC_TUNABLES", "LOCPATH", "HOSTALIASES", "RES_OPTIONS", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
     "NO_PROXY", "https_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
@@ -211,6 +211,18 @@ def test_a_profile_may_never_set_interpreter_loader_shell_proxy_or_job_variables
     assert error_of(result).startswith(f"access provider 'fleet-token': extension {ENVS_EXTENSION}: "
                                        f"a ClusterProfile may never set {name} (")
     assert "/tmp/evil" not in error_of(result)
+    assert not record.exists()
+
+
+@pytest.mark.parametrize("key", ["TOKEN=tk-7f3a9c", "BASH_FUNC_login%%"])
+def test_a_profile_key_that_is_not_a_variable_name_is_refused_without_quoting_it(tmp_path: Path, key: str) -> None:
+    provider_file, record = recording_provider(tmp_path, envs_policy="Replace")
+
+    result = resolve_one(provider_file, profile(access(extensions={ENVS_EXTENSION: {key: "x"}})),
+                         allowed=ExecBinding(profile_env=("TOKEN",)))
+
+    assert error_of(result) == (f"access provider 'fleet-token': extension {ENVS_EXTENSION}: key #1 is not an "
+                                "environment variable name (letters, digits and '_', not starting with a digit)")
     assert not record.exists()
 
 

@@ -16,6 +16,7 @@ from inventory.credentials.exec.reuse import ExecResult
 from inventory.credentials.exec.run import PluginOutput, run_plugin
 from inventory.credentials.exec.schedule import run_fairly
 from inventory.model.diagnostics import ObjectRef
+from inventory.model.inventory import ClusterProfile
 from inventory.settings import ExecBinding, Settings, SettingsError
 from tests.unit.execplugin_support import (
     access,
@@ -56,7 +57,7 @@ class Timeline:
         return sorted(at for name, at in self.ended if name == plugin_name)
 
 
-def hung_and_quick(tmp_path: Path, hung: int, quick: int) -> tuple[Path, list[object]]:
+def hung_and_quick(tmp_path: Path, hung: int, quick: int) -> tuple[Path, list[ClusterProfile]]:
     provider_file = write_providers(tmp_path, provider_entry(plugin("sleep_forever.py"), name="hangs"),
                                     provider_entry(plugin("token.py"), name="mints"))
     profiles = [profile(access("hangs"), namespace="team-a", name=f"hung-{i:02}") for i in range(hung)]

@@ -41,7 +41,7 @@ from inventory.credentials.exec.provider_file import (
 )
 from inventory.credentials.kubeconfig import validate_kubeconfig
 from inventory.model import AccessProvider, ClusterProfile, Secret
-from inventory.settings import ExecBinding, profile_env_refusal
+from inventory.settings import ExecBinding, is_env_name, profile_env_refusal
 
 # KEP-5339: per-cluster arguments and environment variables for the plugin.
 ADDITIONAL_ARGS_EXTENSION = "clusterprofiles.multicluster.x-k8s.io/exec/additional-args"
@@ -208,10 +208,12 @@ def _profile_env(access: AccessProvider) -> dict[str, str]:
     if not isinstance(value, dict):
         raise TypeError(f"extension {ADDITIONAL_ENVS_EXTENSION} must be a YAML map of names to strings")
     env: dict[str, str] = {}
-    for name, raw in value.items():
-        if not isinstance(name, str):
-            raise TypeError(f"extension {ADDITIONAL_ENVS_EXTENSION}: key {name!r} is not a string")
-        text = _scalar_text(raw, f"{ADDITIONAL_ENVS_EXTENSION} {_quoted_name(name)}")
+    for position, (name, raw) in enumerate(value.items(), start=1):
+        # Not quoted: a malformed key may hold what was meant as a value ("TOKEN=...").
+        if not isinstance(name, str) or not is_env_name(name):
+            raise ValueError(f"extension {ADDITIONAL_ENVS_EXTENSION}: key #{position} is not an environment "
+                             "variable name (letters, digits and '_', not starting with a digit)")
+        text = _scalar_text(raw, f"{ADDITIONAL_ENVS_EXTENSION} {name}")
         check_env_entry(name, text, f"extension {ADDITIONAL_ENVS_EXTENSION}")
         env[name] = text
     return env
