@@ -63,7 +63,6 @@ class Invocation:
     profile: ClusterProfile
     provider: ExecProvider
     access: AccessProvider
-    binding: ExecBinding
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(repr=False)  # the provider's and the profile's variables only
     exec_info: str  # the KUBERNETES_EXEC_INFO document: no credentials in it
@@ -147,7 +146,6 @@ def prepare(profile: ClusterProfile, provider: ExecProvider, access: AccessProvi
         profile=profile,
         provider=provider,
         access=access,
-        binding=binding,
         argv=argv,
         env=env,
         exec_info=exec_info,
