@@ -96,6 +96,52 @@ class ExecBinding:
         return bool(self.match_labels) and all(labels.get(k) == v for k, v in self.match_labels.items())
 
 
+# Environment variables a ClusterProfile may never hand an exec plugin, whatever a binding's profileEnv
+# lists (SPEC §9). The one list: settings validation refuses a binding naming one, and the plugin
+# invocation (inventory/credentials/exec/invocation.py) refuses a profile setting one.
+# Interpreters, loaders and shells read these to decide which code runs (PATH, LD_PRELOAD, BASH_ENV,
+# PYTHONSTARTUP, NODE_OPTIONS, exported bash functions, glibc's GCONV_PATH and GLIBC_TUNABLES ...).
+_CODE_LOADING_NAMES = frozenset({
+    "PATH", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "IFS", "CDPATH", "GLOBIGNORE", "PROMPT_COMMAND",
+    "PERLLIB", "RUBYOPT", "RUBYLIB", "NODE_OPTIONS", "NODE_PATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS", "CLASSPATH", "GCONV_PATH", "GLIBC_TUNABLES", "LOCPATH", "NLSPATH", "MALLOC_CONF",
+})
+_CODE_LOADING_PREFIXES = ("LD_", "DYLD_", "PYTHON", "PERL5", "BASH_FUNC_", "GEM_", "BUNDLE_")
+# Where the plugin connects and whom it trusts: name resolution, proxies, CA bundles, TLS key logs.
+_NETWORK_TRUST_NAMES = frozenset({
+    "HOSTALIASES", "RES_OPTIONS", "LOCALDOMAIN", "SSL_CERT_FILE", "SSL_CERT_DIR", "SSLKEYLOGFILE",
+    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "AWS_CA_BUNDLE",
+})
+_NETWORK_TRUST_SUFFIXES = ("_PROXY", "_CA_BUNDLE")  # compared case-insensitively: curl reads http_proxy
+# The deploy job's own context: its request to the plugin, its cluster, its files and its tools' secrets.
+_JOB_CONTEXT_NAMES = frozenset({"KUBERNETES_EXEC_INFO", "KUBECONFIG", "HOME", "TMPDIR", "XDG_CONFIG_HOME"})
+_JOB_CONTEXT_PREFIXES = ("GIT_", "PULUMI_")
+
+
+def profile_env_refusal(name: str) -> str | None:
+    """Why no ClusterProfile may set the plugin variable ``name`` even when a binding lists it, or None."""
+    if name in _CODE_LOADING_NAMES or name.startswith(_CODE_LOADING_PREFIXES):
+        return "interpreters, loaders and shells read it to decide which code runs"
+    if name in _NETWORK_TRUST_NAMES or name.upper().endswith(_NETWORK_TRUST_SUFFIXES):
+        return "it changes where the plugin connects or which certificates it trusts"
+    if name in _JOB_CONTEXT_NAMES or name.startswith(_JOB_CONTEXT_PREFIXES):
+        return "it belongs to the deploy job (its plugin request, cluster access, files or tools)"
+    return None
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A flag a binding lets a profile pass: long form only, so that "--name" or "--name=value" is unambiguous.
+_FLAG_NAME = re.compile(r"--[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def is_env_name(name: str) -> bool:
+    return _ENV_NAME.fullmatch(name) is not None
+
+
+def is_flag_name(name: str) -> bool:
+    return _FLAG_NAME.fullmatch(name) is not None
+
+
 class SettingsError(ValueError):
     """The configuration is unusable; the message lists every problem, one per line."""
 
@@ -167,6 +213,10 @@ class Settings:
     # Exec credential plugins (SPEC §3 B.2).
     exec_provider_file: str | None = None
     exec_timeout_seconds: float = 30.0
+    # Plugin time (seconds of plugins running) one ClusterProfile namespace may use in one run: a
+    # plugin starts only while its whole time limit fits in what is left, so one tenant's slow or
+    # hung plugins cost that tenant's profiles, not the run (inventory/credentials/exec/schedule.py).
+    exec_namespace_budget_seconds: float = 900.0
     schedule_interval_minutes: int = 60  # 0: not run on a schedule
 
     # Trust boundaries (SPEC §9, docs/security.md): everything a tenant writes is a request; these
@@ -226,7 +276,7 @@ class Settings:
         """True for keys whose raw config value is the string itself (others hold JSON)."""
         attr = _attr_of(key)
         return attr not in _TUPLE_OF_STR | _TUPLE_OF_OBJECTS | _BOOLS | _INTS | _ROUTES | _LABEL_MAPS | {
-            "exec_timeout_seconds", "exec_provider_bindings"}
+            "exec_timeout_seconds", "exec_namespace_budget_seconds", "exec_provider_bindings"}
 
     def receives_credentials(self, namespace: str, labels: Mapping[str, str]) -> bool:
         """Whether stack config routes credentials into this consumer namespace (named or selected)."""
@@ -301,6 +351,10 @@ class Settings:
             problems.append("clusterSetNamespaceLabels: at least one label key is needed")
         if self.exec_timeout_seconds <= 0:
             problems.append(f"execTimeoutSeconds: {self.exec_timeout_seconds!r} must be positive")
+        elif self.exec_namespace_budget_seconds < self.exec_timeout_seconds:
+            problems.append(f"execNamespaceBudgetSeconds: {self.exec_namespace_budget_seconds!r} must be at least "
+                            f"execTimeoutSeconds ({self.exec_timeout_seconds!r}): a plugin starts only when its "
+                            "whole time limit fits in its namespace's budget")
         if self.schedule_interval_minutes < 0:
             problems.append(f"scheduleIntervalMinutes: {self.schedule_interval_minutes!r} must be 0 or more")
         if self.hand_over_timeout_seconds < 1:
@@ -351,9 +405,7 @@ class Settings:
             namespace_lists.extend((f"{key}[{origin!r}]", targets) for origin, targets in routes.items())
         for provider, binding in self.exec_provider_bindings.items():
             namespace_lists.append((f"execProviderBindings[{provider!r}].namespaces", binding.namespaces))
-            for label in binding.match_labels:
-                if not is_label_key(label):
-                    problems.append(f"execProviderBindings[{provider!r}].matchLabels: {label!r} is not a valid label key")
+            problems.extend(_exec_binding_problems(f"execProviderBindings[{provider!r}]", binding))
         for key, namespaces in namespace_lists:
             for namespace in namespaces:
                 problem = None if namespace == ANY else namespace_problem(namespace)
@@ -404,6 +456,23 @@ class Settings:
             if problem is not None:
                 problems.append(f"argocdClusterNamespaces: {problem}")
         return problems
+
+
+def _exec_binding_problems(key: str, binding: ExecBinding) -> list[str]:
+    """A binding's labels, and profileEnv / profileArgs names that a profile could actually pass."""
+    problems = [f"{key}.matchLabels: {label!r} is not a valid label key"
+                for label in binding.match_labels if not is_label_key(label)]
+    for name in binding.profile_env:
+        refusal = profile_env_refusal(name)
+        if not is_env_name(name):
+            problems.append(f"{key}.profileEnv: {name!r} is not an environment variable name")
+        elif refusal is not None:
+            problems.append(f"{key}.profileEnv: {name} can never come from a ClusterProfile: {refusal}")
+    for flag in binding.profile_args:
+        if not is_flag_name(flag):
+            problems.append(f"{key}.profileArgs: {flag!r} is not a flag name of the form --name "
+                            "(a profile passes it as --name or --name=value)")
+    return problems
 
 
 def label_key_allowed(key: str, allowed: tuple[str, ...]) -> bool:
@@ -548,7 +617,9 @@ def _coerce(attr: str, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError(f"expected a whole number, got {value!r}")
         return int(value)
-    if attr == "exec_timeout_seconds":
+    if attr in ("exec_timeout_seconds", "exec_namespace_budget_seconds"):
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number of seconds, got {value!r}")
         return float(value)
     if attr in _LABEL_MAPS:
         if not isinstance(value, dict):

@@ -69,6 +69,7 @@ def test_second_concurrent_up_shows_the_lock_message(
     Inventory(control_plane.api).cluster_profile(namespace, "slow", [exec_provider("slow", "https://s:6443")])
     for key, value in {"kubeconfig": str(control_plane.kubeconfig), "profileNamespaces[0]": namespace,
                        "pushMode": "off", "execProviderFile": str(tmp_path / "providers.json"),
+                       "execProviderBindings.slow.namespaces[0]": namespace,
                        "managedByValue": f"ci-{namespace}", "scheduleIntervalMinutes": "0"}.items():
         pulumi(workdir, "config", "set", "--path", f"cluster-inventory:{key}", value)
 

@@ -97,6 +97,7 @@ def fleet(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     stack = ProjectStack(tmp / "project")
     stack.configure(kubeconfig=str(kubeconfig), capiNamespaces=[capi_ns], profileNamespaces=[fleet_ns],
                     consumerNamespaceLabel=label, execProviderFile=str(providers), managedByValue=f"ci-{run_id}",
+                    execProviderBindings={"token-plugin": {"namespaces": [fleet_ns]}},
                     scheduleIntervalMinutes=0)
     stack.up()
     yield Fleet(run_id, stack, inv, capi_ns, fleet_ns, consumer, kubeconfig)

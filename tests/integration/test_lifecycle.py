@@ -105,6 +105,7 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
         "profileNamespaces": [fleet_ns],
         "consumerNamespaceLabel": consumer_label,
         "execProviderFile": str(providers),
+        "execProviderBindings": {"token-plugin": {"namespaces": [fleet_ns]}},
         "managedByValue": f"ci-{run_id}",
         "eventsNamePrefix": f"ci-{run_id}",
         "eventsNamespace": fleet_ns,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from inventory.credentials.exec.provider_file import load_providers
 from inventory.credentials.exec.resolve import resolve_exec_credentials
 from inventory.credentials.exec.reuse import ExecResult
 from inventory.credentials.exec.run import PluginRunner
@@ -24,7 +25,7 @@ from inventory.model.inventory import (
     Inventory,
     Secret,
 )
-from inventory.settings import Settings
+from inventory.settings import ExecBinding, Settings
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exec"
@@ -107,14 +108,24 @@ def profile(
     *providers: AccessProvider,
     name: str = "prod",
     namespace: str = "team-a",
+    labels: Mapping[str, str] | None = None,
     credential_providers: Sequence[AccessProvider] = (),
 ) -> ClusterProfile:
     return ClusterProfile(
         namespace=namespace,
         name=name,
+        labels=dict(labels or {}),
         access_providers=providers or (access(),),
         credential_providers=tuple(credential_providers),
     )
+
+
+def bound_to_team_a(provider_file: Path, binding: ExecBinding | None = None) -> dict[str, ExecBinding]:
+    """Every provider of the file bound to namespace team-a (with ``binding``'s allow-lists, if given)."""
+    allowed = binding or ExecBinding()
+    return {provider.name: ExecBinding(namespaces=("team-a",), profile_env=allowed.profile_env,
+                                       profile_args=allowed.profile_args)
+            for provider in load_providers(provider_file)}
 
 
 def resolve(
@@ -124,9 +135,19 @@ def resolve(
     now: datetime = NOW,
     timeout: float = 10.0,
     runner: PluginRunner | None = None,
+    bindings: Mapping[str, ExecBinding] | None = None,
+    allowed: ExecBinding | None = None,
+    budget: float = 900.0,
 ) -> dict[ObjectRef, ExecResult]:
+    """Resolve ``profiles``; unless ``bindings`` says otherwise, every provider serves team-a
+    (``bound_to_team_a``), letting profiles pass only what ``allowed`` lists."""
     inventory = Inventory(profiles=profiles or (profile(),), secrets=tuple(secrets))
-    settings = Settings(exec_provider_file=str(provider_file), exec_timeout_seconds=timeout)
+    settings = Settings(
+        exec_provider_file=str(provider_file),
+        exec_timeout_seconds=timeout,
+        exec_namespace_budget_seconds=budget,
+        exec_provider_bindings=bound_to_team_a(provider_file, allowed) if bindings is None else bindings,
+    )
     return resolve_exec_credentials(inventory, settings, now, runner=runner)
 
 

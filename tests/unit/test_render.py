@@ -159,13 +159,25 @@ def test_from_dir_and_kubeconfig_exclude_each_other() -> None:
 
 
 def test_exec_provider_credentials_are_rendered(tmp_path: Path) -> None:
-    config = write_config(tmp_path, f"execProviderFile: {FIXTURES / 'exec' / 'providers.json'}\n")
+    config = write_config(tmp_path, f"execProviderFile: {FIXTURES / 'exec' / 'providers.json'}\n"
+                                    "execProviderBindings: {fleet-token: {namespaces: [fleet]}}\n")
     status, out, err = render("--from-dir", str(FIXTURES / "render-exec"), "--config", config, "--show-secrets")
     assert (status, err) == (0, "")
     secret = next(d for d in yaml.safe_load_all(out) if d["kind"] == "Secret")
     kubeconfig = yaml.safe_load(base64.b64decode(secret["data"]["kubeconfig"]))
     assert kubeconfig["users"][0]["user"]["token"] == "plugin-token-7f3a9c1e5b2d"
     assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://edge-2.example:6443"
+
+
+def test_an_exec_profile_its_provider_is_not_bound_to_gets_nothing_and_is_reported(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"execProviderFile: {FIXTURES / 'exec' / 'providers.json'}\n"
+                                    "execProviderBindings: {fleet-token: {namespaces: [platform]}}\n")
+    status, out, err = render("--from-dir", str(FIXTURES / "render-exec"), "--config", config, "--show-secrets")
+    assert status == 0
+    assert not [d for d in yaml.safe_load_all(out) if d and d["kind"] in ("Secret", "SveltosCluster")]
+    assert err.startswith("warning: ClusterProfile fleet/edge-2: skipped, no usable credentials:")
+    assert ("exec provider 'fleet-token' refused: stack config execProviderBindings['fleet-token'] binds neither "
+            "namespace fleet nor this profile's labels") in err
 
 
 def test_unusable_provider_file_exits_2(tmp_path: Path) -> None:

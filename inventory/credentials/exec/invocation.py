@@ -1,11 +1,18 @@
 """One ClusterProfile's plugin invocation, decided before anything runs (SPEC §3 B.2, KEP-5339).
 
 Second step of the exec-plugin flow (see ``inventory.credentials.exec.resolve``): given the provider
-file's entries (``inventory.credentials.exec.provider_file``), pick the provider a profile lists
-and build exactly what will run: argv and environment merged with the profile's
-additional-args/-envs per the file's policies, the ``KUBERNETES_EXEC_INFO`` request, and
-a fingerprint of all of it that ``inventory.credentials.exec.reuse`` compares with the stored
-credential. Pure: nothing here runs, reads a clock or looks at this process's environment.
+file's entries (``inventory.credentials.exec.provider_file``), pick the first provider a profile lists
+that stack config binds to it (``execProviderBindings``, SPEC §9), and build exactly what will run:
+argv and environment merged with the profile's additional-args/-envs per the file's policies and the
+binding's allow-lists, the ``KUBERNETES_EXEC_INFO`` request, and a fingerprint of all of it that
+``inventory.credentials.exec.reuse`` compares with the stored credential. Pure: nothing here runs,
+reads a clock or looks at this process's environment.
+
+A profile is a tenant's request: it names a provider, the binding decides. Its additional-envs pass
+only for names the binding's ``profileEnv`` lists and never for the names of
+``inventory.settings.profile_env_refusal``; its additional-args pass only as ``--flag`` or
+``--flag=value`` with ``--flag`` in ``profileArgs`` (a value in an argument of its own cannot be told
+from a positional argument, so it is refused). A refusal names the variable or flag, never a value.
 """
 
 from __future__ import annotations
@@ -34,14 +41,13 @@ from inventory.credentials.exec.provider_file import (
 )
 from inventory.credentials.kubeconfig import validate_kubeconfig
 from inventory.model import AccessProvider, ClusterProfile, Secret
+from inventory.settings import ExecBinding, is_env_name, profile_env_refusal
 
 # KEP-5339: per-cluster arguments and environment variables for the plugin.
 ADDITIONAL_ARGS_EXTENSION = "clusterprofiles.multicluster.x-k8s.io/exec/additional-args"
 ADDITIONAL_ENVS_EXTENSION = "clusterprofiles.multicluster.x-k8s.io/exec/additional-envs"
-# A ClusterProfile author must not choose which binary runs or inject code into it; the
-# provider file (operator-controlled) may set these.
-_PROFILE_FORBIDDEN_NAMES = ("PATH",)
-_PROFILE_FORBIDDEN_PREFIXES = ("LD_", "PYTHON")
+# Where a refusal says a provider could be bound (the stack config key).
+BINDINGS_KEY = "execProviderBindings"
 # Bump when the fingerprint's content changes, so old Secrets are re-minted once.
 _FINGERPRINT_VERSION = 1
 
@@ -63,17 +69,43 @@ class Invocation:
     fingerprint: str
 
 
+@dataclass(frozen=True)
+class ProviderChoice:
+    """The provider a profile gets, if any, and why each provider it lists before it was refused."""
+
+    chosen: tuple[ExecProvider, AccessProvider, ExecBinding] | None
+    refusals: tuple[str, ...]
+
+
 def choose_provider(
-    profile: ClusterProfile, providers: Sequence[ExecProvider]
-) -> tuple[ExecProvider, AccessProvider] | None:
-    """The first provider in file order that the profile lists (never the secret reader)."""
+    profile: ClusterProfile, providers: Sequence[ExecProvider], bindings: Mapping[str, ExecBinding]
+) -> ProviderChoice:
+    """The first provider in file order that the profile lists and stack config binds to it.
+
+    The secret reader is never run. A listed provider that is not bound is refused (named in
+    ``refusals``) and the next listed one is tried: a tenant naming the operator's provider gains
+    nothing, and loses nothing it is entitled to.
+    """
+    refusals: list[str] = []
     for provider in providers:
         if provider.name == SECRET_READER_PROVIDER:
             continue
         access = find_provider(profile, provider.name)
-        if access is not None:
-            return provider, access
-    return None
+        if access is None:
+            continue
+        binding = bindings.get(provider.name)
+        if binding is not None and binding.binds(profile.namespace, profile.labels):
+            return ProviderChoice((provider, access, binding), tuple(refusals))
+        refusals.append(_binding_refusal(profile, provider.name, binding))
+    return ProviderChoice(None, tuple(refusals))
+
+
+def _binding_refusal(profile: ClusterProfile, provider: str, binding: ExecBinding | None) -> str:
+    key = f"{BINDINGS_KEY}[{provider!r}]"
+    if binding is None:
+        return f"exec provider {provider!r} refused: it serves no ClusterProfile until stack config {key} binds it"
+    return (f"exec provider {provider!r} refused: stack config {key} binds neither namespace {profile.namespace} "
+            "nor this profile's labels (add the namespace or a matchLabels selector there to bind it)")
 
 
 def has_usable_secretreader(profile: ClusterProfile, secrets: Mapping[tuple[str, str], Secret]) -> bool:
@@ -94,14 +126,18 @@ def has_usable_secretreader(profile: ClusterProfile, secrets: Mapping[tuple[str,
     return kubeconfig is not None and validate_kubeconfig(kubeconfig) is None
 
 
-def prepare(profile: ClusterProfile, provider: ExecProvider, access: AccessProvider) -> Invocation:
-    """What runs for ``profile`` through ``provider``; ProfileError when its access data cannot be used."""
+def prepare(profile: ClusterProfile, provider: ExecProvider, access: AccessProvider, binding: ExecBinding) -> Invocation:
+    """What runs for ``profile`` through ``provider``; ProfileError when its access data cannot be used.
+
+    Profile-sourced args and env pass the binding's allow-lists; anything else refuses the whole
+    invocation rather than running the plugin with a request it did not make.
+    """
     where = f"access provider {provider.name!r}"
     if not access.cluster.server:
         raise ProfileError(f"{where}: status lists no cluster server, so no kubeconfig can be built")
     try:
-        args = provider.args + _profile_args(provider, access)
-        env = _merged_env(provider, access)
+        args = provider.args + _profile_args(provider, access, binding)
+        env = _merged_env(provider, access, binding)
     except (TypeError, ValueError) as err:
         raise ProfileError(f"{where}: {err}") from None
     argv = (provider.command, *args)
@@ -117,7 +153,7 @@ def prepare(profile: ClusterProfile, provider: ExecProvider, access: AccessProvi
     )
 
 
-def _profile_args(provider: ExecProvider, access: AccessProvider) -> tuple[str, ...]:
+def _profile_args(provider: ExecProvider, access: AccessProvider, binding: ExecBinding) -> tuple[str, ...]:
     """The profile's additional-args when the policy appends them (unparsed otherwise, as upstream)."""
     if provider.args_policy is ArgsPolicy.IGNORE:
         return ()
@@ -126,15 +162,38 @@ def _profile_args(provider: ExecProvider, access: AccessProvider) -> tuple[str, 
         return ()
     if not isinstance(value, list):
         raise TypeError(f"extension {ADDITIONAL_ARGS_EXTENSION} must be a YAML list of strings")
-    return tuple(_scalar_text(item, ADDITIONAL_ARGS_EXTENSION) for item in value)
+    args = tuple(_scalar_text(item, ADDITIONAL_ARGS_EXTENSION) for item in value)
+    for position, arg in enumerate(args, start=1):
+        _check_profile_arg(provider.name, binding, position, arg)
+    return args
 
 
-def _merged_env(provider: ExecProvider, access: AccessProvider) -> dict[str, str]:
+def _check_profile_arg(provider: str, binding: ExecBinding, position: int, arg: str) -> None:
+    """``--flag`` or ``--flag=value`` with ``--flag`` allowed; the message never quotes a value."""
+    where = f"extension {ADDITIONAL_ARGS_EXTENSION}: argument #{position}"
+    flag = arg.partition("=")[0]
+    if not flag.startswith("--"):
+        raise ValueError(f"{where} is not of the form --flag or --flag=value (a value goes with its flag "
+                         "after '=', never in an argument of its own)")
+    if flag not in binding.profile_args:
+        raise ValueError(f"{where}: flag {_quoted_name(flag)} is not in stack config "
+                         f"{BINDINGS_KEY}[{provider!r}].profileArgs")
+
+
+def _quoted_name(name: str) -> str:
+    """A flag or variable name as a message may show it: whole when it looks like a name, else cut short."""
+    shown = name if len(name) <= 64 and name.isprintable() else f"{name[:16].encode('unicode_escape').decode()}..."
+    return repr(shown)
+
+
+def _merged_env(provider: ExecProvider, access: AccessProvider, binding: ExecBinding) -> dict[str, str]:
     """The file's variables merged with the profile's additional-envs per the policy."""
     file_env = dict(provider.env)
     if provider.envs_policy is EnvsPolicy.IGNORE:
         return file_env
     profile_env = _profile_env(access)
+    for name in profile_env:
+        _check_profile_env_name(provider.name, binding, name)
     if provider.envs_policy is EnvsPolicy.REPLACE:
         return {**file_env, **profile_env}
     return {**file_env, **{name: value for name, value in profile_env.items() if name not in file_env}}
@@ -147,22 +206,25 @@ def _profile_env(access: AccessProvider) -> dict[str, str]:
     if not isinstance(value, dict):
         raise TypeError(f"extension {ADDITIONAL_ENVS_EXTENSION} must be a YAML map of names to strings")
     env: dict[str, str] = {}
-    for name, raw in value.items():
-        if not isinstance(name, str):
-            raise TypeError(f"extension {ADDITIONAL_ENVS_EXTENSION}: key {name!r} is not a string")
+    for position, (name, raw) in enumerate(value.items(), start=1):
+        # Not quoted: a malformed key may hold what was meant as a value ("TOKEN=...").
+        if not isinstance(name, str) or not is_env_name(name):
+            raise ValueError(f"extension {ADDITIONAL_ENVS_EXTENSION}: key #{position} is not an environment "
+                             "variable name (letters, digits and '_', not starting with a digit)")
         text = _scalar_text(raw, f"{ADDITIONAL_ENVS_EXTENSION} {name}")
         check_env_entry(name, text, f"extension {ADDITIONAL_ENVS_EXTENSION}")
-        if _is_profile_forbidden(name):
-            raise ValueError(
-                f"extension {ADDITIONAL_ENVS_EXTENSION}: a ClusterProfile may not set {name} "
-                "(it could change which binary runs or inject code into it)"
-            )
         env[name] = text
     return env
 
 
-def _is_profile_forbidden(name: str) -> bool:
-    return name in _PROFILE_FORBIDDEN_NAMES or name.startswith(_PROFILE_FORBIDDEN_PREFIXES)
+def _check_profile_env_name(provider: str, binding: ExecBinding, name: str) -> None:
+    where = f"extension {ADDITIONAL_ENVS_EXTENSION}"
+    refusal = profile_env_refusal(name)
+    if refusal is not None:
+        raise ValueError(f"{where}: a ClusterProfile may never set {name} ({refusal})")
+    if name not in binding.profile_env:
+        raise ValueError(f"{where}: variable {_quoted_name(name)} is not in stack config "
+                         f"{BINDINGS_KEY}[{provider!r}].profileEnv")
 
 
 def _extension_value(access: AccessProvider, name: str, expected: str) -> Any:

@@ -4,14 +4,16 @@ Last step of the exec-plugin flow (see ``inventory.credentials.exec.resolve``): 
 stdout must be an ExecCredential in the provider's apiVersion, and becomes a plain
 kubeconfig (no exec stanza: Sveltos cannot run plugins) plus the annotations
 ``inventory.credentials.exec.reuse`` reads back next run. A failed run's stderr becomes a
-one-line excerpt for its diagnostic, scrubbed of anything from stdout and of the values
-of the variables handed to the plugin: no message quotes a token, key or secret value.
+one-line excerpt for its diagnostic, scrubbed of anything from stdout, of the values of the
+variables handed to the plugin and of the deploy job's own environment, and of anything shaped
+like a bearer token or JWT: no message quotes a token, key or secret value.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,7 +39,16 @@ _MIN_SCRUB_LENGTH = 8
 # Environment values are known to be configuration, often passwords or keys; shorter ones still
 # cannot be scrubbed without mangling the excerpt.
 _MIN_ENV_SCRUB_LENGTH = 4
+# The deploy job's own environment is mostly not secret (paths, locales); only values this long
+# are scrubbed, which covers passphrases and tokens without blanking every "C.UTF-8".
+_MIN_JOB_ENV_SCRUB_LENGTH = 8
 _REDACTED = "<redacted>"
+# Credentials a plugin may print on stderr that came from nowhere we know: JWTs (ID and
+# ServiceAccount tokens) and whatever follows "Bearer" / "token:" / "password=".
+_TOKEN_LIKE = re.compile(
+    r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
+    r"|(?i:(?<=bearer )|(?<=token[=:] )|(?<=token[=:])|(?<=password[=:] )|(?<=password[=:]))[^\s\"',;)\]}]{8,}"
+)
 
 
 @dataclass(frozen=True)
@@ -117,17 +128,22 @@ def secrets_in(stdout: bytes) -> tuple[str, ...]:
     return tuple(sorted({c for c in candidates if len(c) >= _MIN_SCRUB_LENGTH}, key=len, reverse=True))
 
 
-def env_secrets(invocation: Invocation) -> tuple[str, ...]:
-    """The provider file's and the profile's variable values: the plugin may echo them on stderr."""
+def env_secrets(invocation: Invocation, job_env_values: Iterable[str] = ()) -> tuple[str, ...]:
+    """Variable values the plugin may echo on stderr: the provider file's and the profile's (4
+    characters or more) and the deploy job's own environment (8 or more), which includes what the
+    plugin inherited."""
     values = {value for _, value in invocation.provider.env} | set(invocation.env.values())
-    return tuple(value for value in values if len(value) >= _MIN_ENV_SCRUB_LENGTH)
+    kept = {value for value in values if len(value) >= _MIN_ENV_SCRUB_LENGTH}
+    kept |= {value for value in job_env_values if len(value) >= _MIN_JOB_ENV_SCRUB_LENGTH}
+    return tuple(kept)
 
 
 def _stderr_excerpt(stderr: bytes, secrets: Sequence[str]) -> str:
-    """The plugin's stderr on one line, without its stdout or env values, at most 500 chars."""
+    """The plugin's stderr on one line, without its stdout, env values or token-like strings, at most 500 chars."""
     text = stderr.decode("utf-8", errors="replace")
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, _REDACTED)
+    text = _TOKEN_LIKE.sub(_REDACTED, text)
     text = " | ".join(line.strip() for line in text.splitlines() if line.strip())
     if len(text) > STDERR_EXCERPT_CHARS:
         text = text[: STDERR_EXCERPT_CHARS - 3] + "..."

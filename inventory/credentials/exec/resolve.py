@@ -1,25 +1,29 @@
 """Exec credential plugins (SPEC §3 B.2): the entry point, composing the flow one profile at a time.
 
-A ClusterProfile that lists a provider of the exec-provider file gets its credentials
-by running that provider's plugin, the way kubectl would, and turning the printed
-ExecCredential into a plain kubeconfig. The data flows through one module per step:
+A ClusterProfile that lists a provider of the exec-provider file, and that stack config binds
+that provider to (``execProviderBindings``, SPEC §9), gets its credentials by running that
+provider's plugin, the way kubectl would, and turning the printed ExecCredential into a plain
+kubeconfig. The data flows through one module per step:
 
     provider file             inventory.credentials.exec.provider_file   (pure; read once)
-    -> invocation             inventory.credentials.exec.invocation  (pure; KEP-5339 args/env merge)
+    -> invocation             inventory.credentials.exec.invocation  (pure; binding, KEP-5339 args/env merge)
     -> reuse or run           inventory.credentials.exec.reuse       (pure; expiry, ``now`` handed in)
+                              inventory.credentials.exec.schedule    (which plugin starts next: fair per namespace)
                               inventory.credentials.exec.run         (the only side effect: processes)
     -> the plugin's answer    inventory.credentials.exec.output      (pure; kubeconfig, scrubbed stderr)
 
 ``resolve_exec_credentials`` runs it for every profile, plugins a few at a time, and
-hands planning one ``ExecResult`` per profile. It reads no clock (``now`` is handed in)
-and never puts plugin output (tokens, keys) or the values of the variables it hands a
-plugin into messages.
+hands planning one ``ExecResult`` per profile. A profile refused every provider it lists gets an
+``ExecResult`` with ``error`` naming each provider and the binding that would serve it; planning
+then tries the labelled Secret. It reads no wall clock (``now`` is handed in; plugin time is
+measured by ``schedule``) and never puts plugin output (tokens, keys) or the values of the
+variables it or the deploy job holds into messages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from inventory.credentials.exec.invocation import (
@@ -45,7 +49,15 @@ from inventory.credentials.exec.reuse import (
     stored_credential,
     usable_until_expiry,
 )
-from inventory.credentials.exec.run import EXEC_INFO_ENV, PluginRunner, inherited_env, run_plugin
+from inventory.credentials.exec.run import (
+    EXEC_INFO_ENV,
+    STDOUT_LIMIT_BYTES,
+    PluginRunner,
+    inherited_env,
+    job_env_values,
+    run_plugin,
+)
+from inventory.credentials.exec.schedule import OverBudget, run_fairly
 from inventory.model import Inventory, ObjectRef, sveltos_kubeconfig_secret_name
 from inventory.settings import Settings
 
@@ -70,7 +82,11 @@ def _mint(invocation: Invocation, issued: datetime, timeout: float, runner: Plug
         output = runner(invocation.argv, env, timeout)
     except OSError as err:
         return _failure(f"{where} could not be started: {err.strerror or err}")
-    secrets = secrets_in(output.stdout) + env_secrets(invocation)
+    secrets = secrets_in(output.stdout) + env_secrets(invocation, job_env_values())
+    if output.stdout_too_large:
+        limit = f"{STDOUT_LIMIT_BYTES // 1024 // 1024} MiB"
+        return _failure(with_stderr(f"{where} printed more than {limit} on stdout, more than any ExecCredential, "
+                                    "and was stopped", output.stderr, secrets))
     if output.timed_out:
         return _failure(with_stderr(f"{where} timed out after {timeout:g}s", output.stderr, secrets))
     if output.returncode != 0:
@@ -112,16 +128,21 @@ def resolve_exec_credentials(
     providers = load_providers(settings.exec_provider_file)
     secrets = {(secret.namespace, secret.name): secret for secret in inventory.secrets}
     results: dict[ObjectRef, ExecResult] = {}
+    refused: dict[ObjectRef, str] = {}  # providers a profile listed that do not serve it
     to_mint: list[Invocation] = []
     kept_if_refresh_fails: dict[ObjectRef, ExecResult] = {}
     for profile in inventory.profiles:
         if has_usable_secretreader(profile, secrets):
             continue
-        choice = choose_provider(profile, providers)
-        if choice is None:
+        choice = choose_provider(profile, providers, settings.exec_provider_bindings)
+        if choice.refusals:
+            refused[profile.ref] = "; ".join(choice.refusals)
+        if choice.chosen is None:
+            if choice.refusals:
+                results[profile.ref] = _failure(f"no exec provider the profile lists serves it: {refused[profile.ref]}")
             continue
         try:
-            invocation = prepare(profile, *choice)
+            invocation = prepare(profile, *choice.chosen)
         except ProfileError as err:
             results[profile.ref] = _failure(str(err))
             continue
@@ -133,20 +154,33 @@ def resolve_exec_credentials(
         to_mint.append(invocation)
         if stored is not None and usable_until_expiry(stored, now):
             kept_if_refresh_fails[profile.ref] = stored
-    for ref, minted in _mint_all(to_mint, now, settings.exec_timeout_seconds, runner or run_plugin).items():
+    for ref, minted in _mint_all(to_mint, now, settings, runner or run_plugin).items():
         stored = kept_if_refresh_fails.get(ref)
         if minted.error is not None and stored is not None:
             minted = kept_after_failed_refresh(stored, minted.error)
         results[ref] = minted
+    for ref, refusals in refused.items():
+        if results[ref].error is None:
+            results[ref] = _with_warning(results[ref], f"used a later provider the profile lists: {refusals}")
     return dict(sorted(results.items()))
 
 
+def _with_warning(result: ExecResult, warning: str) -> ExecResult:
+    return replace(result, warning=warning if result.warning is None else f"{result.warning}; {warning}")
+
+
 def _mint_all(
-    invocations: Sequence[Invocation], now: datetime, timeout: float, runner: PluginRunner
+    invocations: Sequence[Invocation], now: datetime, settings: Settings, runner: PluginRunner
 ) -> dict[ObjectRef, ExecResult]:
-    if not invocations:
-        return {}
+    """Run the plugins, shared fairly between namespaces (``inventory.credentials.exec.schedule``)."""
     issued = now.astimezone(UTC).replace(microsecond=0)
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PLUGINS, len(invocations))) as pool:
-        minted = pool.map(lambda invocation: _mint(invocation, issued, timeout, runner), invocations)
-        return {invocation.profile.ref: result for invocation, result in zip(invocations, minted)}
+    timeout = settings.exec_timeout_seconds
+    outcomes = run_fairly(
+        invocations,
+        lambda invocation: _mint(invocation, issued, timeout, runner),
+        slots=MAX_PARALLEL_PLUGINS,
+        timeout=timeout,
+        budget=settings.exec_namespace_budget_seconds,
+    )
+    return {ref: _failure(outcome.message) if isinstance(outcome, OverBudget) else outcome
+            for ref, outcome in outcomes.items()}
