@@ -80,9 +80,11 @@ ANY = "*"
 class ExecBinding:
     """Which ClusterProfiles may use one exec provider, and what they may hand its plugin (SPEC §9).
 
-    A profile is bound when it is in one of ``namespaces`` (``*``: any) or its labels match every
-    pair of ``match_labels`` (a non-empty map); only the variable names of ``profile_env`` and the
-    flag names of ``profile_args`` pass from a profile's KEP-5339 extensions to the plugin.
+    A profile is bound when it is in one of ``namespaces`` (``*``: any) and its labels match every
+    pair of ``match_labels``; either may be left empty, not both. Labels are written by whoever
+    writes the profile, so ``namespaces`` is the binding that holds against tenants. Only the
+    variable names of ``profile_env`` and the flag names of ``profile_args`` pass from a profile's
+    KEP-5339 extensions to the plugin.
     """
 
     namespaces: tuple[str, ...] = ()
@@ -91,9 +93,10 @@ class ExecBinding:
     profile_args: tuple[str, ...] = ()
 
     def binds(self, namespace: str, labels: Mapping[str, str]) -> bool:
-        if ANY in self.namespaces or namespace in self.namespaces:
-            return True
-        return bool(self.match_labels) and all(labels.get(k) == v for k, v in self.match_labels.items())
+        if not self.namespaces and not self.match_labels:
+            return False
+        in_namespace = not self.namespaces or ANY in self.namespaces or namespace in self.namespaces
+        return in_namespace and all(labels.get(k) == v for k, v in self.match_labels.items())
 
 
 # Environment variables a ClusterProfile may never hand an exec plugin, whatever a binding's profileEnv

@@ -77,8 +77,8 @@ def test_a_profile_outside_the_bound_namespaces_is_refused_and_the_plugin_does_n
 
     assert error_of(result) == (
         "no exec provider the profile lists serves it: exec provider 'fleet-token' refused: stack config "
-        "execProviderBindings['fleet-token'] binds neither namespace tenant-a nor this profile's labels "
-        "(add the namespace or a matchLabels selector there to bind it)"
+        "execProviderBindings['fleet-token'] does not bind namespace tenant-a with this profile's labels "
+        "(add the namespace, or the labels to its matchLabels, there to bind it)"
     )
     assert not record.exists()
 
@@ -128,7 +128,7 @@ def test_a_profile_matching_only_part_of_the_selector_is_refused(tmp_path: Path)
 
     result = resolve_one(provider_file, profile(labels={"fleet.example.com/tier": "prod"}), bindings=bindings)
 
-    assert "binds neither namespace team-a nor this profile's labels" in error_of(result)
+    assert "does not bind namespace team-a with this profile's labels" in error_of(result)
 
 
 def test_the_first_bound_provider_in_file_order_is_used_and_the_refused_one_is_reported(tmp_path: Path) -> None:

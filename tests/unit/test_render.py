@@ -176,8 +176,8 @@ def test_an_exec_profile_its_provider_is_not_bound_to_gets_nothing_and_is_report
     assert status == 0
     assert not [d for d in yaml.safe_load_all(out) if d and d["kind"] in ("Secret", "SveltosCluster")]
     assert err.startswith("warning: ClusterProfile fleet/edge-2: skipped, no usable credentials:")
-    assert ("exec provider 'fleet-token' refused: stack config execProviderBindings['fleet-token'] binds neither "
-            "namespace fleet nor this profile's labels") in err
+    assert ("exec provider 'fleet-token' refused: stack config execProviderBindings['fleet-token'] does not bind "
+            "namespace fleet with this profile's labels") in err
 
 
 def test_unusable_provider_file_exits_2(tmp_path: Path) -> None:

@@ -322,7 +322,7 @@ def test_exec_bindings_are_read_from_config() -> None:
                                                                      "matchLabels": {"env": "prod"}}}})
     binding = settings.exec_provider_bindings["p"]
     assert binding == ExecBinding(namespaces=("fleet",), match_labels={"env": "prod"})
-    assert binding.binds("fleet", {}) and binding.binds("other", {"env": "prod"}) and not binding.binds("other", {})
+    assert binding.binds("fleet", {"env": "prod"}) and not binding.binds("other", {"env": "prod"})
 
 
 def test_an_exec_binding_field_that_does_not_exist_is_refused() -> None:
@@ -346,3 +346,12 @@ def test_a_stored_exec_credential_planted_with_runnable_credentials_is_refused()
                    exec_results={tenant.ref: FakeExecResult(kubeconfig=EXEC_KUBECONFIG)})
     assert refs(plan) == []
     assert "refused: kubeconfig carries exec" in reasons(plan, tenant.ref)[0]
+
+
+def test_an_exec_binding_with_namespaces_and_labels_needs_both() -> None:
+    # Labels are the profile writer's: with a namespace list, they narrow it, never widen it.
+    binding = ExecBinding(namespaces=("fleet",), match_labels={"tier": "prod"})
+    assert binding.binds("fleet", {"tier": "prod"})
+    assert not binding.binds("tenant-a", {"tier": "prod"})
+    assert not binding.binds("fleet", {})
+    assert not ExecBinding().binds("fleet", {})

@@ -104,8 +104,8 @@ def _binding_refusal(profile: ClusterProfile, provider: str, binding: ExecBindin
     key = f"{BINDINGS_KEY}[{provider!r}]"
     if binding is None:
         return f"exec provider {provider!r} refused: it serves no ClusterProfile until stack config {key} binds it"
-    return (f"exec provider {provider!r} refused: stack config {key} binds neither namespace {profile.namespace} "
-            "nor this profile's labels (add the namespace or a matchLabels selector there to bind it)")
+    return (f"exec provider {provider!r} refused: stack config {key} does not bind namespace {profile.namespace} "
+            "with this profile's labels (add the namespace, or the labels to its matchLabels, there to bind it)")
 
 
 def has_usable_secretreader(profile: ClusterProfile, secrets: Mapping[tuple[str, str], Secret]) -> bool:
