@@ -35,8 +35,12 @@ from inventory.stack.backend import KEEP_STATE_COPIES
 if TYPE_CHECKING:
     from pulumi import automation as auto
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "cluster-inventory"
+# The directory that holds the `inventory` package: a checkout's root, or site-packages when
+# installed. The plugins the CLI starts import the package from here (an inline program has no
+# language host to tell them where it is), and a checkout keeps its provider/ plugin beside it.
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+PROVIDER_DIR = PACKAGE_ROOT / "provider"
 
 
 def pulumi_command(path: str | None = None) -> auto.PulumiCommand:
@@ -69,13 +73,13 @@ def cli_environment(tmpdir: str | None = None) -> dict[str, str]:
     # plugin for a stack that still holds the status as a dynamic resource (inventory/stack/status.py):
     # an inline program has no language host to tell them the project's virtualenv.
     env["PULUMI_PYTHON_CMD"] = sys.executable
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     if tmpdir:
         env["TMPDIR"] = tmpdir
     return env
 
 
-def select_stack(stack_name: str, project_dir: Path = PROJECT_DIR, tmpdir: str | None = None) -> auto.Stack:
+def select_stack(stack_name: str, project_dir: Path, tmpdir: str | None = None) -> auto.Stack:
     from pulumi import automation as auto
 
     from inventory.stack.program import run
@@ -104,6 +108,23 @@ def missing_plugin_dirs(project_dir: Path) -> list[str]:
             if isinstance(p, dict) and p.get("path") and not (project_dir / str(p["path"])).is_dir()]
 
 
+def project_problem(project_dir: Path) -> str | None:
+    """Why the `pulumi` CLI cannot run in ``project_dir``, said before anything starts: no
+    Pulumi.yaml there, or its provider plugin paths lead nowhere (the CLI would refuse every command)."""
+    if not (project_dir / "Pulumi.yaml").is_file():
+        return (f"no Pulumi.yaml in {project_dir}: run this from the project directory (the repository's root) "
+                f"or name it with --cwd")
+    missing = missing_plugin_dirs(project_dir)
+    if not missing:
+        return None
+    if PROVIDER_DIR.is_dir():
+        remedy = f"link them to this repository's (ln -s {PROVIDER_DIR} {project_dir / 'provider'})"
+    else:
+        remedy = "copy the provider/ directory of a cluster-inventory checkout there"
+    return (f"{project_dir / 'Pulumi.yaml'} names provider plugin directories that do not exist: "
+            f"{', '.join(missing)}; {remedy} or make the path absolute")
+
+
 def cli_error(err: Exception) -> str:
     """The `pulumi` CLI's own error message from a failed Automation API command.
 
@@ -122,20 +143,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stack", required=True, help="stack name (config in stacks/Pulumi.<stack>.yaml)")
     parser.add_argument("--diff", action="store_true", help="show a detailed diff (preview/up)")
     parser.add_argument("--yes", action="store_true", help="accepted for symmetry with `pulumi up --yes`")
-    parser.add_argument("--cwd", type=Path, default=PROJECT_DIR,
-                        help="project directory holding Pulumi.yaml and stacks/ (as `pulumi --cwd`)")
+    parser.add_argument("--cwd", type=Path, default=Path("."),
+                        help="project directory holding Pulumi.yaml and stacks/ (as `pulumi --cwd`; "
+                             "default: the current directory)")
     parser.add_argument("--keep-state-copies", type=int, default=KEEP_STATE_COPIES, metavar="K",
                         help=f"copies of past states a file backend keeps after up/refresh/destroy/prune "
                              f"(default {KEEP_STATE_COPIES})")
     args = parser.parse_args(argv)
+    args.cwd = args.cwd.resolve()
     if args.action == "prune":
         return _prune(args.stack, args.keep_state_copies)
 
-    missing = missing_plugin_dirs(args.cwd)
-    if missing:
-        print(f"{args.cwd / 'Pulumi.yaml'} names provider plugin directories that do not exist: "
-              f"{', '.join(missing)}; link them to this repository's (ln -s {PROJECT_DIR / 'provider'} "
-              f"{args.cwd / 'provider'}) or make the path absolute", file=sys.stderr)
+    problem = project_problem(args.cwd)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     config_file = args.cwd / "stacks" / f"Pulumi.{args.stack}.yaml"
     if not config_file.is_file():
@@ -158,7 +179,7 @@ def _run(args: argparse.Namespace, tmpdir: str) -> int:
 
     echo = lambda line: print(line, flush=True)
     try:
-        stack = select_stack(args.stack, args.cwd.resolve(), tmpdir)
+        stack = select_stack(args.stack, args.cwd, tmpdir)
         if args.action == "preview":
             stack.preview(on_output=echo, diff=args.diff, color="never")
         elif args.action == "up":

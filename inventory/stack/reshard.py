@@ -43,10 +43,9 @@ import yaml
 from inventory.settings import Settings, SettingsError, ShardAssignment
 from inventory.stack.backend import backend_url, local_root
 from inventory.stack.driver import (
-    PROJECT_DIR,
     PROJECT_NAME,
     cli_environment,
-    missing_plugin_dirs,
+    project_problem,
     pulumi_command,
     select_stack,
 )
@@ -764,17 +763,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print what would move; change nothing")
     parser.add_argument("--lock-timeout", type=float, default=LOCK_TIMEOUT_S,
                         help="seconds to wait for a run that holds a shard stack to end (default %(default)s)")
-    parser.add_argument("--cwd", type=Path, default=PROJECT_DIR,
-                        help="project directory holding Pulumi.yaml and stacks/ (as `pulumi --cwd`)")
+    parser.add_argument("--cwd", type=Path, default=Path("."),
+                        help="project directory holding Pulumi.yaml and stacks/ (as `pulumi --cwd`; "
+                             "default: the current directory)")
     args = parser.parse_args(argv)
     if (args.from_count is not None and args.from_count < 1) or (args.to_count is not None and args.to_count < 1):
         parser.error("--from-count and --to-count must be 1 or more")
-    missing = missing_plugin_dirs(args.cwd)
-    if missing:  # the CLI would refuse every command of the move, after the stacks were locked
-        print(f"reshard stopped before moving anything: {args.cwd / 'Pulumi.yaml'} names provider plugin "
-              f"directories that do not exist: {', '.join(missing)}; link them to this repository's "
-              f"(ln -s {PROJECT_DIR / 'provider'} {args.cwd / 'provider'}) or make the path absolute",
-              file=sys.stderr)
+    problem = project_problem(args.cwd.resolve())
+    if problem:  # the CLI would refuse every command of the move, after the stacks were locked
+        print(f"reshard stopped before moving anything: {problem}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="cluster-inventory-") as tmpdir:
         try:
