@@ -448,7 +448,18 @@ def new_assignment(project_dir: Path, new_stacks: Sequence[str], to_count: int) 
         raise ReshardError(f"shardAssignment must be one of {', '.join(a.value for a in ShardAssignment)}") from None
 
 
-def owners(stack: str, project_dir: Path, tmpdir: str, new_stacks: Sequence[str]) -> dict[str, str]:
+def planning_stack(new_stacks: Sequence[str], old_stacks: Sequence[str], existing: Collection[str],
+                   dry_run: bool) -> str:
+    """The stack whose config plans the fleet: the first new one. Reading a stack's config needs the
+    stack, so a dry run, which creates none, takes the first new or else old stack that exists
+    (``owners`` gives it the new stacks' shardCount and shardAssignment)."""
+    if not dry_run or new_stacks[0] in existing:
+        return new_stacks[0]
+    return next(stack for stack in [*new_stacks, *old_stacks] if stack in existing)
+
+
+def owners(stack: str, project_dir: Path, tmpdir: str, new_stacks: Sequence[str],
+           assignment: ShardAssignment) -> dict[str, str]:
     """Logical name -> the new stack that declares it, from the whole plan made with ``stack``'s config."""
     from inventory.model import Severity
     from inventory.pipeline import compute_plan
@@ -457,6 +468,7 @@ def owners(stack: str, project_dir: Path, tmpdir: str, new_stacks: Sequence[str]
 
     config = select_stack(stack, project_dir, tmpdir).get_all_config()
     settings: Settings = settings_from_config(lambda key: config[key].value if key in config else None)
+    settings = replace(settings, shard_count=len(new_stacks), shard_assignment=assignment)
     whole = compute_plan(replace(settings, shard_count=1, shard_index=0), utcnow())
     errors = [d for d in whole.diagnostics if d.severity is Severity.ERROR]
     if errors:
@@ -607,9 +619,10 @@ def reshard(args: argparse.Namespace, tmpdir: str) -> None:
         raise ReshardError(f"no stack {', '.join(missing)} in this backend: check --stack-prefix and --from-count "
                            f"or --from-stacks (the old shard stacks named are {', '.join(old_stacks)})")
 
-    _say(f"planning the fleet with the config of {new_stacks[0]} ({len(new_stacks)} shards, {assignment.value}) ...")
+    planner = planning_stack(new_stacks, old_stacks, existing, args.dry_run)
+    _say(f"planning the fleet with the config of {planner} ({len(new_stacks)} shards, {assignment.value}) ...")
     step = time.monotonic()
-    owner = owners(new_stacks[0], project_dir, tmpdir, new_stacks)
+    owner = owners(planner, project_dir, tmpdir, new_stacks, assignment)
     _say(f"planned {len(owner)} objects in {time.monotonic() - step:.1f} s")
     present = [stack for stack in every_stack if stack in existing]
     if args.dry_run:
