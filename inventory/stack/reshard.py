@@ -467,7 +467,7 @@ def owners(stack: str, project_dir: Path, tmpdir: str, new_stacks: Sequence[str]
     from inventory.stack.resources import settings_from_config, utcnow
 
     config = select_stack(stack, project_dir, tmpdir).get_all_config()
-    settings: Settings = settings_from_config(lambda key: config[key].value if key in config else None)
+    settings: Settings = settings_from_config({key: value.value for key, value in config.items()})
     settings = replace(settings, shard_count=len(new_stacks), shard_assignment=assignment)
     whole = compute_plan(replace(settings, shard_count=1, shard_index=0), utcnow())
     errors = [d for d in whole.diagnostics if d.severity is Severity.ERROR]

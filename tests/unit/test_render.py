@@ -134,7 +134,7 @@ def test_config_file_keys_apply(tmp_path: Path) -> None:
 
 def test_unknown_config_key_exits_2(tmp_path: Path) -> None:
     status, out, err = render("--from-dir", BASIC, "--config", write_config(tmp_path, "pushModes: direct\n"))
-    assert (status, out, err) == (2, "", "error: config: unknown config key 'pushModes'\n")
+    assert (status, out, err) == (2, "", "error: config: unknown config key 'pushModes' (did you mean 'pushMode'?)\n")
 
 
 def test_config_file_that_is_not_yaml_exits_2(tmp_path: Path) -> None:

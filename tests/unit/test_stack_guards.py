@@ -31,7 +31,7 @@ def test_config_values_are_read_with_their_types() -> None:
            "cluster-inventory:capiNamespaces": json.dumps(["a", "b"]),
            "cluster-inventory:managementClusterSelector": json.dumps({"env": "mgmt"}),
            "cluster-inventory:eventsNamePrefix": "123", "cluster-inventory:kubeconfig": ""}
-    settings = settings_from_config(raw.get)
+    settings = settings_from_config(raw)
     assert settings.push_mode is Mode.EVENTS
     assert settings.max_deletions == 5
     assert settings.capi_namespaces == ("a", "b")
