@@ -25,6 +25,7 @@ from typing import TextIO
 
 import yaml
 
+from inventory import invoked_as
 from inventory.model import SafeLoader, describe_yaml_error, dump_documents
 from inventory.plan import Plan
 from inventory.settings import Settings, SettingsError
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m inventory render",
+        prog=f"{invoked_as()} render",
         description="Print the objects the program would declare, in apply-able form.",
     )
     # Without either, the config file's inventoryDir or kubeconfig is used, else KUBECONFIG.

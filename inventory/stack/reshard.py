@@ -40,11 +40,12 @@ from typing import Any
 
 import yaml
 
+from inventory import invoked_as
 from inventory.settings import Settings, SettingsError, ShardAssignment
 from inventory.stack.backend import backend_url, local_root
 from inventory.stack.driver import (
-    PROJECT_NAME,
     cli_environment,
+    project_name,
     project_problem,
     pulumi_command,
     select_stack,
@@ -631,7 +632,7 @@ def reshard(args: argparse.Namespace, tmpdir: str) -> None:
         _say("dry run: nothing moved")
         return
 
-    project = _project_name(project_dir)
+    project = project_name(project_dir)
     locks = StackLocks(local_root(backend_url(cli.env)), project, args.lock_timeout, _say)
     writer = Writer(cli, locks)
     marks = Marks(project, {"command": _command(args), "started": datetime.now(UTC).isoformat(timespec="seconds")})
@@ -720,11 +721,6 @@ def _plan(exports: Mapping[str, Mapping[str, Any]], owner: Mapping[str, str], ne
     return moves, forget
 
 
-def _project_name(project_dir: Path) -> str:
-    document = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
-    return str(document.get("name") or PROJECT_NAME)
-
-
 def _root_outputs(exported: Mapping[str, Any]) -> Mapping[str, Any]:
     root = _root((exported.get("deployment") or {}).get("resources") or ())
     return (root or {}).get("outputs") or {}
@@ -764,7 +760,7 @@ def _settle_all(writer: Writer, every_stack: Sequence[str], old_stacks: Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inventory reshard", description=__doc__,
+    parser = argparse.ArgumentParser(prog=f"{invoked_as()} reshard", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack-prefix", help="the shard stacks are named <prefix>0, <prefix>1, ... (e.g. prod-)")
     parser.add_argument("--from-count", type=int, help="shardCount the stacks last ran with")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from inventory import __version__
 from inventory.stack import driver
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +53,60 @@ def test_the_missing_plugin_hint_links_the_repository_provider_directory(tmp_pat
     assert (REPO / "provider" / "pulumi-resource-cluster-inventory").is_file()
 
 
-@pytest.mark.parametrize("command", ["deploy", "reshard"])
-def test_the_default_project_directory_is_the_current_one(command: str) -> None:
-    ran = _run(command, "--help")
-    assert "default: the current directory" in ran.stdout
+@pytest.mark.parametrize("argv", [["deploy", "preview"], ["reshard"]], ids=["deploy", "reshard"])
+def test_the_default_project_directory_is_the_current_one(argv: list[str]) -> None:
+    ran = _run(*argv, "--help")
+    assert "default: the current directory" in " ".join(ran.stdout.split())
+
+
+def test_help_lists_every_command_and_exits_0() -> None:
+    ran = _run("--help")
+    assert ran.returncode == 0 and ran.stderr == ""
+    assert ran.stdout.startswith("usage: python -m inventory [-h] [--version] {render,deploy,reshard} ...")
+    for command in ("render", "deploy", "reshard"):
+        assert f"\n  {command} " in ran.stdout
+
+
+def test_no_command_prints_the_usage_and_exits_2() -> None:
+    ran = _run()
+    assert ran.returncode == 2 and ran.stderr.startswith("usage: python -m inventory")
+
+
+def test_an_unknown_command_is_named() -> None:
+    ran = _run("deplyo")
+    assert ran.returncode == 2 and "unknown command 'deplyo'" in ran.stderr
+
+
+def test_version_prints_the_package_version() -> None:
+    ran = _run("--version")
+    assert (ran.returncode, ran.stdout) == (0, f"cluster-inventory {__version__}\n")
+
+
+@pytest.mark.parametrize("argv", [["render"], ["reshard"], ["deploy"], *(["deploy", a] for a in driver.ACTIONS)],
+                         ids=" ".join)
+def test_every_command_and_deploy_action_has_its_own_help(argv: list[str]) -> None:
+    ran = _run(*argv, "--help")
+    assert ran.returncode == 0 and ran.stdout.startswith(f"usage: python -m inventory {' '.join(argv)}")
+
+
+@pytest.mark.parametrize("argv", [["preview", "--yes"], ["destroy", "--diff"], ["outputs", "--diff"],
+                                  ["cancel", "--keep-state-copies", "2"]], ids=" ".join)
+def test_an_option_the_action_does_not_use_is_refused(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        driver.parser().parse_args([*argv, "--stack", "dev"])
+    assert refused.value.code == 2
+
+
+def test_up_takes_yes_and_diff_as_pulumi_spells_them() -> None:
+    args = driver.parser().parse_args(["up", "--stack", "dev", "--yes", "--diff"])
+    assert (args.action, args.yes, args.diff) == ("up", True, True)
+
+
+def test_make_help_starts_every_description_in_one_column() -> None:
+    ran = subprocess.run(["make", "--no-print-directory", "help"], cwd=REPO, capture_output=True, text=True,
+                         timeout=60, check=True)
+    lines = ran.stdout.splitlines()
+    targets = [line.split()[1] for line in lines]
+    assert "bench-events-limit" in targets and len(lines) == len(set(targets))
+    columns = {len(line) - len(line[len("  make "):].split(maxsplit=1)[1]) for line in lines}
+    assert len(columns) == 1
