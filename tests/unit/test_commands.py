@@ -67,11 +67,6 @@ def test_help_lists_every_command_and_exits_0() -> None:
         assert f"\n  {command} " in ran.stdout
 
 
-def test_no_command_prints_the_usage_and_exits_2() -> None:
-    ran = _run()
-    assert ran.returncode == 2 and ran.stderr.startswith("usage: python -m inventory")
-
-
 def test_an_unknown_command_is_named() -> None:
     ran = _run("deplyo")
     assert ran.returncode == 2 and "unknown command 'deplyo'" in ran.stderr

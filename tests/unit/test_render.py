@@ -196,7 +196,7 @@ def test_python_dash_m_inventory_render_runs_the_cli() -> None:
 
 def test_python_dash_m_inventory_without_a_command_prints_usage() -> None:
     result = subprocess.run([sys.executable, "-m", "inventory"], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert result.returncode == 2 and result.stderr.startswith("usage: python -m inventory {render,deploy,reshard}")
+    assert result.returncode == 2 and result.stderr.startswith("usage: python -m inventory [-h] [--version] {render,deploy,reshard}")
 
 
 def test_render_shows_published_cluster_profiles_with_their_status(tmp_path: Path) -> None:
