@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from inventory import __version__
 from inventory.model import DesiredObject
 from inventory.plan import NOTHING, WAITING, HandOver
 from inventory.settings import Settings, SettingsError
@@ -296,6 +297,7 @@ def outputs(
         PENDING_DELETIONS_OUTPUT: dict(sorted(pending.items())),
         MANAGEMENT_CLUSTER_OUTPUT: cluster,
         SHARDS_OUTPUT: shard_layout(settings.shard_count, settings.shard_index, settings.shard_assignment),
+        "programVersion": __version__,  # the release that made this state (CHANGELOG.md)
     }
 
 

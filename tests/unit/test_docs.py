@@ -1,4 +1,4 @@
-"""README.md and docs/*.md say only what is true of the repository: links, make targets, commands, paths.
+"""README.md, CHANGELOG.md and docs/*.md say only what is true of the repository: links, make targets, commands, paths.
 
 Read as text, never imported: the pages must stay checkable while the package is mid-change.
 """
@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 DOCS = REPO / "docs"
-PAGES = [README, *sorted(DOCS.glob("*.md"))]
+PAGES = [README, REPO / "CHANGELOG.md", *sorted(DOCS.glob("*.md"))]
 README_MAX_LINES = 260
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
