@@ -22,6 +22,10 @@ def test_the_package_depends_on_exactly_the_pinned_requirements() -> None:
     assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", pin) for pin in _requirements())
 
 
+def test_the_build_backend_is_pinned() -> None:
+    assert all("==" in requirement for requirement in PYPROJECT["build-system"]["requires"])
+
+
 def test_the_version_is_written_once_in_the_package() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
     assert PYPROJECT["project"]["dynamic"] == ["version"] and "version" not in PYPROJECT["project"]
