@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
+from inventory import invoked_as
 from inventory.model import dump_documents
 from inventory.plan import Plan
 from inventory.settings import Settings, SettingsError, load_config_file
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m inventory render",
+        prog=f"{invoked_as()} render",
         description="Print the objects the program would declare, in apply-able form.",
     )
     # Without either, the config file's inventoryDir or kubeconfig is used, else KUBECONFIG.

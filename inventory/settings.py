@@ -7,6 +7,7 @@ SPEC §2 is the default of one of these values.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 from collections.abc import Mapping
@@ -319,7 +320,8 @@ class Settings:
         for key, value in raw.items():
             attr = by_key.get(key)
             if attr is None:
-                problems.append(f"unknown config key {key!r}")
+                close = difflib.get_close_matches(key, by_key, n=1)
+                problems.append(f"unknown config key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
                 continue
             try:
                 values[attr] = _coerce(attr, value)

@@ -100,7 +100,7 @@ def _run() -> None:
     from inventory.sources import cluster_identity
     from inventory.stack.adoption import ExistingObjects
 
-    settings: Settings = stack.settings_from_config(pulumi.runtime.get_config)
+    settings: Settings = stack.settings_from_config(stack.stack_config())
     stack.check_secret_config(settings, pulumi.runtime.is_config_secret)
     now = stack.utcnow()
     previous = previous_run()

@@ -40,13 +40,13 @@ from typing import Any
 
 import yaml
 
+from inventory import invoked_as
 from inventory.settings import Settings, SettingsError, ShardAssignment
 from inventory.stack.backend import backend_url, local_root
 from inventory.stack.driver import (
-    PROJECT_DIR,
-    PROJECT_NAME,
     cli_environment,
-    missing_plugin_dirs,
+    project_name,
+    project_problem,
     pulumi_command,
     select_stack,
 )
@@ -449,7 +449,18 @@ def new_assignment(project_dir: Path, new_stacks: Sequence[str], to_count: int) 
         raise ReshardError(f"shardAssignment must be one of {', '.join(a.value for a in ShardAssignment)}") from None
 
 
-def owners(stack: str, project_dir: Path, tmpdir: str, new_stacks: Sequence[str]) -> dict[str, str]:
+def planning_stack(new_stacks: Sequence[str], old_stacks: Sequence[str], existing: Collection[str],
+                   dry_run: bool) -> str:
+    """The stack whose config plans the fleet: the first new one. Reading a stack's config needs the
+    stack, so a dry run, which creates none, takes the first new or else old stack that exists
+    (``owners`` gives it the new stacks' shardCount and shardAssignment)."""
+    if not dry_run or new_stacks[0] in existing:
+        return new_stacks[0]
+    return next(stack for stack in [*new_stacks, *old_stacks] if stack in existing)
+
+
+def owners(stack: str, project_dir: Path, tmpdir: str, new_stacks: Sequence[str],
+           assignment: ShardAssignment) -> dict[str, str]:
     """Logical name -> the new stack that declares it, from the whole plan made with ``stack``'s config."""
     from inventory.model import Severity
     from inventory.pipeline import compute_plan
@@ -457,7 +468,8 @@ def owners(stack: str, project_dir: Path, tmpdir: str, new_stacks: Sequence[str]
     from inventory.stack.resources import settings_from_config, utcnow
 
     config = select_stack(stack, project_dir, tmpdir).get_all_config()
-    settings: Settings = settings_from_config(lambda key: config[key].value if key in config else None)
+    settings: Settings = settings_from_config({key: value.value for key, value in config.items()})
+    settings = replace(settings, shard_count=len(new_stacks), shard_assignment=assignment)
     whole = compute_plan(replace(settings, shard_count=1, shard_index=0), utcnow())
     errors = [d for d in whole.diagnostics if d.severity is Severity.ERROR]
     if errors:
@@ -608,9 +620,10 @@ def reshard(args: argparse.Namespace, tmpdir: str) -> None:
         raise ReshardError(f"no stack {', '.join(missing)} in this backend: check --stack-prefix and --from-count "
                            f"or --from-stacks (the old shard stacks named are {', '.join(old_stacks)})")
 
-    _say(f"planning the fleet with the config of {new_stacks[0]} ({len(new_stacks)} shards, {assignment.value}) ...")
+    planner = planning_stack(new_stacks, old_stacks, existing, args.dry_run)
+    _say(f"planning the fleet with the config of {planner} ({len(new_stacks)} shards, {assignment.value}) ...")
     step = time.monotonic()
-    owner = owners(new_stacks[0], project_dir, tmpdir, new_stacks)
+    owner = owners(planner, project_dir, tmpdir, new_stacks, assignment)
     _say(f"planned {len(owner)} objects in {time.monotonic() - step:.1f} s")
     present = [stack for stack in every_stack if stack in existing]
     if args.dry_run:
@@ -619,7 +632,7 @@ def reshard(args: argparse.Namespace, tmpdir: str) -> None:
         _say("dry run: nothing moved")
         return
 
-    project = _project_name(project_dir)
+    project = project_name(project_dir)
     locks = StackLocks(local_root(backend_url(cli.env)), project, args.lock_timeout, _say)
     writer = Writer(cli, locks)
     marks = Marks(project, {"command": _command(args), "started": datetime.now(UTC).isoformat(timespec="seconds")})
@@ -708,11 +721,6 @@ def _plan(exports: Mapping[str, Mapping[str, Any]], owner: Mapping[str, str], ne
     return moves, forget
 
 
-def _project_name(project_dir: Path) -> str:
-    document = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
-    return str(document.get("name") or PROJECT_NAME)
-
-
 def _root_outputs(exported: Mapping[str, Any]) -> Mapping[str, Any]:
     root = _root((exported.get("deployment") or {}).get("resources") or ())
     return (root or {}).get("outputs") or {}
@@ -752,7 +760,7 @@ def _settle_all(writer: Writer, every_stack: Sequence[str], old_stacks: Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inventory reshard", description=__doc__,
+    parser = argparse.ArgumentParser(prog=f"{invoked_as()} reshard", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack-prefix", help="the shard stacks are named <prefix>0, <prefix>1, ... (e.g. prod-)")
     parser.add_argument("--from-count", type=int, help="shardCount the stacks last ran with")
@@ -764,17 +772,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print what would move; change nothing")
     parser.add_argument("--lock-timeout", type=float, default=LOCK_TIMEOUT_S,
                         help="seconds to wait for a run that holds a shard stack to end (default %(default)s)")
-    parser.add_argument("--cwd", type=Path, default=PROJECT_DIR,
-                        help="project directory holding Pulumi.yaml and stacks/ (as `pulumi --cwd`)")
+    parser.add_argument("--cwd", type=Path, default=Path("."),
+                        help="project directory holding Pulumi.yaml and stacks/ (as `pulumi --cwd`; "
+                             "default: the current directory)")
     args = parser.parse_args(argv)
     if (args.from_count is not None and args.from_count < 1) or (args.to_count is not None and args.to_count < 1):
         parser.error("--from-count and --to-count must be 1 or more")
-    missing = missing_plugin_dirs(args.cwd)
-    if missing:  # the CLI would refuse every command of the move, after the stacks were locked
-        print(f"reshard stopped before moving anything: {args.cwd / 'Pulumi.yaml'} names provider plugin "
-              f"directories that do not exist: {', '.join(missing)}; link them to this repository's "
-              f"(ln -s {PROJECT_DIR / 'provider'} {args.cwd / 'provider'}) or make the path absolute",
-              file=sys.stderr)
+    problem = project_problem(args.cwd.resolve())
+    if problem:  # the CLI would refuse every command of the move, after the stacks were locked
+        print(f"reshard stopped before moving anything: {problem}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="cluster-inventory-") as tmpdir:
         try:

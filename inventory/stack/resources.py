@@ -18,9 +18,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from inventory import __version__
 from inventory.model import DesiredObject
 from inventory.plan import NOTHING, WAITING, HandOver
-from inventory.settings import CONFIG_NAMESPACE, Settings
+from inventory.settings import CONFIG_NAMESPACE, Settings, SettingsError
 from inventory.sources import is_kubeconfig_content
 from inventory.stack.adoption import OWNER_ANNOTATION
 from inventory.stack.backend import backend_url, is_self_managed
@@ -38,15 +39,44 @@ from inventory.stack.guards import (
 )
 
 
-def settings_from_config(raw_config: Callable[[str], str | None]) -> Settings:
-    """Read every key of Pulumi.yaml's config schema (``raw_config`` returns the raw string or None)."""
+def stack_config() -> dict[str, str]:
+    """Every config value of the running stack, raw, by full key (``cluster-inventory:shardCount``).
+
+    The SDK lists no config, but the engine hands the program all of it, keys set in the stack
+    and Pulumi.yaml's defaults alike: under the Automation API the SDK keeps it (its ``CONFIG``),
+    under a language host the program also finds it as JSON in ``PULUMI_CONFIG``.
+    """
+    from pulumi.runtime import config
+
+    return {**config.get_config_env(), **config.CONFIG.get()}
+
+
+def settings_from_config(config: Mapping[str, str]) -> Settings:
+    """Settings from a stack's raw config (full key -> string): every key of Pulumi.yaml's schema,
+    and any other ``cluster-inventory:`` key, which Settings refuses by name as ``render`` does."""
+    prefix = f"{CONFIG_NAMESPACE}:"
+    keys = dict.fromkeys([*Settings.config_keys(), *(k.removeprefix(prefix) for k in config if k.startswith(prefix))])
     values: dict[str, Any] = {}
-    for key in Settings.config_keys():
-        raw = raw_config(f"{CONFIG_NAMESPACE}:{key}")
+    problems: list[str] = []
+    for key in keys:
+        raw = config.get(f"{prefix}{key}")
         if raw is None or raw == "":
             continue
-        values[key] = raw if Settings.is_string_key(key) else json.loads(raw)
-    return Settings.from_mapping(values)
+        if Settings.is_string_key(key):
+            values[key] = raw
+            continue
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError as err:  # the value may be a credential: say where, never what
+            problems.append(f"{key}: not valid JSON ({err.msg} at character {err.pos}); set it as one JSON value "
+                            f"or part by part with `pulumi config set --path` (docs/configuration.md)")
+    try:
+        settings = Settings.from_mapping(values)
+    except SettingsError as err:
+        problems.append(str(err))
+    if problems:
+        raise SettingsError("\n".join(problems))
+    return settings
 
 
 def provider_kubeconfig(settings: Settings) -> str | None:
@@ -265,6 +295,7 @@ def outputs(
         PENDING_DELETIONS_OUTPUT: dict(sorted(pending.items())),
         MANAGEMENT_CLUSTER_OUTPUT: cluster,
         SHARDS_OUTPUT: shard_layout(settings.shard_count, settings.shard_index, settings.shard_assignment),
+        "programVersion": __version__,  # the release that made this state (CHANGELOG.md)
     }
 
 

@@ -43,6 +43,12 @@ def test_a_shard_over_the_budget_counts_the_whole_fleet() -> None:
     assert over is not None and over.fitting_shards == 3  # 6,000 objects in all
 
 
+def test_each_shard_names_the_count_its_own_size_implies() -> None:
+    # docs/sizing.md, 20,000 objects as 4 shards of 5,062, 4,834, 4,932 and 5,172 objects.
+    named = [over_budget(size, Settings(shard_count=4)) for size in (5_062, 4_834, 4_932, 5_172)]
+    assert [over.fitting_shards if over else None for over in named] == [10, 9, 9, 10]
+
+
 def test_a_larger_budget_lets_the_same_stack_pass() -> None:
     assert over_budget(5_000, Settings(memory_budget_mib=3072)) is None
 

@@ -134,7 +134,7 @@ def test_config_file_keys_apply(tmp_path: Path) -> None:
 
 def test_unknown_config_key_exits_2(tmp_path: Path) -> None:
     status, out, err = render("--from-dir", BASIC, "--config", write_config(tmp_path, "pushModes: direct\n"))
-    assert (status, out, err) == (2, "", "error: config: unknown config key 'pushModes'\n")
+    assert (status, out, err) == (2, "", "error: config: unknown config key 'pushModes' (did you mean 'pushMode'?)\n")
 
 
 def test_config_file_that_is_not_yaml_exits_2(tmp_path: Path) -> None:
@@ -208,7 +208,7 @@ def test_python_dash_m_inventory_render_runs_the_cli() -> None:
 
 def test_python_dash_m_inventory_without_a_command_prints_usage() -> None:
     result = subprocess.run([sys.executable, "-m", "inventory"], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert result.returncode == 2 and result.stderr.startswith("usage: python -m inventory {render,deploy,reshard,rbac}")
+    assert result.returncode == 2 and result.stderr.startswith("usage: python -m inventory [-h] [--version] {render,deploy,reshard,rbac}")
 
 
 def test_render_shows_published_cluster_profiles_with_their_status(tmp_path: Path) -> None:

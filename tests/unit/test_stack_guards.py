@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from inventory import __version__
 from inventory.model.objects import DesiredObject, Feature
 from inventory.settings import Mode, Settings
 from inventory.stack.guards import GuardError
@@ -31,7 +32,7 @@ def test_config_values_are_read_with_their_types() -> None:
            "cluster-inventory:capiNamespaces": json.dumps(["a", "b"]),
            "cluster-inventory:managementClusterSelector": json.dumps({"env": "mgmt"}),
            "cluster-inventory:eventsNamePrefix": "123", "cluster-inventory:kubeconfig": ""}
-    settings = settings_from_config(raw.get)
+    settings = settings_from_config(raw)
     assert settings.push_mode is Mode.EVENTS
     assert settings.max_deletions == 5
     assert settings.capi_namespaces == ("a", "b")
@@ -43,6 +44,10 @@ def test_config_values_are_read_with_their_types() -> None:
 def test_counts_are_per_feature_and_kind() -> None:
     objects = [_secret("a", "x"), _secret("b", "x"), _secret("a", "p-sveltos-kubeconfig", Feature.SVELTOS)]
     assert counts(objects) == {"push": {"Secret": 2}, "sveltos": {"Secret": 1}}
+
+
+def test_outputs_record_the_program_version() -> None:
+    assert outputs([], [], None, Settings())["programVersion"] == __version__
 
 
 def test_outputs_carry_no_credential_bytes() -> None:
