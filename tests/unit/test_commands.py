@@ -62,8 +62,8 @@ def test_the_default_project_directory_is_the_current_one(argv: list[str]) -> No
 def test_help_lists_every_command_and_exits_0() -> None:
     ran = _run("--help")
     assert ran.returncode == 0 and ran.stderr == ""
-    assert ran.stdout.startswith("usage: python -m inventory [-h] [--version] {render,deploy,reshard} ...")
-    for command in ("render", "deploy", "reshard"):
+    assert ran.stdout.startswith("usage: python -m inventory [-h] [--version] {render,deploy,reshard,rbac} ...")
+    for command in ("render", "deploy", "reshard", "rbac"):
         assert f"\n  {command} " in ran.stdout
 
 
