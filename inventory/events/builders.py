@@ -35,7 +35,7 @@ from inventory.events.sveltos import (
     management_selector,
 )
 from inventory.model import DesiredObject, Feature, is_label_value, namespace_problem
-from inventory.settings import Mode, Settings, SettingsError
+from inventory.settings import ANY, Mode, Settings, SettingsError
 
 # Input APIs the EventSources select (SPEC §2).
 CAPI_GROUP = "cluster.x-k8s.io"
@@ -205,6 +205,11 @@ def push_resource_selectors(settings: Settings) -> list[dict[str, Any]]:
 
 def push_lua_config(settings: Settings) -> dict[str, LuaValue]:
     return {
+        **trust_lua_config(settings),
+        "clusterPlacementRoutes": {origin: canonical(targets)
+                                   for origin, targets in settings.cluster_placement_routes.items()},
+        "consumerNamespaceSelector": dict(settings.consumer_namespace_selector),
+        "consumerNamespaces": canonical(settings.consumer_namespaces),
         "capiClusterNameLabel": settings.capi_cluster_name_label,
         "capiNamespaces": list(settings.capi_namespaces),
         "clusterProfileNameLabel": settings.cluster_profile_name_label,
@@ -218,6 +223,19 @@ def push_lua_config(settings: Settings) -> dict[str, LuaValue]:
         "targetApiVersion": TARGET_API_VERSION,
         "targetKind": PUSH_TARGET_KIND,
     }
+
+
+def trust_lua_config(settings: Settings) -> dict[str, LuaValue]:
+    """The routes both scripts apply (SPEC §9), as data: common.lua reads these keys."""
+    return {
+        "any": ANY,
+        "trustedKubeconfigNamespaces": canonical(settings.trusted_kubeconfig_namespaces),
+    }
+
+
+def canonical(items: Iterable[str]) -> list[str]:
+    """A set-valued setting in one order: reordering it in stack config changes no EventSource."""
+    return sorted(set(items))
 
 
 def push_template_variables(settings: Settings) -> dict[str, str]:
@@ -275,12 +293,15 @@ def profile_resource_selectors(settings: Settings) -> list[dict[str, Any]]:
 def profile_lua_config(settings: Settings, *, emit: str) -> dict[str, LuaValue]:
     kinds = {"sveltoscluster": SVELTOS_CLUSTER_TARGET_KIND, "kubeconfig": SVELTOS_KUBECONFIG_TARGET_KIND}
     return {
+        **trust_lua_config(settings),
         "emit": emit,
         "kubeconfigKey": settings.sveltos_kubeconfig_key,
         "managedByLabel": settings.managed_by_label,
         "managedByValue": settings.managed_by_value,
+        "managementClusterSelector": dict(settings.management_cluster_selector),
         "profileLabel": settings.profile_label,
         "profileNamespaces": list(settings.profile_namespaces),
+        "sveltosClusterLabels": canonical(settings.sveltos_cluster_labels),
         "targetApiVersion": TARGET_API_VERSION,
         "targetKind": kinds[emit],
     }

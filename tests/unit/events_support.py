@@ -21,6 +21,7 @@ import json
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from inventory.model.inventory import (
     Secret,
 )
 from inventory.plan.compose import Plan, build_plan
-from inventory.settings import Mode, Settings
+from inventory.settings import ANY, Mode, Settings
 from inventory.sources.files import read_directory
 from inventory.sources.select import select_relevant
 
@@ -144,6 +145,21 @@ def _provider_object(provider: AccessProvider) -> dict[str, Any]:
 
 
 # --- direct mode, for cross-checks ----------------------------------------------------------
+
+# Trust routes that admit everything (SPEC §9): seed 000's rules, under which events mode and
+# direct mode are compared object for object on every fixture. What each route keeps out
+# is tested on its own (tests/unit/test_events_trust.py).
+OPEN_ROUTES: Mapping[str, Any] = {
+    "consumer_namespaces": (ANY,),
+    "cluster_placement_routes": {ANY: (ANY,)},
+    "trusted_kubeconfig_namespaces": (ANY,),
+    "sveltos_cluster_labels": (ANY,),
+}
+
+
+def open_routes(settings: Settings) -> Settings:
+    return replace(settings, **OPEN_ROUTES)
+
 
 PLANNED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 

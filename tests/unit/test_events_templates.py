@@ -38,6 +38,7 @@ from tests.unit.events_support import (
     direct_plan,
     fixture_cases,
     inventory_objects,
+    open_routes,
     read_inventory,
     render_template,
     run_gopher_lua,
@@ -45,8 +46,9 @@ from tests.unit.events_support import (
     select_objects,
 )
 
-EVENTS = Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.EVENTS)
-DIRECT = Settings(push_mode=Mode.DIRECT, sveltos_mode=Mode.DIRECT)
+# Compared with direct mode under routes that admit everything; test_events_trust.py tests the routes.
+EVENTS = open_routes(Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.EVENTS))
+DIRECT = open_routes(Settings(push_mode=Mode.DIRECT, sveltos_mode=Mode.DIRECT))
 
 # The management cluster as event-manager hands it to templates (.Cluster): the
 # SveltosCluster (or CAPI Cluster) the EventTrigger's sourceClusterSelector matched.
