@@ -34,10 +34,16 @@ from inventory.settings import Mode, Settings
 from tests.unit.events_support import (
     FIXTURES,
     HelperFailed,
+    capi_cluster,
+    cluster_profile,
     crd_schema,
     direct_plan,
     fixture_cases,
+    home,
     inventory_objects,
+    kubeconfig,
+    labelled_secret,
+    namespace,
     open_routes,
     read_inventory,
     render_template,
@@ -74,12 +80,16 @@ def context(target: dict[str, Any]) -> dict[str, Any]:
 def render_all(settings: Settings, inventory: Inventory, source: str, template: str) -> list[dict[str, Any]]:
     """Every object Sveltos would create for ``inventory`` through ``source`` (the name of
     the EventSource and its EventTrigger) and ``template``."""
+    return render_objects(settings, inventory_objects(inventory), source, template)
+
+
+def render_objects(settings: Settings, live: list[dict[str, Any]], source: str, template: str) -> list[dict[str, Any]]:
+    """``render_all`` for the objects ``live`` as the API server serves them."""
     objects = {(obj.kind, obj.name): obj for obj in plan_events(settings)}
     spec = objects[("EventSource", source)].fields["spec"]
     refs = objects[("EventTrigger", source)].fields["spec"].get("templateResourceRefs", [])
     config_map = objects[("ConfigMap", template)]
     [text] = config_map.fields["data"].values()
-    live = inventory_objects(inventory)
     targets = run_gopher_lua(spec["aggregatedSelection"], select_objects(live, spec["resourceSelectors"]))["resources"]
     rendered = []
     for target in targets:
@@ -251,3 +261,38 @@ def test_a_template_reading_a_missing_field_fails_like_event_manager() -> None:
         render_template("{{ .Resource.spec.nope }}", context({"apiVersion": "x/v1", "kind": "K",
                                                              "metadata": {"name": "a", "namespace": "n"},
                                                              "spec": {}}))
+
+
+# --- what Sveltos writes for a tenant's attack (SPEC §9) ------------------------------------------
+
+ROUTED = replace(EVENTS, consumer_namespaces=("apps",), cluster_placement_routes={}, trusted_kubeconfig_namespaces=())
+
+
+def test_rendered_push_secrets_land_only_in_routed_namespaces_and_only_for_allowed_clusters() -> None:
+    live = [namespace("apps", {"x-k8s.io/cluster-inventory-consumer": ""}),
+            namespace("tenant-x", {"x-k8s.io/cluster-inventory-consumer": ""}),
+            *capi_cluster("fleet", "prod-eu-1", home("fleet", "prod-eu-1")),
+            *capi_cluster("tenant-a", "evil", {"clusterprofile-name": "prod-eu-1", "clusterprofile-namespace": "fleet"}),
+            *capi_cluster("tenant-a", "runner", home("tenant-a", "runner"),
+                          kubeconfig("runner.example", "    exec: {command: sh}\n"))]
+    rendered = render_objects(ROUTED, live, push_name(ROUTED), push_template_name(ROUTED))
+    assert [(m["metadata"]["namespace"], m["metadata"]["name"]) for m in rendered] == [
+        ("apps", "fleet-prod-eu-1-kubeconfig")]
+    [secret] = rendered
+    assert secret["data"]["config"] == live[3]["data"]["value"]  # fleet/prod-eu-1-kubeconfig's own bytes
+
+
+def test_rendered_sveltoscluster_of_a_profile_labelled_like_the_management_cluster_does_not_match_it() -> None:
+    live = [cluster_profile("tenant-a", "dev", {"type": "mgmt", "env": "dev"}),
+            labelled_secret("tenant-a", "dev-creds", "dev", kubeconfig("dev.example"))]
+    [cluster] = render_objects(ROUTED, live, sveltos_cluster_name(ROUTED), sveltos_cluster_name(ROUTED))
+    selector = MANAGEMENT_CLUSTER["metadata"]["labels"]
+    assert not selector.items() <= cluster["metadata"]["labels"].items()
+    assert cluster["metadata"]["labels"] == {"env": "dev", "app.kubernetes.io/managed-by": "cluster-inventory"}
+
+
+def test_nothing_is_rendered_for_a_labelled_secret_carrying_exec() -> None:
+    live = [cluster_profile("tenant-a", "dev"),
+            labelled_secret("tenant-a", "dev-creds", "dev", kubeconfig("dev.example", "    exec: {command: sh}\n"))]
+    for name in (sveltos_cluster_name(ROUTED), sveltos_kubeconfig_name(ROUTED)):
+        assert render_objects(ROUTED, live, name, name) == []
