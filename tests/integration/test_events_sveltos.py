@@ -177,6 +177,11 @@ def world(control_plane: ControlPlane, sveltos: None, tmp_path_factory: pytest.T
         "scheduleIntervalMinutes": 0,
         "pushMode": "events",
         "sveltosMode": "events",
+        # Seed 000's routes (SPEC §9), under which both modes are compared; what each route
+        # keeps out is test_events_tenants.py's part.
+        "consumerNamespaces": ["*"],
+        "clusterPlacementRoutes": {capi_ns: ["*"]},
+        "sveltosClusterLabels": ["*"],
     }
     stack = ProjectStack(tmp / "project")
     stack.configure(**config)
