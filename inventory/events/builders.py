@@ -35,7 +35,7 @@ from inventory.events.sveltos import (
     management_selector,
 )
 from inventory.model import DesiredObject, Feature, is_label_value, namespace_problem
-from inventory.settings import ANY, Mode, Settings, SettingsError, label_key_allowed
+from inventory.settings import ANY, Mode, Settings, SettingsError
 
 # Input APIs the EventSources select (SPEC §2).
 CAPI_GROUP = "cluster.x-k8s.io"
@@ -134,7 +134,6 @@ def events_settings_problems(settings: Settings) -> list[str]:
     if problem is not None:
         problems.append(f"eventsNamespace: {problem}")
     problems.extend(_management_selector_problems(settings))
-    problems.extend(_management_label_problems(settings))
     return problems
 
 
@@ -153,29 +152,6 @@ def _management_selector_problems(settings: Settings) -> list[str]:
         for key, value in settings.management_cluster_selector.items()
         if not is_label_value(value)
     ]
-
-
-def _management_label_problems(settings: Settings) -> list[str]:
-    """SveltosClusters written in direct mode that a tenant's labels could make the management cluster.
-
-    The EventTriggers deploy into every cluster managementClusterSelector matches, and their
-    templates read Secrets of the management cluster that the EventSource's targets name:
-    a matching tenant SveltosCluster would receive every credential of this mode. B's Lua
-    never carries those keys (lua/profile_targets.lua); B in direct mode carries what
-    sveltosClusterLabels allows, so events mode refuses an allow-list that admits them.
-    """
-    if settings.sveltos_mode is not Mode.DIRECT:
-        return []
-    problems = []
-    for key, value in sorted(settings.management_cluster_selector.items()):
-        pattern = next((p for p in sorted(settings.sveltos_cluster_labels) if label_key_allowed(key, (p,))), None)
-        if pattern is not None:
-            problems.append(
-                f"sveltosClusterLabels: {pattern!r} carries label {key}, which managementClusterSelector uses: "
-                f"a ClusterProfile labelled {key}={value} would get a SveltosCluster the events-mode "
-                "EventTriggers treat as the management cluster, and Sveltos would deploy their credentials "
-                f"into it; leave {key} out of sveltosClusterLabels (or use sveltosMode events, whose Lua drops it)")
-    return problems
 
 
 # --- A: push model ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from inventory.events import plan_events, sveltos_cluster_name, sveltos_kubeconfig_name
-from inventory.settings import ANY, Mode, Settings, SettingsError
+from inventory.settings import ANY, Mode, Settings
 from tests.unit.events_support import (
     capi_cluster,
     cluster_profile,
@@ -321,8 +321,21 @@ def test_a_profile_labelled_like_the_management_cluster_never_matches_it(runtime
     objects = labelled_profile({"type": "mgmt", "env": "prod"})
     assert sveltos_cluster_labels(objects, runtime, settings) == {"env": "prod"}
     clusters, _ = profile_targets(objects, runtime, settings)
-    assert ("ClusterProfile tenant-a/dev: label type is not carried onto its SveltosCluster: "
-            "managementClusterSelector uses it") in clusters["message"]
+    assert ("ClusterProfile tenant-a/dev: label type=mgmt not carried onto its SveltosCluster: it would match "
+            "managementClusterSelector") in clusters["message"]
+
+
+def test_a_selector_label_that_does_not_match_is_carried_like_any_other(runtime: str) -> None:
+    settings = replace(PROFILES, sveltos_cluster_labels=(ANY,))
+    assert sveltos_cluster_labels(labelled_profile({"type": "edge"}), runtime, settings) == {"type": "edge"}
+
+
+def test_a_multi_label_selector_is_dropped_only_when_every_pair_would_match(runtime: str) -> None:
+    settings = replace(PROFILES, sveltos_cluster_labels=(ANY,),
+                       management_cluster_selector={"type": "mgmt", "site": "hq"})
+    assert sveltos_cluster_labels(labelled_profile({"type": "mgmt"}), runtime, settings) == {"type": "mgmt"}
+    assert sveltos_cluster_labels(labelled_profile({"type": "mgmt", "site": "hq", "env": "a"}), runtime,
+                                  settings) == {"env": "a"}
 
 
 # --- the routes are data, generated from settings ---------------------------------------------
@@ -335,18 +348,3 @@ def test_reordering_routes_in_stack_config_changes_no_event_source() -> None:
     one = replace(PUSH, consumer_namespaces=("b", "a"), cluster_placement_routes={"x": ("q", "p"), "w": ("z",)})
     two = replace(PUSH, consumer_namespaces=("a", "b"), cluster_placement_routes={"w": ("z",), "x": ("p", "q")})
     assert lua_of(one) == lua_of(two)
-
-
-# --- what events mode refuses -------------------------------------------------------------------
-
-def test_events_mode_refuses_direct_sveltosclusters_that_could_match_the_management_selector() -> None:
-    settings = Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.DIRECT, consumer_namespaces=("apps",),
-                        sveltos_cluster_labels=(ANY,))
-    with pytest.raises(SettingsError, match=r"sveltosClusterLabels: '\*' carries label type"):
-        plan_events(settings)
-
-
-def test_events_mode_accepts_an_allow_list_clear_of_the_management_selector() -> None:
-    settings = Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.DIRECT, consumer_namespaces=("apps",),
-                        sveltos_cluster_labels=("env", "team.example/*"))
-    assert plan_events(settings)

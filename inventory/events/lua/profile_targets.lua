@@ -25,9 +25,10 @@
 --   * the labelled Secret's kubeconfig carries static credentials only, unless its
 --     namespace is in CONFIG.trustedKubeconfigNamespaces (common.lua, kubeconfig_problem);
 --   * a ClusterProfile's labels reach its SveltosCluster only when CONFIG.sveltosClusterLabels
---     allows them, and never the keys of CONFIG.managementClusterSelector: a SveltosCluster
---     the EventTriggers' sourceClusterSelector matched would have Sveltos deploy every
---     credential of this mode into that cluster.
+--     allows them, and never so that it matches CONFIG.managementClusterSelector
+--     (inventory/plan/sveltos.py, carried_labels): Sveltos would treat a tenant's cluster as
+--     the management cluster, deploying there what is meant for it (this mode's
+--     credentials among them).
 
 local PROFILE_GROUP_PREFIX = "multicluster.x-k8s.io/"
 local SVELTOS_KUBECONFIG_SUFFIX = "-sveltos-kubeconfig"
@@ -130,20 +131,31 @@ local function label_allowed(key)
   return false
 end
 
--- The labels of `profile` its SveltosCluster carries; an allowed label the management
--- cluster selector uses is named in a note and left out.
+-- The labels of `profile` its SveltosCluster carries: the allowed ones, less the
+-- management cluster selector's when they would match it (named in a note).
 local function carried_labels(profile, notes)
   local carried = {}
   local labels = labels_of(profile)
   for _, key in ipairs(sorted_keys(labels)) do
     if label_allowed(key) then
-      if CONFIG.managementClusterSelector[key] ~= nil then
-        table.insert(notes, "ClusterProfile " .. ref_of(profile) .. ": label " .. key
-          .. " is not carried onto its SveltosCluster: managementClusterSelector uses it")
-      else
-        carried[key] = labels[key]
-      end
+      carried[key] = labels[key]
     end
+  end
+  local selector_keys = sorted_keys(CONFIG.managementClusterSelector)
+  local matches = #selector_keys > 0
+  for _, key in ipairs(selector_keys) do
+    if carried[key] ~= CONFIG.managementClusterSelector[key] then
+      matches = false
+    end
+  end
+  if matches then
+    local pairs_text = {}
+    for _, key in ipairs(selector_keys) do
+      carried[key] = nil
+      table.insert(pairs_text, key .. "=" .. CONFIG.managementClusterSelector[key])
+    end
+    table.insert(notes, "ClusterProfile " .. ref_of(profile) .. ": label " .. table.concat(pairs_text, ", ")
+      .. " not carried onto its SveltosCluster: it would match managementClusterSelector")
   end
   return carried
 end
