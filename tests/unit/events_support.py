@@ -40,9 +40,10 @@ from inventory.model.inventory import (
     Secret,
 )
 from inventory.plan.compose import Plan, build_plan
-from inventory.settings import ANY, Mode, Settings
+from inventory.settings import Mode, Settings
 from inventory.sources.files import read_directory
 from inventory.sources.select import select_relevant
+from tests.seed_routes import SEED_ROUTES
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -215,19 +216,13 @@ def home(namespace: str, profile: str) -> dict[str, str]:
 
 # --- direct mode, for cross-checks ----------------------------------------------------------
 
-# Trust routes that admit everything (SPEC §9): seed 000's rules, under which events mode and
-# direct mode are compared object for object on every fixture. What each route keeps out
-# is tested on its own (tests/unit/test_events_trust.py).
-OPEN_ROUTES: Mapping[str, Any] = {
-    "consumer_namespaces": (ANY,),
-    "cluster_placement_routes": {ANY: (ANY,)},
-    "trusted_kubeconfig_namespaces": (ANY,),
-    "sveltos_cluster_labels": (ANY,),
-}
+# The routes of a stack that keeps the seeds' behaviour (tests/seed_routes.py), under which
+# events mode and direct mode are compared object for object on every fixture; what each
+# route keeps out is tested on its own (tests/unit/test_events_trust.py).
 
 
 def open_routes(settings: Settings) -> Settings:
-    return replace(settings, **OPEN_ROUTES)
+    return replace(settings, **SEED_ROUTES)
 
 
 PLANNED_AT = datetime(2026, 1, 1, tzinfo=UTC)

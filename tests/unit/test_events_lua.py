@@ -23,9 +23,9 @@ from inventory.model.diagnostics import Severity
 from inventory.model.inventory import Inventory
 from inventory.model.objects import DesiredObject
 from inventory.settings import ANY, Mode, Settings
+from tests.seed_routes import SEED_ROUTES
 from tests.unit.events_support import (
     FIXTURES,
-    OPEN_ROUTES,
     direct_plan,
     fixture_cases,
     inventory_objects,
@@ -50,7 +50,7 @@ SKIP_NOTE = re.compile(r"(Cluster|ClusterProfile) ([^ /]+/[^ ]+) skipped: ")
 
 # Route settings (SPEC §9) under which events mode must decide exactly what direct mode decides.
 ROUTES: dict[str, dict[str, Any]] = {
-    "open": dict(OPEN_ROUTES),
+    "seed": dict(SEED_ROUTES),
     "none": {},
     "named": {"consumer_namespaces": ("apps", "consumer-1"),
               "consumer_namespace_selector": {"platform.example/consumer": "yes"},
