@@ -119,7 +119,8 @@ def fleet(control_plane: ControlPlane, sveltos: None, tmp_path_factory: pytest.T
     admin.cluster_profile(fleet_ns, "east", [], labels={"env": "prod"})
     admin.secret(fleet_ns, "east-credentials", {"kubeconfig": kubeconfig_text("https://east.example:6443", "e")},
                  labels={PROFILE_LABEL: "east"})
-    stack = ProjectStack(tmp_path_factory.mktemp("events-tenants") / "project")
+    # No seed routes: only the routes below.
+    stack = ProjectStack(tmp_path_factory.mktemp("events-tenants") / "project", routes={})
     stack.configure(
         kubeconfig=str(control_plane.kubeconfig),
         capiNamespaces=[capi_ns, tenant_ns], profileNamespaces=[fleet_ns, tenant_ns],
@@ -141,8 +142,11 @@ def fleet(control_plane: ControlPlane, sveltos: None, tmp_path_factory: pytest.T
 
 def converge(fleet: Fleet, expected: set[str]) -> dict[str, dict[str, Any]]:
     """Wait until Sveltos has written exactly ``expected``, then check it holds."""
-    wait_for(lambda: set(fleet.written()) == expected, f"Sveltos writes exactly {sorted(expected)}",
-             CONVERGE_TIMEOUT_S, interval=1)
+    deadline = time.monotonic() + CONVERGE_TIMEOUT_S
+    while set(fleet.written()) != expected and time.monotonic() < deadline:
+        time.sleep(1)
+    written = set(fleet.written())
+    assert written == expected, f"missing {sorted(expected - written)}, unexpected {sorted(written - expected)}"
     time.sleep(HOLD_S)
     written = fleet.written()
     assert set(written) == expected
