@@ -18,9 +18,11 @@ Plus the generic extras of stack config (``inventory.events.extras``), whatever 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
+from inventory.credentials import RUNNABLE_FIELDS
 from inventory.events import extras
 from inventory.events.assets import LuaValue, go_template, lua_script
 from inventory.events.sveltos import (
@@ -60,6 +62,20 @@ SVELTOS_KUBECONFIG_TARGET_KIND = "SveltosKubeconfigTarget"
 # kubeconfig Secret; B: the labelled Secret) among its EventTrigger's
 # templateResourceRefs, as the template's second pass asks for it (getResource).
 KUBECONFIG_RESOURCE = "KubeconfigSecret"
+
+# Kubeconfig fields that make a reader run a program or read its own files (SPEC §9), as the
+# Lua and the templates compare them: lower case, since some decoders ignore case.
+RUNNABLE_KUBECONFIG_FIELDS = tuple(name.lower() for name in RUNNABLE_FIELDS)
+# A character that may continue a YAML plain scalar next to a field name, so that "exec" inside
+# "x-exec" or "certificate-authority" inside "certificate-authority-data" is another field
+# (common.lua's NAME_CHAR, on lower-cased text).
+_NOT_NAME_CHAR = "[^a-z0-9_.-]"
+# Why a credential template refuses to copy a kubeconfig (addon-controller reports it).
+STATIC_ONLY_REFUSAL = (
+    "kubeconfig carries more than static credentials (exec, auth-provider, tokenFile or a file path, or an "
+    "escape, tag or non-ASCII byte that could spell one): outside trustedKubeconfigNamespaces only server, "
+    "CA data, token, client certificate and key data are copied"
+)
 
 # Data keys of the ConfigMap templates; the key names the rendered object for readers.
 PUSH_TEMPLATE_KEY = "secret.yaml"
@@ -229,6 +245,7 @@ def trust_lua_config(settings: Settings) -> dict[str, LuaValue]:
     """The routes both scripts apply (SPEC §9), as data: common.lua reads these keys."""
     return {
         "any": ANY,
+        "runnableKubeconfigFields": list(RUNNABLE_KUBECONFIG_FIELDS),
         "trustedKubeconfigNamespaces": canonical(settings.trusted_kubeconfig_namespaces),
     }
 
@@ -238,8 +255,21 @@ def canonical(items: Iterable[str]) -> list[str]:
     return sorted(set(items))
 
 
+def static_only_variables() -> dict[str, str]:
+    """The Lua's static-credentials rule (common.lua, runnable_credentials_problem) as RE2
+    patterns, for the credential templates to apply again to the bytes addon-controller copies:
+    ``staticOnlyBytes`` on the kubeconfig, ``staticOnlyFields`` on it in lower case."""
+    fields = "|".join(re.escape(name) for name in RUNNABLE_KUBECONFIG_FIELDS)
+    return {
+        "staticOnlyBytes": r"[^\t\n\r -~]|[\\!]",
+        "staticOnlyFields": f"(^|{_NOT_NAME_CHAR})({fields})({_NOT_NAME_CHAR}|$)",
+        "staticOnlyRefusal": STATIC_ONLY_REFUSAL,
+    }
+
+
 def push_template_variables(settings: Settings) -> dict[str, str]:
     return {
+        **static_only_variables(),
         "dataKey": settings.push_secret_key,
         "kubeconfigResource": KUBECONFIG_RESOURCE,
         "managedByLabel": settings.managed_by_label,
@@ -268,7 +298,8 @@ def sveltos_objects(settings: Settings) -> list[DesiredObject]:
                       template_resource_refs=[kubeconfig_secret_ref("sourceSecretName", "sourceSecretNamespace")]),
         template_config_map(settings, kubeconfig_name, SVELTOS_KUBECONFIG_TEMPLATE_KEY,
                             go_template("sveltos-kubeconfig-secret.yaml",
-                                        {**variables, "kubeconfigResource": KUBECONFIG_RESOURCE}),
+                                        {**variables, **static_only_variables(),
+                                         "kubeconfigResource": KUBECONFIG_RESOURCE}),
                             second_pass=True),
     ]
 

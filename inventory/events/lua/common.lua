@@ -192,14 +192,13 @@ local function has_top_level_key(text, key)
     or string.find(text, '"' .. key .. '"%s*:') ~= nil
 end
 
--- Kubeconfig fields a reader acts on beyond presenting static credentials: a command it
--- runs (exec), a plugin it loads (auth-provider), files it reads from its own disk
--- (tokenFile, and client-certificate, client-key, certificate-authority without -data).
--- Lower case: the scan below lower-cases the text, since some decoders match field
--- names case-insensitively (Go's encoding/json).
-local RUNNABLE_KUBECONFIG_FIELDS = {
-  "exec", "auth-provider", "tokenfile", "client-certificate", "client-key", "certificate-authority",
-}
+-- CONFIG.runnableKubeconfigFields: kubeconfig fields a reader acts on beyond presenting
+-- static credentials: a command it runs (exec), a plugin it loads (auth-provider), files
+-- it reads from its own disk (tokenFile, and client-certificate, client-key,
+-- certificate-authority without -data); inventory/credentials/kubeconfig.py's list, in
+-- lower case: the scan below lower-cases the text, since some decoders match field
+-- names case-insensitively (Go's encoding/json). The credential templates repeat this
+-- check when addon-controller copies the Secret (builders.py, static_only_patterns).
 -- Characters that may continue a YAML plain scalar next to a field name: "exec" inside
 -- "client-exec-x" or "certificate-authority" inside "certificate-authority-data" is
 -- another field.
@@ -241,7 +240,7 @@ local function runnable_credentials_problem(text)
   end
   local lowered = string.lower(text)
   local found = {}
-  for _, field in ipairs(RUNNABLE_KUBECONFIG_FIELDS) do
+  for _, field in ipairs(CONFIG.runnableKubeconfigFields) do
     if word_present(lowered, field) then
       table.insert(found, field)
     end

@@ -170,6 +170,7 @@ local function target_resource(profile, secret_name, secret, key, notes)
   if CONFIG.emit == "kubeconfig" then
     spec.sourceSecretName = name_of(secret)
     spec.sourceSecretNamespace = namespace_of(secret)
+    spec.staticOnly = not trusted_kubeconfig_source(namespace_of(secret))
   else
     spec.labels = carried_labels(profile, notes)
     spec.displayName = (profile.spec or {}).displayName or ""

@@ -294,6 +294,7 @@ local function target_resource(target, kubeconfig_secret, kubeconfig_key, consum
       kubeconfigSecretName = name_of(kubeconfig_secret),
       kubeconfigSecretNamespace = namespace_of(kubeconfig_secret),
       kubeconfigKey = kubeconfig_key,
+      staticOnly = not trusted_kubeconfig_source(namespace_of(kubeconfig_secret)),
     },
   }
 end
