@@ -9,12 +9,16 @@ their labels, Secrets, ClusterProfiles, and (under tenancy tools) namespace labe
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from inventory.events import plan_events, sveltos_cluster_name, sveltos_kubeconfig_name
-from inventory.settings import ANY, Mode, Settings
+from inventory.model import Inventory
+from inventory.pipeline import resolve_exec
+from inventory.settings import ANY, Mode, Settings, SettingsError
 from tests.unit.events_support import (
     capi_cluster,
     cluster_profile,
@@ -348,3 +352,13 @@ def test_reordering_routes_in_stack_config_changes_no_event_source() -> None:
     one = replace(PUSH, consumer_namespaces=("b", "a"), cluster_placement_routes={"x": ("q", "p"), "w": ("z",)})
     two = replace(PUSH, consumer_namespaces=("a", "b"), cluster_placement_routes={"w": ("z",), "x": ("p", "q")})
     assert lua_of(one) == lua_of(two)
+
+
+def test_exec_plugins_never_run_when_feature_b_is_in_events_mode(tmp_path: Path) -> None:
+    # Sveltos cannot run them, and the pipeline does not run them on its behalf: the provider
+    # file is not even read (a missing one would be a SettingsError).
+    settings = Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.EVENTS, consumer_namespaces=("apps",),
+                        exec_provider_file=str(tmp_path / "missing.yaml"))
+    assert resolve_exec(Inventory(), settings, datetime(2026, 1, 1, tzinfo=UTC)) == {}
+    with pytest.raises(SettingsError, match="execProviderFile"):
+        resolve_exec(Inventory(), replace(settings, sveltos_mode=Mode.DIRECT), datetime(2026, 1, 1, tzinfo=UTC))
