@@ -155,6 +155,9 @@ class Bench:
             stack = ProjectStack(Path(tmp) / "project")
             stack.configure(kubeconfig=str(KUBECONFIG), capiNamespaces=[capi_ns], profileNamespaces=[fleet_ns],
                             consumerNamespaceLabel=consumer_label, managedByValue=managed,
+                            # The routes the fleet needs (docs/security.md): its own consumers, and
+                            # its Clusters' profiles in the default namespace.
+                            consumerNamespaces=consumers, clusterPlacementRoutes={capi_ns: ["default"]},
                             eventsNamePrefix=prefix, eventsNamespace=fleet_ns, scheduleIntervalMinutes=0,
                             pushMode="events", sveltosMode="off")
             try:

@@ -16,7 +16,10 @@ import json
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
-LuaValue = str | Sequence[str]
+# What a setting becomes in the Lua CONFIG table: a string, a list of strings, or a table keyed
+# by strings whose values are strings or lists of strings (label selectors, route tables).
+LuaScalar = str | Sequence[str]
+LuaValue = LuaScalar | Mapping[str, LuaScalar]
 
 _PACKAGE = "inventory.events"
 
@@ -43,22 +46,29 @@ def lua_string(value: str) -> str:
 
 
 def lua_config(values: Mapping[str, LuaValue]) -> str:
-    """A Lua chunk defining the local ``CONFIG`` table (strings and lists of strings).
+    """A Lua chunk defining the local ``CONFIG`` table.
 
-    Keys are sorted so the generated script, and so the EventSource, is stable.
+    Values are strings, lists of strings, or tables keyed by any string (a namespace, a
+    label key) whose values are strings or lists of strings: the operator's routes become
+    data the scripts look up, never code. Keys are sorted at every level so the generated
+    script, and so the EventSource, is stable.
     """
     lines = ["local CONFIG = {"]
     for key in sorted(values):
         if not key.isidentifier():
             raise ValueError(f"Lua CONFIG key {key!r} is not an identifier")
-        value = values[key]
-        if isinstance(value, str):
-            literal = lua_string(value)
-        else:
-            literal = "{" + ", ".join(lua_string(item) for item in value) + "}"
-        lines.append(f"  {key} = {literal},")
+        lines.append(f"  {key} = {_lua_value(values[key])},")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _lua_value(value: LuaValue) -> str:
+    if isinstance(value, str):
+        return lua_string(value)
+    if isinstance(value, Mapping):
+        entries = (f"[{lua_string(key)}] = {_lua_value(value[key])}" for key in sorted(value))
+        return "{" + ", ".join(entries) + "}"
+    return "{" + ", ".join(lua_string(item) for item in value) + "}"
 
 
 def lua_script(names: Sequence[str], config: Mapping[str, LuaValue]) -> str:

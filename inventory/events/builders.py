@@ -18,9 +18,11 @@ Plus the generic extras of stack config (``inventory.events.extras``), whatever 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
+from inventory.credentials import RUNNABLE_FIELDS
 from inventory.events import extras
 from inventory.events.assets import LuaValue, go_template, lua_script
 from inventory.events.sveltos import (
@@ -35,7 +37,7 @@ from inventory.events.sveltos import (
     management_selector,
 )
 from inventory.model import DesiredObject, Feature, is_label_value, namespace_problem
-from inventory.settings import Mode, Settings, SettingsError
+from inventory.settings import ANY, Mode, Settings, SettingsError
 
 # Input APIs the EventSources select (SPEC §2).
 CAPI_GROUP = "cluster.x-k8s.io"
@@ -60,6 +62,20 @@ SVELTOS_KUBECONFIG_TARGET_KIND = "SveltosKubeconfigTarget"
 # kubeconfig Secret; B: the labelled Secret) among its EventTrigger's
 # templateResourceRefs, as the template's second pass asks for it (getResource).
 KUBECONFIG_RESOURCE = "KubeconfigSecret"
+
+# Kubeconfig fields that make a reader run a program or read its own files (SPEC §9), as the
+# Lua and the templates compare them: lower case, since some decoders ignore case.
+RUNNABLE_KUBECONFIG_FIELDS = tuple(name.lower() for name in RUNNABLE_FIELDS)
+# A character that may continue a YAML plain scalar next to a field name, so that "exec" inside
+# "x-exec" or "certificate-authority" inside "certificate-authority-data" is another field
+# (common.lua's NAME_CHAR, on lower-cased text).
+_NOT_NAME_CHAR = "[^a-z0-9_.-]"
+# Why a credential template refuses to copy a kubeconfig (addon-controller reports it).
+STATIC_ONLY_REFUSAL = (
+    "kubeconfig carries more than static credentials (exec, auth-provider, tokenFile or a file path, or an "
+    "escape, tag or non-ASCII byte that could spell one): outside trustedKubeconfigNamespaces only server, "
+    "CA data, token, client certificate and key data are copied"
+)
 
 # Data keys of the ConfigMap templates; the key names the rendered object for readers.
 PUSH_TEMPLATE_KEY = "secret.yaml"
@@ -205,6 +221,11 @@ def push_resource_selectors(settings: Settings) -> list[dict[str, Any]]:
 
 def push_lua_config(settings: Settings) -> dict[str, LuaValue]:
     return {
+        **trust_lua_config(settings),
+        "clusterPlacementRoutes": {origin: canonical(targets)
+                                   for origin, targets in settings.cluster_placement_routes.items()},
+        "consumerNamespaceSelector": dict(settings.consumer_namespace_selector),
+        "consumerNamespaces": canonical(settings.consumer_namespaces),
         "capiClusterNameLabel": settings.capi_cluster_name_label,
         "capiNamespaces": list(settings.capi_namespaces),
         "clusterProfileNameLabel": settings.cluster_profile_name_label,
@@ -220,8 +241,35 @@ def push_lua_config(settings: Settings) -> dict[str, LuaValue]:
     }
 
 
+def trust_lua_config(settings: Settings) -> dict[str, LuaValue]:
+    """The routes both scripts apply (SPEC §9), as data: common.lua reads these keys."""
+    return {
+        "any": ANY,
+        "runnableKubeconfigFields": list(RUNNABLE_KUBECONFIG_FIELDS),
+        "trustedKubeconfigNamespaces": canonical(settings.trusted_kubeconfig_namespaces),
+    }
+
+
+def canonical(items: Iterable[str]) -> list[str]:
+    """A set-valued setting in one order: reordering it in stack config changes no EventSource."""
+    return sorted(set(items))
+
+
+def static_only_variables() -> dict[str, str]:
+    """The Lua's static-credentials rule (common.lua, runnable_credentials_problem) as RE2
+    patterns, for the credential templates to apply again to the bytes addon-controller copies:
+    ``staticOnlyBytes`` on the kubeconfig, ``staticOnlyFields`` on it in lower case."""
+    fields = "|".join(re.escape(name) for name in RUNNABLE_KUBECONFIG_FIELDS)
+    return {
+        "staticOnlyBytes": r"[^\t\n\r -~]|[\\!]",
+        "staticOnlyFields": f"(^|{_NOT_NAME_CHAR})({fields})({_NOT_NAME_CHAR}|$)",
+        "staticOnlyRefusal": STATIC_ONLY_REFUSAL,
+    }
+
+
 def push_template_variables(settings: Settings) -> dict[str, str]:
     return {
+        **static_only_variables(),
         "dataKey": settings.push_secret_key,
         "kubeconfigResource": KUBECONFIG_RESOURCE,
         "managedByLabel": settings.managed_by_label,
@@ -250,7 +298,8 @@ def sveltos_objects(settings: Settings) -> list[DesiredObject]:
                       template_resource_refs=[kubeconfig_secret_ref("sourceSecretName", "sourceSecretNamespace")]),
         template_config_map(settings, kubeconfig_name, SVELTOS_KUBECONFIG_TEMPLATE_KEY,
                             go_template("sveltos-kubeconfig-secret.yaml",
-                                        {**variables, "kubeconfigResource": KUBECONFIG_RESOURCE}),
+                                        {**variables, **static_only_variables(),
+                                         "kubeconfigResource": KUBECONFIG_RESOURCE}),
                             second_pass=True),
     ]
 
@@ -275,12 +324,15 @@ def profile_resource_selectors(settings: Settings) -> list[dict[str, Any]]:
 def profile_lua_config(settings: Settings, *, emit: str) -> dict[str, LuaValue]:
     kinds = {"sveltoscluster": SVELTOS_CLUSTER_TARGET_KIND, "kubeconfig": SVELTOS_KUBECONFIG_TARGET_KIND}
     return {
+        **trust_lua_config(settings),
         "emit": emit,
         "kubeconfigKey": settings.sveltos_kubeconfig_key,
         "managedByLabel": settings.managed_by_label,
         "managedByValue": settings.managed_by_value,
+        "managementClusterSelector": dict(settings.management_cluster_selector),
         "profileLabel": settings.profile_label,
         "profileNamespaces": list(settings.profile_namespaces),
+        "sveltosClusterLabels": canonical(settings.sveltos_cluster_labels),
         "targetApiVersion": TARGET_API_VERSION,
         "targetKind": kinds[emit],
     }

@@ -36,6 +36,7 @@ from tests.integration.inventory_objects import (
 )
 from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import resource_changes
+from tests.seed_routes import SEED_ROUTES_CONFIG
 
 CONVERGE_TIMEOUT_S = 120
 PROFILE_LABEL = "x-k8s.io/cluster-profile"
@@ -177,6 +178,9 @@ def world(control_plane: ControlPlane, sveltos: None, tmp_path_factory: pytest.T
         "scheduleIntervalMinutes": 0,
         "pushMode": "events",
         "sveltosMode": "events",
+        # The seeds' routes (SPEC §9), under which both modes are compared; what each route
+        # keeps out is test_events_tenants.py's part.
+        **SEED_ROUTES_CONFIG,
     }
     stack = ProjectStack(tmp / "project")
     stack.configure(**config)

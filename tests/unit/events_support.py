@@ -21,6 +21,7 @@ import json
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from inventory.plan.compose import Plan, build_plan
 from inventory.settings import Mode, Settings
 from inventory.sources.files import read_directory
 from inventory.sources.select import select_relevant
+from tests.seed_routes import SEED_ROUTES
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -143,7 +145,85 @@ def _provider_object(provider: AccessProvider) -> dict[str, Any]:
     return {"name": provider.name, "cluster": cluster}
 
 
+# --- tenant inputs, as the API server serves them (tests/unit/test_events_trust.py) ----------
+
+PROFILE_LABEL = "x-k8s.io/cluster-profile"
+
+STATIC_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    server: https://{server}:6443
+    certificate-authority-data: Q0EK
+users:
+- name: admin
+  user:
+    token: abc.def.ghi
+    client-certificate-data: Q0VSVAo=
+    client-key-data: S0VZCg==
+contexts:
+- name: c
+  context: {{cluster: c, user: admin}}
+current-context: c
+"""
+
+
+def kubeconfig(server: str, user: str = "    token: abc.def.ghi\n") -> str:
+    return (f"apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://{server}:6443\n"
+            f"users:\n- name: admin\n  user:\n{user}contexts:\n- name: c\n  context: {{cluster: c, user: admin}}\n")
+
+
+def encoded(text: str | bytes) -> str:
+    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+
+
+def namespace(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def capi_cluster(ns: str, name: str, labels: dict[str, str], kubeconfig_text: str | bytes | None = None,
+                 ) -> list[dict[str, Any]]:
+    """A CAPI Cluster and its kubeconfig Secret, as CAPI (or a tenant) writes them."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
+              "metadata": {"namespace": ns, "name": f"{name}-kubeconfig",
+                           "labels": {"cluster.x-k8s.io/cluster-name": name}},
+              "data": {"value": encoded(kubeconfig_text or STATIC_KUBECONFIG.format(server=f"{name}.{ns}"))}}
+    return [{"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
+             "metadata": {"namespace": ns, "name": name, "labels": labels}, "spec": {}}, secret]
+
+
+def cluster_profile(ns: str, name: str, labels: dict[str, str] | None = None,
+                    status: dict[str, Any] | None = None) -> dict[str, Any]:
+    profile: dict[str, Any] = {"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ClusterProfile",
+                               "metadata": {"namespace": ns, "name": name, "labels": labels or {}},
+                               "spec": {"clusterManager": {"name": "tenant"}}}
+    if status:
+        profile["status"] = status
+    return profile
+
+
+def labelled_secret(ns: str, name: str, profile: str, text: str | bytes) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"namespace": ns, "name": name, "labels": {PROFILE_LABEL: profile}},
+            "data": {"kubeconfig": encoded(text)}}
+
+
+def home(namespace: str, profile: str) -> dict[str, str]:
+    """Labels placing a Cluster's profile in the Cluster's own namespace: no route needed."""
+    return {"clusterprofile-name": profile, "clusterprofile-namespace": namespace}
+
+
 # --- direct mode, for cross-checks ----------------------------------------------------------
+
+# The routes of a stack that keeps the seeds' behaviour (tests/seed_routes.py), under which
+# events mode and direct mode are compared object for object on every fixture; what each
+# route keeps out is tested on its own (tests/unit/test_events_trust.py).
+
+
+def open_routes(settings: Settings) -> Settings:
+    return replace(settings, **SEED_ROUTES)
+
 
 PLANNED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -22,12 +22,14 @@ from inventory.events import plan_events, sveltos_cluster_name, sveltos_kubeconf
 from inventory.model.diagnostics import Severity
 from inventory.model.inventory import Inventory
 from inventory.model.objects import DesiredObject
-from inventory.settings import Mode, Settings
+from inventory.settings import ANY, Mode, Settings
+from tests.seed_routes import SEED_ROUTES
 from tests.unit.events_support import (
     FIXTURES,
     direct_plan,
     fixture_cases,
     inventory_objects,
+    open_routes,
     read_inventory,
     run_gopher_lua,
     run_lua51,
@@ -38,11 +40,30 @@ Runtime = Callable[[str, list[dict[str, Any]]], dict[str, Any]]
 RUNTIMES: dict[str, Runtime] = {"lua5.1": run_lua51, "gopher-lua": run_gopher_lua}
 PUSH_FIXTURES = FIXTURES / "events-push"
 PROFILE_FIXTURES = FIXTURES / "events-profiles"
-PUSH_EVENTS = Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.OFF)
-PUSH_DIRECT = Settings(push_mode=Mode.DIRECT, sveltos_mode=Mode.OFF)
-PROFILES_EVENTS = Settings(push_mode=Mode.OFF, sveltos_mode=Mode.EVENTS)
-PROFILES_DIRECT = Settings(push_mode=Mode.OFF, sveltos_mode=Mode.DIRECT)
+# Compared with direct mode under routes that admit everything; test_events_trust.py tests the routes.
+PUSH_EVENTS = open_routes(Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.OFF))
+PUSH_DIRECT = open_routes(Settings(push_mode=Mode.DIRECT, sveltos_mode=Mode.OFF))
+PROFILES_EVENTS = open_routes(Settings(push_mode=Mode.OFF, sveltos_mode=Mode.EVENTS))
+PROFILES_DIRECT = open_routes(Settings(push_mode=Mode.OFF, sveltos_mode=Mode.DIRECT))
 SKIP_NOTE = re.compile(r"(Cluster|ClusterProfile) ([^ /]+/[^ ]+) skipped: ")
+
+
+# Route settings (SPEC §9) under which events mode must decide exactly what direct mode decides.
+ROUTES: dict[str, dict[str, Any]] = {
+    "seed": dict(SEED_ROUTES),
+    "none": {},
+    "named": {"consumer_namespaces": ("apps", "consumer-1"),
+              "consumer_namespace_selector": {"platform.example/consumer": "yes"},
+              "cluster_placement_routes": {"capi-prod": ("fleet",), "mgmt": ("default",)},
+              "sveltos_cluster_labels": ("env", "tier")},
+    "trusting": {"consumer_namespaces": (ANY,), "cluster_placement_routes": {ANY: (ANY,)},
+                 "trusted_kubeconfig_namespaces": ("aaa-tenant", "fleet"), "sveltos_cluster_labels": (ANY,)},
+}
+
+
+@pytest.fixture(params=sorted(ROUTES))
+def routes(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return ROUTES[str(request.param)]
 
 
 @pytest.fixture(params=sorted(RUNTIMES))
@@ -125,11 +146,11 @@ def server(target: PushTarget) -> str:
 
 
 @pytest.mark.parametrize("case", fixture_cases(), ids=lambda path: path.relative_to(FIXTURES).as_posix())
-def test_push_targets_are_direct_modes_push_secrets(case: Path, runtime: str) -> None:
+def test_push_targets_are_direct_modes_push_secrets(case: Path, runtime: str, routes: dict[str, Any]) -> None:
     inventory = read_inventory(case)
-    direct = direct_plan(inventory, PUSH_DIRECT)
+    direct = direct_plan(inventory, Settings(push_mode=Mode.DIRECT, sveltos_mode=Mode.OFF, **routes))
     objects = inventory_objects(inventory)
-    result = evaluate(objects, runtime)
+    result = evaluate(objects, runtime, Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.OFF, **routes))
     assert push_targets(result, objects) == direct_push_targets(direct.objects)
     assert skipped_in_notes(result["message"]) == skipped_by_direct_mode(direct.diagnostics, "Cluster")
 
@@ -147,7 +168,8 @@ def test_clusterset_claimed_by_several_namespaces_resolves_to_the_first_name(run
     assert {(t.namespace, t.name, t.profile_namespace) for t in push_targets(result)} == {
         ("consumer-1", "set-b-edge-kubeconfig", "set-b"),
     }
-    assert "ClusterSet blue is claimed by Namespaces set-b, set-m, set-z; using set-b" in result["message"]
+    assert ("ClusterSet blue is claimed by Namespaces set-b, set-m, set-z; each Cluster uses the first of them "
+            "it may place in") in result["message"]
 
 
 def test_clusterset_choice_does_not_depend_on_list_order(runtime: str) -> None:
@@ -249,20 +271,25 @@ def without_providers(inventory: Inventory) -> Inventory:
 
 
 @pytest.mark.parametrize("case", fixture_cases(), ids=lambda path: path.relative_to(FIXTURES).as_posix())
-def test_profile_targets_are_direct_modes_sveltos_objects(case: Path, runtime: str) -> None:
+def test_profile_targets_are_direct_modes_sveltos_objects(case: Path, runtime: str, routes: dict[str, Any]) -> None:
     inventory = read_inventory(case)
-    direct = direct_plan(without_providers(inventory), PROFILES_DIRECT)
+    settings = Settings(push_mode=Mode.OFF, sveltos_mode=Mode.EVENTS, **routes)
+    direct = direct_plan(without_providers(inventory), Settings(push_mode=Mode.OFF, sveltos_mode=Mode.DIRECT, **routes))
     objects = inventory_objects(inventory)
-    clusters = evaluate(objects, runtime, PROFILES_EVENTS, sveltos_cluster_name(PROFILES_EVENTS))
-    kubeconfigs = evaluate(objects, runtime, PROFILES_EVENTS, sveltos_kubeconfig_name(PROFILES_EVENTS))
+    clusters = evaluate(objects, runtime, settings, sveltos_cluster_name(settings))
+    kubeconfigs = evaluate(objects, runtime, settings, sveltos_kubeconfig_name(settings))
     # A kubeconfig target names the labelled Secret; addon-controller copies its data.
     secrets = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects if o["kind"] == "Secret"}
 
+    managed_by = settings.managed_by_label
     expected_clusters = {
-        (obj.namespace, obj.name, obj.fields["spec"]["kubeconfigName"], obj.fields["spec"]["kubeconfigKeyName"])
+        (obj.namespace, obj.name, obj.fields["spec"]["kubeconfigName"], obj.fields["spec"]["kubeconfigKeyName"],
+         tuple(sorted((k, v) for k, v in obj.labels.items() if k != managed_by)))
         for obj in direct.objects if obj.kind == "SveltosCluster"
     }
-    assert {(r["spec"]["namespace"], r["spec"]["name"], r["spec"]["secretName"], r["spec"]["kubeconfigKey"])
+    # The template merges the managed-by label over the carried ones, as direct mode does.
+    assert {(r["spec"]["namespace"], r["spec"]["name"], r["spec"]["secretName"], r["spec"]["kubeconfigKey"],
+             tuple(sorted((k, v) for k, v in r["spec"]["labels"].items() if k != managed_by)))
             for r in clusters["resources"]} == expected_clusters
     expected_secrets = {
         (obj.namespace, obj.name, tuple(sorted((k, base64.b64encode(v).decode()) for k, v in obj.secret_data.items())))

@@ -293,6 +293,19 @@ def test_lua_config_defines_strings_and_lists() -> None:
     assert list(config.many.values()) == ["x", "y\\z"]
 
 
+def test_lua_config_defines_route_tables_as_data() -> None:
+    # Namespaces and label values are keys here: any characters stay data, in sorted order.
+    hostile = 'x"] = {}, evil = (function() os.exit(1) end)(), ["'
+    runtime = lua51.LuaRuntime()
+    runtime.execute(lua_config({"routes": {hostile: [hostile, "b"], "a": []}, "selector": {"k": hostile}})
+                    + "result = CONFIG")
+    config = runtime.globals().result
+    assert list(config.routes[hostile].values()) == [hostile, "b"]
+    assert list(config.routes["a"].values()) == []
+    assert config.selector["k"] == hostile
+    assert lua_config({"routes": {"b": ["x"], "a": ["y"]}}) == 'local CONFIG = {\n  routes = {["a"] = {"y"}, ["b"] = {"x"}},\n}\n'
+
+
 @pytest.mark.parametrize("value", ODD_VALUES)
 def test_go_string_literals_read_back_exactly(value: str) -> None:
     rendered = render_template(f"{{{{ {go_string(value)} | toJson }}}}", {})

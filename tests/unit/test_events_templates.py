@@ -13,6 +13,7 @@ credentials included.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,19 +35,28 @@ from inventory.settings import Mode, Settings
 from tests.unit.events_support import (
     FIXTURES,
     HelperFailed,
+    capi_cluster,
+    cluster_profile,
     crd_schema,
     direct_plan,
     fixture_cases,
+    home,
     inventory_objects,
+    kubeconfig,
+    labelled_secret,
+    namespace,
+    open_routes,
     read_inventory,
     render_template,
     run_gopher_lua,
     schema_problems,
     select_objects,
 )
+from tests.unit.test_events_trust import RUNNABLE_USERS
 
-EVENTS = Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.EVENTS)
-DIRECT = Settings(push_mode=Mode.DIRECT, sveltos_mode=Mode.DIRECT)
+# Compared with direct mode under routes that admit everything; test_events_trust.py tests the routes.
+EVENTS = open_routes(Settings(push_mode=Mode.EVENTS, sveltos_mode=Mode.EVENTS))
+DIRECT = open_routes(Settings(push_mode=Mode.DIRECT, sveltos_mode=Mode.DIRECT))
 
 # The management cluster as event-manager hands it to templates (.Cluster): the
 # SveltosCluster (or CAPI Cluster) the EventTrigger's sourceClusterSelector matched.
@@ -72,19 +82,25 @@ def context(target: dict[str, Any]) -> dict[str, Any]:
 def render_all(settings: Settings, inventory: Inventory, source: str, template: str) -> list[dict[str, Any]]:
     """Every object Sveltos would create for ``inventory`` through ``source`` (the name of
     the EventSource and its EventTrigger) and ``template``."""
+    return render_objects(settings, inventory_objects(inventory), source, template)
+
+
+def render_objects(settings: Settings, live: list[dict[str, Any]], source: str, template: str,
+                   deployed: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """``render_all`` for the objects ``live`` as the API server serves them; ``deployed``: the
+    objects as they are when addon-controller deploys, if they changed after the Lua ran."""
     objects = {(obj.kind, obj.name): obj for obj in plan_events(settings)}
     spec = objects[("EventSource", source)].fields["spec"]
     refs = objects[("EventTrigger", source)].fields["spec"].get("templateResourceRefs", [])
     config_map = objects[("ConfigMap", template)]
     [text] = config_map.fields["data"].values()
-    live = inventory_objects(inventory)
     targets = run_gopher_lua(spec["aggregatedSelection"], select_objects(live, spec["resourceSelectors"]))["resources"]
     rendered = []
     for target in targets:
         instantiated = render_template(text, context(target))
         if POLICY_TEMPLATE_ANNOTATION in config_map.annotations:
             instantiated = render_template(instantiated, {"Cluster": MANAGEMENT_CLUSTER},
-                                           template_resources(refs, target, live))
+                                           template_resources(refs, target, live if deployed is None else deployed))
         rendered.append(yaml.safe_load(instantiated))
     return rendered
 
@@ -249,3 +265,112 @@ def test_a_template_reading_a_missing_field_fails_like_event_manager() -> None:
         render_template("{{ .Resource.spec.nope }}", context({"apiVersion": "x/v1", "kind": "K",
                                                              "metadata": {"name": "a", "namespace": "n"},
                                                              "spec": {}}))
+
+
+# --- what Sveltos writes for a tenant's attack (SPEC §9) ------------------------------------------
+
+ROUTED = replace(EVENTS, consumer_namespaces=("apps",), cluster_placement_routes={}, trusted_kubeconfig_namespaces=())
+
+
+def test_rendered_push_secrets_land_only_in_routed_namespaces_and_only_for_allowed_clusters() -> None:
+    live = [namespace("apps", {"x-k8s.io/cluster-inventory-consumer": ""}),
+            namespace("tenant-x", {"x-k8s.io/cluster-inventory-consumer": ""}),
+            *capi_cluster("fleet", "prod-eu-1", home("fleet", "prod-eu-1")),
+            *capi_cluster("tenant-a", "evil", {"clusterprofile-name": "prod-eu-1", "clusterprofile-namespace": "fleet"}),
+            *capi_cluster("tenant-a", "runner", home("tenant-a", "runner"),
+                          kubeconfig("runner.example", "    exec: {command: sh}\n"))]
+    rendered = render_objects(ROUTED, live, push_name(ROUTED), push_template_name(ROUTED))
+    assert [(m["metadata"]["namespace"], m["metadata"]["name"]) for m in rendered] == [
+        ("apps", "fleet-prod-eu-1-kubeconfig")]
+    [secret] = rendered
+    assert secret["data"]["config"] == live[3]["data"]["value"]  # fleet/prod-eu-1-kubeconfig's own bytes
+
+
+def test_rendered_sveltoscluster_of_a_profile_labelled_like_the_management_cluster_does_not_match_it() -> None:
+    live = [cluster_profile("tenant-a", "dev", {"type": "mgmt", "env": "dev"}),
+            labelled_secret("tenant-a", "dev-creds", "dev", kubeconfig("dev.example"))]
+    [cluster] = render_objects(ROUTED, live, sveltos_cluster_name(ROUTED), sveltos_cluster_name(ROUTED))
+    selector = MANAGEMENT_CLUSTER["metadata"]["labels"]
+    assert not selector.items() <= cluster["metadata"]["labels"].items()
+    assert cluster["metadata"]["labels"] == {"env": "dev", "app.kubernetes.io/managed-by": "cluster-inventory"}
+
+
+def test_nothing_is_rendered_for_a_labelled_secret_carrying_exec() -> None:
+    live = [cluster_profile("tenant-a", "dev"),
+            labelled_secret("tenant-a", "dev-creds", "dev", kubeconfig("dev.example", "    exec: {command: sh}\n"))]
+    for name in (sveltos_cluster_name(ROUTED), sveltos_kubeconfig_name(ROUTED)):
+        assert render_objects(ROUTED, live, name, name) == []
+
+
+# --- the second pass checks what it copies (the Secret may change after the Lua ran) ---------------
+
+EXEC_USER = "    exec: {command: sh}\n"
+
+
+def with_kubeconfig(live: list[dict[str, Any]], secret: str, text: str | bytes) -> list[dict[str, Any]]:
+    """``live`` with every data value of Secret ``secret`` (ns/name) replaced by ``text``."""
+    data = base64.b64encode(text if isinstance(text, bytes) else text.encode()).decode()
+    changed = []
+    for obj in live:
+        if obj["kind"] == "Secret" and f"{obj['metadata']['namespace']}/{obj['metadata']['name']}" == secret:
+            obj = {**obj, "data": {key: data for key in obj["data"]}}
+        changed.append(obj)
+    return changed
+
+
+def test_a_push_secret_is_not_written_when_its_source_turned_runnable_after_the_lua_ran() -> None:
+    live = [namespace("apps", {"x-k8s.io/cluster-inventory-consumer": ""}),
+            *capi_cluster("tenant-a", "dev", home("tenant-a", "dev"))]
+    deployed = with_kubeconfig(live, "tenant-a/dev-kubeconfig", kubeconfig("dev.example", EXEC_USER))
+    with pytest.raises(HelperFailed, match="Secret tenant-a/dev-kubeconfig key value: kubeconfig carries more than "
+                                           "static credentials"):
+        render_objects(ROUTED, live, push_name(ROUTED), push_template_name(ROUTED), deployed)
+
+
+def test_a_sveltos_kubeconfig_is_not_written_when_its_labelled_secret_turned_runnable_after_the_lua_ran() -> None:
+    live = [cluster_profile("tenant-a", "dev"),
+            labelled_secret("tenant-a", "dev-creds", "dev", kubeconfig("dev.example"))]
+    deployed = with_kubeconfig(live, "tenant-a/dev-creds", kubeconfig("dev.example", EXEC_USER))
+    name = sveltos_kubeconfig_name(ROUTED)
+    with pytest.raises(HelperFailed, match="Secret tenant-a/dev-creds key kubeconfig: kubeconfig carries more"):
+        render_objects(ROUTED, live, name, name, deployed)
+
+
+RUNNABLE_KUBECONFIGS: dict[str, str | bytes] = {
+    **{variant: kubeconfig("dev.example", user) for variant, user in RUNNABLE_USERS.items()},
+    "utf-16": kubeconfig("dev.example", EXEC_USER).encode("utf-16"),
+    "kelvin sign": kubeconfig("dev.example", "    to\u212aenFile: /var/run/secrets/token\n"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(RUNNABLE_KUBECONFIGS))
+def test_the_second_pass_refuses_what_the_lua_refuses(variant: str) -> None:
+    live = [namespace("apps", {"x-k8s.io/cluster-inventory-consumer": ""}),
+            *capi_cluster("tenant-a", "dev", home("tenant-a", "dev"))]
+    deployed = with_kubeconfig(live, "tenant-a/dev-kubeconfig", RUNNABLE_KUBECONFIGS[variant])
+    with pytest.raises(HelperFailed, match="kubeconfig carries more than static credentials"):
+        render_objects(ROUTED, live, push_name(ROUTED), push_template_name(ROUTED), deployed)
+
+
+def test_the_second_pass_copies_a_static_kubeconfig_as_is() -> None:
+    live = [namespace("apps", {"x-k8s.io/cluster-inventory-consumer": ""}),
+            *capi_cluster("tenant-a", "dev", home("tenant-a", "dev"))]
+    rotated = kubeconfig("dev.example", "    token: rotated\n")
+    deployed = with_kubeconfig(live, "tenant-a/dev-kubeconfig", rotated)
+    [secret] = render_objects(ROUTED, live, push_name(ROUTED), push_template_name(ROUTED), deployed)
+    assert base64.b64decode(secret["data"]["config"]).decode() == rotated
+
+
+def test_a_trusted_namespaces_kubeconfig_is_copied_without_the_check() -> None:
+    settings = replace(ROUTED, trusted_kubeconfig_namespaces=("tenant-a",))
+    live = [namespace("apps", {"x-k8s.io/cluster-inventory-consumer": ""}),
+            *capi_cluster("tenant-a", "dev", home("tenant-a", "dev"), kubeconfig("dev.example", EXEC_USER))]
+    objects = {(obj.kind, obj.name): obj for obj in plan_events(settings)}
+    [text] = objects[("ConfigMap", push_template_name(settings))].fields["data"].values()
+    [target] = run_gopher_lua(objects[("EventSource", push_name(settings))].fields["spec"]["aggregatedSelection"],
+                              select_objects(live, objects[("EventSource", push_name(settings))]
+                                             .fields["spec"]["resourceSelectors"]))["resources"]
+    assert target["spec"]["staticOnly"] is False
+    assert "regexMatch" not in render_template(text, context(target))
+    [secret] = render_objects(settings, live, push_name(settings), push_template_name(settings))
+    assert "exec" in base64.b64decode(secret["data"]["config"]).decode()

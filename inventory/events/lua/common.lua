@@ -63,6 +63,36 @@ local function namespace_selected(namespaces, namespace)
   return false
 end
 
+local function contains(list, value)
+  for _, item in ipairs(list or {}) do
+    if item == value then
+      return true
+    end
+  end
+  return false
+end
+
+-- The trust routes of stack config (SPEC section 9; inventory/settings.py), baked into
+-- CONFIG as data tables. CONFIG.any ("*") stands for any namespace.
+
+-- settings._routed: `routes` (origin namespace or "*" -> allowed namespaces, "*" among
+-- them meaning any) lets `origin` reach `target`.
+local function routed(routes, origin, target)
+  for _, key in ipairs({origin, CONFIG.any}) do
+    local allowed = routes[key] or {}
+    if contains(allowed, CONFIG.any) or contains(allowed, target) then
+      return true
+    end
+  end
+  return false
+end
+
+-- Settings.is_trusted_kubeconfig_source: Secrets of these namespaces are the operator's.
+local function trusted_kubeconfig_source(namespace)
+  local trusted = CONFIG.trustedKubeconfigNamespaces
+  return contains(trusted, CONFIG.any) or contains(trusted, namespace)
+end
+
 -- Kubernetes naming rules, as inventory/names.py applies them in direct mode.
 
 local function is_dns_label_part(text)
@@ -162,16 +192,73 @@ local function has_top_level_key(text, key)
     or string.find(text, '"' .. key .. '"%s*:') ~= nil
 end
 
--- Why the base64 `encoded` is not a usable kubeconfig, or nil. Direct mode parses the
--- YAML (inventory/kubeconfig.py); Lua cannot, so this applies the same test (one of
--- clusters/users/contexts, or apiVersion v1 + kind Config) to the text's top-level keys.
--- The known gap: broken YAML that still has such a key line passes here (the consumer
--- then gets an unusable kubeconfig, as with seed 000); direct mode skips it.
-local function kubeconfig_problem(encoded)
-  local text = base64_decode(encoded)
-  if text == nil then
-    return "kubeconfig is not valid base64"
+-- CONFIG.runnableKubeconfigFields: kubeconfig fields a reader acts on beyond presenting
+-- static credentials: a command it runs (exec), a plugin it loads (auth-provider), files
+-- it reads from its own disk (tokenFile, and client-certificate, client-key,
+-- certificate-authority without -data); inventory/credentials/kubeconfig.py's list, in
+-- lower case: the scan below lower-cases the text, since some decoders match field
+-- names case-insensitively (Go's encoding/json). The credential templates repeat this
+-- check when addon-controller copies the Secret (builders.py, static_only_patterns).
+-- Characters that may continue a YAML plain scalar next to a field name: "exec" inside
+-- "client-exec-x" or "certificate-authority" inside "certificate-authority-data" is
+-- another field.
+local NAME_CHAR = "[%w_%.%-]"
+
+local function word_present(text, word)
+  local start = 1
+  while true do
+    local first, last = string.find(text, word, start, true)
+    if first == nil then
+      return false
+    end
+    local before = first > 1 and string.sub(text, first - 1, first - 1) or " "
+    local after = last < #text and string.sub(text, last + 1, last + 1) or " "
+    if string.find(before, NAME_CHAR) == nil and string.find(after, NAME_CHAR) == nil then
+      return true
+    end
+    start = first + 1
   end
+end
+
+-- Why the kubeconfig `text` may carry more than static credentials, or nil. Direct mode
+-- parses the YAML (inventory/credentials/kubeconfig.py); gopher-lua has no YAML library,
+-- so this refuses conservatively, on the text: any of the fields above appearing as a
+-- word anywhere (a key, a value or a comment alike), and anything that could spell a
+-- key without writing it out: escapes (backslash, in YAML double quotes and JSON),
+-- tags (!, as in !!binary), and bytes outside printable ASCII (other encodings, and
+-- characters some decoders fold into ASCII letters). A refusal is never a repair: the
+-- kubeconfig is not used at all.
+local function runnable_credentials_problem(text)
+  if string.find(text, "[^\t\n\r -~]") ~= nil then
+    return "has bytes outside printable ASCII"
+  end
+  if string.find(text, "\\", 1, true) ~= nil then
+    return "has a backslash escape"
+  end
+  if string.find(text, "!", 1, true) ~= nil then
+    return "has a YAML tag (!)"
+  end
+  local lowered = string.lower(text)
+  local found = {}
+  for _, field in ipairs(CONFIG.runnableKubeconfigFields) do
+    if word_present(lowered, field) then
+      table.insert(found, field)
+    end
+  end
+  if #found > 0 then
+    return "names " .. table.concat(found, ", ")
+  end
+  return nil
+end
+
+-- Why the base64 `encoded`, read from a Secret of namespace `source_namespace`, is not a
+-- usable kubeconfig, or nil. Direct mode parses the YAML (inventory/kubeconfig.py); Lua
+-- cannot, so this applies the same test (one of clusters/users/contexts, or apiVersion
+-- v1 + kind Config) to the text's top-level keys. The known gap: broken YAML that still
+-- has such a key line passes here (the consumer then gets an unusable kubeconfig, as
+-- with seed 000); direct mode skips it. Outside trustedKubeconfigNamespaces, a
+-- kubeconfig must carry static credentials only (runnable_credentials_problem).
+local function kubeconfig_shape_problem(text)
   if string.find(text, "^%s*$") ~= nil then
     return "kubeconfig is empty"
   end
@@ -186,6 +273,23 @@ local function kubeconfig_problem(encoded)
     return nil
   end
   return "not a kubeconfig: no clusters, users or contexts, and not apiVersion v1 / kind Config"
+end
+
+local function kubeconfig_problem(encoded, source_namespace)
+  local text = base64_decode(encoded)
+  if text == nil then
+    return "kubeconfig is not valid base64"
+  end
+  local problem = kubeconfig_shape_problem(text)
+  if problem ~= nil or trusted_kubeconfig_source(source_namespace) then
+    return problem
+  end
+  problem = runnable_credentials_problem(text)
+  if problem ~= nil then
+    return "kubeconfig " .. problem .. ": outside trustedKubeconfigNamespaces only static credentials"
+      .. " (server, CA data, token, client certificate and key data) are accepted"
+  end
+  return nil
 end
 
 -- The result sveltos-agent decodes. An empty Lua table reaches Go as a JSON object,

@@ -18,7 +18,17 @@
 -- labelled with its name, not written by this program; its kubeconfig under the
 -- configured key, else "config", else its only key; all its data is copied. Access
 -- providers (kubeconfig-secretreader, exec plugins) need direct mode: Sveltos cannot
--- run them.
+-- run them, and this script never reads a ClusterProfile's status, so no exec plugin
+-- runs and no Secret outside the ClusterProfile's own namespace is read in events mode.
+--
+-- The trust rules of stack config (SPEC section 9), baked into CONFIG as data:
+--   * the labelled Secret's kubeconfig carries static credentials only, unless its
+--     namespace is in CONFIG.trustedKubeconfigNamespaces (common.lua, kubeconfig_problem);
+--   * a ClusterProfile's labels reach its SveltosCluster only when CONFIG.sveltosClusterLabels
+--     allows them, and never so that it matches CONFIG.managementClusterSelector
+--     (inventory/plan/sveltos.py, carried_labels): Sveltos would treat a tenant's cluster as
+--     the management cluster, deploying there what is meant for it (this mode's
+--     credentials among them).
 
 local PROFILE_GROUP_PREFIX = "multicluster.x-k8s.io/"
 local SVELTOS_KUBECONFIG_SUFFIX = "-sveltos-kubeconfig"
@@ -103,22 +113,54 @@ local function labelled_credentials(profile, secrets_index)
   if key == nil then
     return nil, nil, key_problem
   end
-  local problem = kubeconfig_problem(secret.data[key])
+  local problem = kubeconfig_problem(secret.data[key], namespace_of(secret))
   if problem ~= nil then
     return nil, nil, "Secret " .. ref_of(secret) .. " (labelled " .. label .. ") key " .. key .. ": " .. problem
   end
   return secret, key, nil
 end
 
-local function copy_map(map)
-  local copy = {}
-  for key, value in pairs(map or {}) do
-    copy[key] = value
+-- Settings.carries_sveltos_label: an allowed key, "*", or a prefix ending in "*".
+local function label_allowed(key)
+  for _, pattern in ipairs(CONFIG.sveltosClusterLabels) do
+    local prefix = string.sub(pattern, 1, #pattern - #CONFIG.any)
+    if pattern == key or (ends_with(pattern, CONFIG.any) and string.sub(key, 1, #prefix) == prefix) then
+      return true
+    end
   end
-  return copy
+  return false
 end
 
-local function target_resource(profile, secret_name, secret, key)
+-- The labels of `profile` its SveltosCluster carries: the allowed ones, less the
+-- management cluster selector's when they would match it (named in a note).
+local function carried_labels(profile, notes)
+  local carried = {}
+  local labels = labels_of(profile)
+  for _, key in ipairs(sorted_keys(labels)) do
+    if label_allowed(key) then
+      carried[key] = labels[key]
+    end
+  end
+  local selector_keys = sorted_keys(CONFIG.managementClusterSelector)
+  local matches = #selector_keys > 0
+  for _, key in ipairs(selector_keys) do
+    if carried[key] ~= CONFIG.managementClusterSelector[key] then
+      matches = false
+    end
+  end
+  if matches then
+    local pairs_text = {}
+    for _, key in ipairs(selector_keys) do
+      carried[key] = nil
+      table.insert(pairs_text, key .. "=" .. CONFIG.managementClusterSelector[key])
+    end
+    table.insert(notes, "ClusterProfile " .. ref_of(profile) .. ": label " .. table.concat(pairs_text, ", ")
+      .. " not carried onto its SveltosCluster: it would match managementClusterSelector")
+  end
+  return carried
+end
+
+local function target_resource(profile, secret_name, secret, key, notes)
   local spec = {
     name = name_of(profile),
     namespace = namespace_of(profile),
@@ -128,8 +170,9 @@ local function target_resource(profile, secret_name, secret, key)
   if CONFIG.emit == "kubeconfig" then
     spec.sourceSecretName = name_of(secret)
     spec.sourceSecretNamespace = namespace_of(secret)
+    spec.staticOnly = not trusted_kubeconfig_source(namespace_of(secret))
   else
-    spec.labels = copy_map(labels_of(profile))
+    spec.labels = carried_labels(profile, notes)
     spec.displayName = (profile.spec or {}).displayName or ""
   end
   return {
@@ -156,7 +199,7 @@ function evaluate()
       if secret == nil then
         table.insert(notes, skip .. reason)
       else
-        table.insert(targets, target_resource(profile, secret_name, secret, key))
+        table.insert(targets, target_resource(profile, secret_name, secret, key, notes))
       end
     end
   end

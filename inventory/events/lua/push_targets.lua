@@ -15,9 +15,19 @@
 -- including its fixes to seed 000:
 --   * the kubeconfig Secret is looked up in the Cluster's own namespace;
 --   * a ClusterSet claimed by several Namespaces resolves to the lexicographically first;
---   * two Clusters wanting one Secret name: neither is written;
+--   * two Clusters wanting one Secret name: neither is written, unless exactly one of
+--     them names its own namespace, which then wins over claimants from elsewhere;
 --   * a Cluster without a usable kubeconfig, or whose names break Kubernetes limits, is
 --     skipped.
+-- And the trust routes of stack config (SPEC section 9), baked into CONFIG as data:
+--   * only Namespaces stack config routes credentials to (CONFIG.consumerNamespaces,
+--     CONFIG.consumerNamespaceSelector) receive push Secrets; the label alone is a request;
+--   * a Cluster's labels place it (cpNs) only where CONFIG.clusterPlacementRoutes allows
+--     for its own namespace (its own namespace always); a ClusterSet resolves, per
+--     Cluster, to the first claimant the Cluster may place in, so a Namespace claiming a
+--     set can neither take it over nor block it; a refused Cluster claims no Secret name;
+--   * kubeconfigs from namespaces outside CONFIG.trustedKubeconfigNamespaces carry static
+--     credentials only (common.lua, kubeconfig_problem).
 -- What direct mode reports as diagnostics goes to `message` (sveltos-agent logs it).
 
 local CAPI_GROUP_PREFIX = "cluster.x-k8s.io/"
@@ -62,14 +72,37 @@ local function index_kubeconfig_secrets(objects)
   return index
 end
 
-local function collect_namespaces(objects)
+-- Settings.receives_credentials: named (or "*"), or matched by every pair of the selector.
+local function receives_credentials(namespace)
+  if contains(CONFIG.consumerNamespaces, CONFIG.any) or contains(CONFIG.consumerNamespaces, name_of(namespace)) then
+    return true
+  end
+  local labels = labels_of(namespace)
+  local selector_keys = sorted_keys(CONFIG.consumerNamespaceSelector)
+  for _, key in ipairs(selector_keys) do
+    if labels[key] ~= CONFIG.consumerNamespaceSelector[key] then
+      return false
+    end
+  end
+  return #selector_keys > 0
+end
+
+-- The consumer Namespaces stack config routes credentials to (sorted), and ClusterSet
+-- name -> the Namespaces claiming it. A labelled Namespace stack config does not route
+-- to is named in a note.
+local function collect_namespaces(objects, notes)
   local consumers = {}
+  local refused = {}
   local set_claims = {}
   for _, obj in ipairs(objects) do
     if obj.kind == "Namespace" then
       local labels = labels_of(obj)
       if labels[CONFIG.consumerNamespaceLabel] ~= nil then
-        consumers[name_of(obj)] = true
+        if receives_credentials(obj) then
+          consumers[name_of(obj)] = true
+        else
+          refused[name_of(obj)] = true
+        end
       end
       for _, key in ipairs(CONFIG.clusterSetNamespaceLabels) do
         local set_name = labels[key]
@@ -80,41 +113,59 @@ local function collect_namespaces(objects)
       end
     end
   end
+  for _, name in ipairs(sorted_keys(refused)) do
+    table.insert(notes, "Namespace " .. name .. " skipped: it carries " .. CONFIG.consumerNamespaceLabel
+      .. " but stack config routes no credentials to it (consumerNamespaces, consumerNamespaceSelector)")
+  end
   return sorted_keys(consumers), set_claims
 end
 
--- ClusterSet name -> Namespace: the lexicographically first claimant (seed 000 took
--- whichever came first in list order).
-local function resolve_cluster_sets(set_claims, notes)
-  local namespace_of_set = {}
-  for _, set_name in ipairs(sorted_keys(set_claims)) do
-    local claimants = sorted_keys(set_claims[set_name])
-    namespace_of_set[set_name] = claimants[1]
-    if #claimants > 1 then
-      table.insert(notes, "ClusterSet " .. set_name .. " is claimed by Namespaces "
-        .. table.concat(claimants, ", ") .. "; using " .. claimants[1])
-    end
-  end
-  return namespace_of_set
+-- Settings.may_place: a Cluster of `cluster_namespace` may name `profile_namespace` as cpNs.
+local function may_place(cluster_namespace, profile_namespace)
+  return profile_namespace == cluster_namespace
+    or routed(CONFIG.clusterPlacementRoutes, cluster_namespace, profile_namespace)
 end
 
--- cpNs: the Cluster's own label, else its ClusterSet's Namespace, else the default.
-local function profile_namespace(cluster, namespace_of_set)
+-- ClusterSet claims by several Namespaces, noted once per set (seed 000 took whichever
+-- came first in list order; here each Cluster takes the first it may place in).
+local function note_contested_sets(set_claims, notes)
+  for _, set_name in ipairs(sorted_keys(set_claims)) do
+    local claimants = sorted_keys(set_claims[set_name])
+    if #claimants > 1 then
+      table.insert(notes, "ClusterSet " .. set_name .. " is claimed by Namespaces "
+        .. table.concat(claimants, ", ") .. "; each Cluster uses the first of them it may place in"
+        .. " (its own namespace or clusterPlacementRoutes)")
+    end
+  end
+end
+
+-- cpNs and where it came from: the Cluster's own label, else the lexicographically first
+-- Namespace claiming its ClusterSet that it may place in, else the default.
+local function profile_namespace(cluster, set_claims)
   local labels = labels_of(cluster)
   if nonempty(labels[CONFIG.clusterProfileNamespaceLabel]) then
-    return labels[CONFIG.clusterProfileNamespaceLabel]
+    return labels[CONFIG.clusterProfileNamespaceLabel], "its label " .. CONFIG.clusterProfileNamespaceLabel
   end
   local set_name = labels[CONFIG.clusterSetLabel]
-  if nonempty(set_name) and namespace_of_set[set_name] ~= nil then
-    return namespace_of_set[set_name]
+  if nonempty(set_name) and set_claims[set_name] ~= nil then
+    for _, claimant in ipairs(sorted_keys(set_claims[set_name])) do
+      if may_place(namespace_of(cluster), claimant) then
+        return claimant, "ClusterSet " .. set_name
+      end
+    end
   end
-  return CONFIG.defaultProfileNamespace
+  return CONFIG.defaultProfileNamespace, "defaultProfileNamespace"
 end
 
 -- The Cluster's push Secret identity, or nil (and a note) when its names are unusable.
-local function push_target(cluster, namespace_of_set, notes)
+local function push_target(cluster, set_claims, notes)
   local profile_name = labels_of(cluster)[CONFIG.clusterProfileNameLabel]
-  local profile_ns = profile_namespace(cluster, namespace_of_set)
+  local profile_ns, placed_by = profile_namespace(cluster, set_claims)
+  if not may_place(namespace_of(cluster), profile_ns) then
+    table.insert(notes, "Cluster " .. ref_of(cluster) .. " skipped: " .. placed_by .. " places it in namespace "
+      .. profile_ns .. ", which clusterPlacementRoutes does not allow for namespace " .. namespace_of(cluster))
+    return nil
+  end
   local secret_name = profile_ns .. "-" .. profile_name .. KUBECONFIG_SUFFIX
   local problems = {}
   for _, pair in ipairs({{CONFIG.profileLabel, profile_name}, {CONFIG.profileNamespaceLabel, profile_ns}}) do
@@ -133,8 +184,16 @@ local function push_target(cluster, namespace_of_set, notes)
   return {cluster = cluster, profile_name = profile_name, profile_ns = profile_ns, secret_name = secret_name}
 end
 
--- Targets whose Secret name no other Cluster claims; a clash drops every claimant.
--- Checked before kubeconfigs are looked at, as in direct mode.
+-- A target whose cpNs is its Cluster's own namespace: that Cluster needs no route for it.
+local function at_home(target)
+  return target.profile_ns == namespace_of(target.cluster)
+end
+
+-- Targets whose Secret name no other Cluster claims. On a clash the one claimant whose
+-- cpNs is its own namespace wins over claimants from elsewhere, so a route into a
+-- namespace never lets a Cluster of another namespace displace that namespace's own;
+-- otherwise every claimant is dropped. Checked before kubeconfigs are looked at, as in
+-- direct mode.
 local function without_clashes(targets, notes)
   local by_name = {}
   for _, target in ipairs(targets) do
@@ -144,8 +203,18 @@ local function without_clashes(targets, notes)
   local kept = {}
   for _, target in ipairs(targets) do
     local claimants = by_name[target.secret_name]
-    if #claimants == 1 then
+    local home = {}
+    for _, claimant in ipairs(claimants) do
+      if at_home(claimant) then
+        table.insert(home, claimant)
+      end
+    end
+    if #claimants == 1 or (#home == 1 and home[1] == target) then
       table.insert(kept, target)
+    elseif #home == 1 then
+      table.insert(notes, "Cluster " .. ref_of(target.cluster) .. " skipped: push Secret name "
+        .. target.secret_name .. " belongs to Cluster " .. ref_of(home[1].cluster)
+        .. ", whose own namespace it names")
     else
       local others = {}
       for _, other in ipairs(claimants) do
@@ -197,7 +266,7 @@ local function capi_kubeconfig(cluster, secrets_index, notes)
   local data = secret.data or {}
   for _, key in ipairs(CAPI_KUBECONFIG_KEYS) do
     if data[key] ~= nil then
-      local problem = kubeconfig_problem(data[key])
+      local problem = kubeconfig_problem(data[key], namespace_of(secret))
       if problem ~= nil then
         table.insert(notes, skip .. "kubeconfig Secret " .. ref_of(secret) .. " key " .. key .. ": " .. problem)
         return nil
@@ -225,6 +294,7 @@ local function target_resource(target, kubeconfig_secret, kubeconfig_key, consum
       kubeconfigSecretName = name_of(kubeconfig_secret),
       kubeconfigSecretNamespace = namespace_of(kubeconfig_secret),
       kubeconfigKey = kubeconfig_key,
+      staticOnly = not trusted_kubeconfig_source(namespace_of(kubeconfig_secret)),
     },
   }
 end
@@ -232,13 +302,13 @@ end
 function evaluate()
   local objects = resources or {}
   local notes = {}
-  local consumers, set_claims = collect_namespaces(objects)
-  local namespace_of_set = resolve_cluster_sets(set_claims, notes)
+  local consumers, set_claims = collect_namespaces(objects, notes)
+  note_contested_sets(set_claims, notes)
   local secrets_index = index_kubeconfig_secrets(objects)
 
   local targets = {}
   for _, cluster in ipairs(collect_clusters(objects)) do
-    local target = push_target(cluster, namespace_of_set, notes)
+    local target = push_target(cluster, set_claims, notes)
     if target ~= nil then
       table.insert(targets, target)
     end
