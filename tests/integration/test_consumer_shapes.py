@@ -38,6 +38,7 @@ from pulumi import automation as auto
 from tests.integration.controlplane import REPO, ControlPlane
 from tests.integration.inventory_objects import PROFILES, Inventory, secret_reader_provider
 from tests.integration.project import ProjectStack
+from tests.seed_routes import SEED_ROUTES_CONFIG
 
 CONSUMER_LABEL = "x-k8s.io/cluster-inventory-consumer"
 PROFILE_LABEL = "x-k8s.io/cluster-profile"
@@ -221,6 +222,7 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
                                                                          "gamma-source", "kubeconfig")],
                         labels={"env": "staging"})
     settings: dict[str, object] = {
+        **SEED_ROUTES_CONFIG,
         "kubeconfig": str(control_plane.kubeconfig),
         "capiNamespaces": [names["capi"]],
         "profileNamespaces": [names["fleet"]],

@@ -32,6 +32,7 @@ from tests.integration.inventory_objects import (
 )
 from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import resource_changes
+from tests.seed_routes import SEED_ROUTES_CONFIG
 
 PLUGIN = Path(__file__).parent / "plugins" / "rotating-token"
 REFRESH_AT = "cluster-inventory.io/credential-refresh-at"
@@ -100,6 +101,7 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
         "execConfig": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(PLUGIN),
                        "provideClusterInfo": True, "interactiveMode": "Never"}}]}))
     config: dict[str, object] = {
+        **SEED_ROUTES_CONFIG,
         "kubeconfig": str(control_plane.kubeconfig),
         "capiNamespaces": [capi_ns],
         "profileNamespaces": [fleet_ns],

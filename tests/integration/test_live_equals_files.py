@@ -15,6 +15,7 @@ from inventory.pipeline import compute_plan
 from inventory.settings import Settings
 from tests.integration.controlplane import ControlPlane
 from tests.integration.inventory_objects import kubeconfig_text
+from tests.seed_routes import SEED_ROUTES_CONFIG
 
 
 def _b64(text: str) -> str:
@@ -78,7 +79,7 @@ def test_live_cluster_and_manifest_directory_give_identical_plans(
             body = {**created.to_dict(), "status": obj["status"]}
             status.replace(body=body, namespace=obj["metadata"]["namespace"])
     try:
-        common = {"capiNamespaces": [f"capi-{run_id}"], "profileNamespaces": [f"fleet-{run_id}"],
+        common = {**SEED_ROUTES_CONFIG, "capiNamespaces": [f"capi-{run_id}"], "profileNamespaces": [f"fleet-{run_id}"],
                   "consumerNamespaceLabel": f"consumer-{run_id}"}
         now = datetime(2026, 11, 21, tzinfo=UTC)
         live = compute_plan(Settings.from_mapping({**common, "kubeconfig": str(control_plane.kubeconfig)}), now)

@@ -53,6 +53,9 @@ def init_stack(workdir: Path, stack: str, control_plane: ControlPlane, names: di
     pulumi(workdir, "config", "set", "--path", f"{key}capiNamespaces[0]", names["capi"])
     pulumi(workdir, "config", "set", "--path", f"{key}profileNamespaces[0]", names["fleet"])
     pulumi(workdir, "config", "set", f"{key}consumerNamespaceLabel", names["label"])
+    # The routes of a stack that keeps the seeds' behaviour (docs/changes.md), set as a user would.
+    for path in ('consumerNamespaces[0]', 'clusterPlacementRoutes["*"][0]', 'secretReaderRoutes["*"][0]'):
+        pulumi(workdir, "config", "set", "--path", f"cluster-inventory:{path}", "*")
     pulumi(workdir, "config", "set", f"{key}managedByValue", f"ci-{names['id']}")
     pulumi(workdir, "config", "set", f"{key}scheduleIntervalMinutes", "0")
 

@@ -37,6 +37,7 @@ from tests.integration.inventory_objects import PROFILES as PROFILE_CRD
 from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import local_backend_env
 from tests.integration.watching import ObjectWatch
+from tests.seed_routes import SEED_ROUTES_CONFIG
 
 CLUSTERS, CONSUMERS, PROFILES = 12, 2, 2
 STACKS = ("shard-0", "shard-1", "shard-2")
@@ -73,7 +74,8 @@ def test_two_shards_to_three_and_back_with_no_delete(control_plane: ControlPlane
     inv.secret(fleet, "src", {"kubeconfig": kubeconfig_text("https://p.example", "P")})
     for i in range(PROFILES):
         inv.cluster_profile(fleet, f"p{i}", [secret_reader_provider("https://p.example", "src", "kubeconfig")])
-    config = {"kubeconfig": str(control_plane.kubeconfig), "capiNamespaces": [capi], "profileNamespaces": [fleet],
+    config = {**SEED_ROUTES_CONFIG, "kubeconfig": str(control_plane.kubeconfig), "capiNamespaces": [capi],
+              "profileNamespaces": [fleet],
               "consumerNamespaceLabel": label, "managedByValue": f"ci-{run_id}", "scheduleIntervalMinutes": 0,
               "maxDeletions": 0}  # any deletion the guards counted after a move would stop the run
     selector = f"app.kubernetes.io/managed-by=ci-{run_id}"
@@ -258,7 +260,8 @@ def test_feature_e_statuses_move_with_their_profiles_and_a_run_during_the_move_s
             inv.custom.patch_namespaced_custom_object_status(group, version, capi, plural, cluster, {"status": {
                 "conditions": [{"type": "ControlPlaneAvailable", "status": "True", "reason": "Available",
                                 "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})
-    config = {"kubeconfig": str(control_plane.kubeconfig), "capiNamespaces": [capi], "profileNamespaces": [fleet],
+    config = {**SEED_ROUTES_CONFIG, "kubeconfig": str(control_plane.kubeconfig), "capiNamespaces": [capi],
+              "profileNamespaces": [fleet],
               "consumerNamespaceLabel": label, "managedByValue": f"ci-{run_id}", "scheduleIntervalMinutes": 0,
               "clusterProfileMode": "direct", "clusterManagerName": f"mgr-{run_id}", "maxDeletions": 0}
     selector = f"app.kubernetes.io/managed-by=ci-{run_id}"

@@ -46,6 +46,9 @@ def init_stack(workdir: Path, stack: str, control_plane: ControlPlane, names: di
                        ("sveltosMode", "off"), ("scheduleIntervalMinutes", "0")):
         pulumi(workdir, "config", "set", f"cluster-inventory:{key}", value)
     pulumi(workdir, "config", "set", "--path", "cluster-inventory:capiNamespaces[0]", names["capi"])
+    # The routes of a stack that keeps the seeds' behaviour (docs/changes.md), set as a user would.
+    for path in ('consumerNamespaces[0]', 'clusterPlacementRoutes["*"][0]', 'secretReaderRoutes["*"][0]'):
+        pulumi(workdir, "config", "set", "--path", f"cluster-inventory:{path}", "*")
 
 
 def backend_bytes(workdir: Path) -> int:
