@@ -35,8 +35,16 @@ class ExistingObjects:
         self._client: Any = None
 
     def __call__(self, obj: DesiredObject) -> bool:
+        return self.taken_by(obj) is not None
+
+    def taken_by(self, obj: DesiredObject) -> str | None:
+        """Who holds ``obj``'s name, when an object other than this stack's has it (None: free, or this
+        stack's own)."""
         owners = self._owners_of(obj.api_version, obj.kind, obj.namespace)
-        return obj.name in owners and owners[obj.name][0] != self._owner
+        if obj.name not in owners or owners[obj.name][0] == self._owner:
+            return None
+        stack = owners[obj.name][0]
+        return f"stamped by stack {stack}" if stack else "not written by any stack"
 
     def sveltos_kind(self, obj: DesiredObject) -> str | None:
         """The ``projectsveltos.io/owner-kind`` of the object as it exists (None: absent or no such object)."""
