@@ -105,8 +105,8 @@ def test_a_replacement_counts_against_its_source_namespace() -> None:
                              fields={"type": "example.com/kubeconfig"}) if o.kind == "Secret" else o for o in fleet]
     held = _decide(_deployed(fleet), retyped, Settings(max_deletions=2))
     assert held.counts() == {"team-a": 3}
-    assert {d.reason for d in held.held["team-a"]} == {"replaced: Secret type changed from Opaque to "
-                                                       "example.com/kubeconfig"}
+    reason = "replaced: Secret type changed from Opaque to example.com/kubeconfig"
+    assert {d.reason for d in held.held["team-a"]} == {reason}
 
 
 def test_objects_planned_from_stack_config_are_one_group() -> None:
