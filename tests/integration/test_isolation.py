@@ -18,13 +18,16 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from tests.integration.controlplane import ControlPlane
 from tests.integration.inventory_objects import SVELTOS, Inventory, kubeconfig_text, secret_reader_provider
 from tests.integration.project import ProjectStack
+from tests.integration.test_rbac import token_kubeconfig
 
 A_PROFILES = [f"a{i}" for i in range(11)]
 B_PROFILES = ["b0", "b1"]
@@ -169,3 +172,61 @@ def test_a_name_a_tenant_already_holds_skips_only_that_profile(world: World) -> 
             f"Secret {world.b}/{taken} that this stack does not manage (not written by any stack)") in skipped
     assert f"SveltosCluster {world.b}/b3 not declared: it goes with Secret {world.b}/{taken}" in skipped
     assert f"{world.b}/{taken} not declared" in world.log()
+
+
+def test_a_forbidden_source_secret_skips_only_the_profile_naming_it(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """The deploy identity may read and write Secrets in the tenants' namespaces only. A profile that
+    names a Secret elsewhere (even along a route stack config allows) gets a 403 on it: that profile is
+    skipped and reported, every other profile is deployed, the run exits 0."""
+    run_id = uuid.uuid4().hex[:6]
+    inv = Inventory(control_plane.api)
+    tenant, other, accounts = f"tenant-{run_id}", f"platform-{run_id}", f"accounts-{run_id}"
+    for namespace in (tenant, other, accounts):
+        inv.namespace(namespace)
+    _source_secret(inv, tenant, f"TOKEN-{tenant}")
+    inv.secret(other, "prod-kubeconfig", {"kubeconfig": kubeconfig_text("https://prod:6443", "TOKEN-PROD")})
+    inv.cluster_profile(tenant, "good", [secret_reader_provider(f"https://{tenant}:6443", "src", "kubeconfig")])
+    inv.cluster_profile(tenant, "reaching", [secret_reader_provider("https://prod:6443", "prod-kubeconfig",
+                                                                    "kubeconfig", namespace=other)])
+    rbac = client.RbacAuthorizationV1Api(control_plane.api)
+    everywhere = [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list"]},
+                  {"apiGroups": ["multicluster.x-k8s.io"], "resources": ["clusterprofiles"],
+                   "verbs": ["get", "list", "watch"]},
+                  {"apiGroups": ["lib.projectsveltos.io"], "resources": ["sveltosclusters"],
+                   "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]
+    secrets = [{"apiGroups": [""], "resources": ["secrets"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]
+    roles = {f"isolation-everywhere-{run_id}": everywhere, f"isolation-secrets-{run_id}": secrets}
+    for name, rules in roles.items():
+        rbac.create_cluster_role({"metadata": {"name": name}, "rules": rules})
+    subject = [{"kind": "ServiceAccount", "name": "deployer", "namespace": accounts}]
+    inv.core.create_namespaced_service_account(accounts, {"metadata": {"name": "deployer"}})
+    rbac.create_cluster_role_binding({"metadata": {"name": f"isolation-everywhere-{run_id}"}, "subjects": subject,
+                                      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                                  "name": f"isolation-everywhere-{run_id}"}})
+    rbac.create_namespaced_role_binding(tenant, {"metadata": {"name": "deployer-secrets"}, "subjects": subject,
+                                                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                                             "kind": "ClusterRole",
+                                                             "name": f"isolation-secrets-{run_id}"}})
+    token = inv.core.create_namespaced_service_account_token(
+        "deployer", accounts, {"spec": {"expirationSeconds": 3600}}).status.token
+    kubeconfig = token_kubeconfig(control_plane.kubeconfig, token, tmp_path / "deployer.kubeconfig")
+    stack = ProjectStack(tmp_path / "project")
+    stack.configure(kubeconfig=str(kubeconfig), pushMode="off", profileNamespaces=[tenant],
+                    secretReaderRoutes={tenant: [other]}, managedByValue=f"ci-{run_id}", scheduleIntervalMinutes=0)
+    try:
+        stack.up()
+        assert stack.managed_resources() == {f"Secret/{tenant}/good-sveltos-kubeconfig", f"SveltosCluster/{tenant}/good"}
+        [reported] = [line for line in stack.stack.outputs()["skipped"].value if f"{tenant}/reaching" in line]
+        assert (f"ClusterProfile {tenant}/reaching: skipped: kubeconfig-secretreader: source Secret "
+                f"{other}/prod-kubeconfig could not be read: HTTP 403 forbidden") in reported
+        assert "TOKEN-PROD" not in "\n".join(stack.output)
+    finally:
+        stack.destroy()
+        rbac.delete_cluster_role_binding(f"isolation-everywhere-{run_id}")
+        for name in roles:
+            rbac.delete_cluster_role(name)
+        for namespace in (tenant, other, accounts):
+            control_plane.delete_namespace(namespace)
