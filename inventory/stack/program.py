@@ -121,8 +121,8 @@ def _run() -> None:
     guards.check_pinned_cluster(cluster, settings)
     guards.check_cluster_move(previous, cluster, settings)
     objects = handover.from_sveltos(plan.objects, handover.claiming_features(switch, settings), stack_name())
-    # ExistingObjects lists nothing until asked: for the adoption check (only without
-    # adoptExisting), for deletions a failed earlier run left undone (usually none), and for
+    # ExistingObjects lists nothing until asked: for names other writers hold (objects new to the
+    # stack, only without adoptExisting), for deletions a failed earlier run left undone (usually none), and for
     # objects an earlier run handed to Sveltos (usually none).
     existing = ExistingObjects(settings, stack_name())
     handing = _handing_to_sveltos(inventory, settings, handing_features, switch, previous, existing.sveltos_kind,
