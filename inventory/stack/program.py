@@ -130,8 +130,10 @@ def _run() -> None:
     # What this stack's own events mode had Sveltos write is this stack's to take back.
     taken_back = {obj.logical_name for obj in objects if obj.feature in switch.from_sveltos}
     # A name another writer holds costs only the objects planned under it (SPEC §9).
-    declarable, taken = guards.skip_taken_names(objects, previous.objects.keys() | taken_back, existing.taken_by,
-                                                settings)
+    known = previous.objects.keys() | taken_back
+    if not settings.adopt_existing:
+        existing.prefetch(obj for obj in objects if obj.logical_name not in known)
+    declarable, taken = guards.skip_taken_names(objects, known, existing.taken_by, settings)
     declared = (*declarable, *handing.objects)
     deletions = guards.planned_deletions(previous, declared, cluster, existing.exists)
     held = holdback.hold_back(deletions, previous, declared, cluster, settings)
