@@ -37,6 +37,7 @@ from kubernetes import client, config
 from tests.integration.controlplane import REPO, ControlPlane
 from tests.integration.inventory_objects import PROFILES, Inventory, secret_reader_provider
 from tests.integration.project import ProjectStack
+from tests.seed_routes import SEED_ROUTES_CONFIG
 
 CONSUMER_LABEL = "x-k8s.io/cluster-inventory-consumer"
 PROFILE_LABEL = "x-k8s.io/cluster-profile"
@@ -154,7 +155,7 @@ class World:
 
     def render(self, tmp: Path) -> set[str]:
         config_file = tmp / "config.yaml"
-        config_file.write_text(yaml.safe_dump(self.config))
+        config_file.write_text(yaml.safe_dump({**SEED_ROUTES_CONFIG, **self.config}))  # as ProjectStack starts
         result = subprocess.run(
             [sys.executable, "-m", "inventory", "render", "--kubeconfig", str(REPO / ".local" / "kubeconfig"),
              "--config", str(config_file), "-o", "json"],
