@@ -84,6 +84,9 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     (workdir / "provider").symlink_to(REPO / "provider")  # Pulumi.yaml's plugins.providers path
     config = {**fleet.stack_config(), "cluster-inventory:managedByValue": fleet.prefix,
               "cluster-inventory:kubeconfig": str(control_plane.kubeconfig)}
+    # The consumer the last step adds is routed from the start (docs/security.md, receiving namespaces).
+    config["cluster-inventory:consumerNamespaces"] = [*config["cluster-inventory:consumerNamespaces"],
+                                                      f"{fleet.prefix}-consumer-extra"]
     (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": config}))
     env = {**tools_env(), "PULUMI_BACKEND_URL": f"file://{workdir / 'state'}",
            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
