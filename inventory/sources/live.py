@@ -3,8 +3,9 @@
 Reads are bounded: label selectors and the configured namespaces pick the objects,
 lists are paginated, and the Secrets a ``kubeconfig-secretreader`` provider names
 are fetched one by one. Raw JSON goes through the same parser and selection as the
-directory source. Any failed read raises ``InventoryReadError``; it never turns
-into an empty list.
+directory source. A failed list raises ``InventoryReadError``; it never turns into an
+empty list. A Secret a ClusterProfile names (a tenant's request, SPEC §9) that is not
+found or forbidden costs only the profiles naming it: they are skipped and reported.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from inventory.model import Inventory
+from inventory.credentials import secret_reader_reference
+from inventory.model import Diagnostic, Inventory
 from inventory.settings import Settings
 from inventory.sources.errors import InventoryReadError
 from inventory.sources.parse import (
@@ -55,10 +57,11 @@ def read_cluster(settings: Settings) -> Inventory:
     """The inventory held by the management cluster that ``settings`` point at."""
     client = api_client(settings)
     try:
-        raws = _ClusterReader(client, settings).read()
+        reader = _ClusterReader(client, settings)
+        raws = reader.read()
     finally:
         client.close()  # type: ignore[no-untyped-call]
-    return select_relevant(build_inventory(raws), settings)
+    return select_relevant(build_inventory(raws, reader.diagnostics), settings)
 
 
 # A cluster has no identity API; the UID of its kube-system namespace is the usual stand-in
@@ -139,6 +142,8 @@ class _ClusterReader:
         self._apis = k8s.ApisApi(client)
         self._settings = settings
         self._server = client.configuration.host
+        self.diagnostics: list[Diagnostic] = []  # profiles skipped while reading (a forbidden source Secret)
+        self._forbidden: dict[tuple[str, str], str] = {}  # (namespace, name) of a source Secret -> why
 
     def read(self) -> list[RawObject]:
         settings = self._settings
@@ -161,6 +166,7 @@ class _ClusterReader:
                 keep(self._secrets(selectors.profile_labelled, settings.profile_namespaces))
                 keep(self._secrets(selectors.stored_credentials, settings.profile_namespaces))
                 keep(self._referenced_secrets(profiles, objects))
+                self._skip_profiles_naming_forbidden_secrets(objects)
         lookalikes = mcr_lookalike_selector(settings)
         if lookalikes is not None:
             keep(self._secrets(lookalikes, ()))
@@ -188,19 +194,40 @@ class _ClusterReader:
         for namespace, name in referenced_secret_names(parsed, self._settings):
             if ("Secret", namespace, name) in already_read:
                 continue
-            resource = _Resource(f"get Secret {namespace}/{name}", "get secrets", "")
+            resource = _Resource(f"get Secret {namespace}/{name}", f"get secrets in namespace {namespace}", "")
             try:
                 body = self._call(
                     resource,
                     partial(self._core.read_namespaced_secret, name, namespace, **_raw_options()),
                     missing_ok=True,
+                    forbidden_ok=True,
                 )
             except _NotFound:
+                continue
+            except _Forbidden as err:
+                self._forbidden[(namespace, name)] = str(err)
                 continue
             item = json.loads(body)
             item.setdefault("apiVersion", "v1")
             item.setdefault("kind", "Secret")
             yield item
+
+    def _skip_profiles_naming_forbidden_secrets(self, objects: dict[tuple[str, str, str], Mapping[str, Any]]) -> None:
+        """A source Secret this identity may not read skips the profiles that name it, and only those."""
+        if not self._forbidden:
+            return
+        profiles = {key: body for key, body in objects.items() if key[0] == "ClusterProfile"}
+        for profile in build_inventory(RawObject(body) for body in profiles.values()).profiles:
+            try:
+                reference = secret_reader_reference(profile)
+            except ValueError:
+                continue  # planning reports a malformed provider
+            if reference is None or (reference.namespace, reference.name) not in self._forbidden:
+                continue
+            del objects[("ClusterProfile", profile.namespace, profile.name)]
+            self.diagnostics.append(Diagnostic(profile.ref, (
+                f"skipped: kubeconfig-secretreader: source Secret {reference.namespace}/{reference.name} could not "
+                f"be read: {self._forbidden[(reference.namespace, reference.name)]}")))
 
     def _profiles(self) -> Iterator[Mapping[str, Any]]:
         group, version, plural = _PROFILES
@@ -283,8 +310,10 @@ class _ClusterReader:
             if token is None:
                 return
 
-    def _call(self, resource: _Resource, request: Callable[[], Any], *, missing_ok: bool = False) -> bytes:
-        """The raw response body of ``request``; failures become ``InventoryReadError``."""
+    def _call(self, resource: _Resource, request: Callable[[], Any], *, missing_ok: bool = False,
+              forbidden_ok: bool = False) -> bytes:
+        """The raw response body of ``request``; failures become ``InventoryReadError`` (``_NotFound``
+        and ``_Forbidden`` where the caller tolerates them)."""
         try:
             response = request()
             body: bytes = response.data
@@ -292,6 +321,9 @@ class _ClusterReader:
         except ApiException as err:
             if err.status == 404 and missing_ok:
                 raise _NotFound from None
+            if err.status == 403 and forbidden_ok:
+                raise _Forbidden(f"HTTP 403 forbidden ({_status_message(err)}): grant this identity RBAC to "
+                                 f"{resource.rbac}, or point the profile at a Secret it may read") from None
             raise InventoryReadError(self._api_error(resource, err)) from None
         except (urllib3.exceptions.HTTPError, OSError) as err:
             raise InventoryReadError(
@@ -313,6 +345,10 @@ class _ClusterReader:
 
 class _NotFound(Exception):
     """A GET found nothing (the caller tolerates it)."""
+
+
+class _Forbidden(Exception):
+    """A GET this identity may not make (the caller tolerates it); the message says why."""
 
 
 def _list_options(token: str | None) -> dict[str, Any]:

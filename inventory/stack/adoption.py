@@ -11,6 +11,8 @@ of objects costs a handful of small requests and never reads Secret data.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from inventory.model import DesiredObject
@@ -19,6 +21,12 @@ from inventory.settings import Settings
 from inventory.sources import InventoryReadError
 
 OWNER_ANNOTATION = "cluster-inventory.io/stack"
+# Lists made at once by ``prefetch``. Only objects new to the stack are looked up, so a steady run
+# lists nothing; a first run lists each (kind, namespace) once. Measured on the local control plane
+# (2 shared cores) for 2,000 objects in 1,000 namespaces, 2,000 lists: 3.5-4.3 s one after the
+# other, 2.3-2.6 s eight at a time (one cluster-wide list would be 0.14 s, but needs a cluster-wide
+# list right that the namespaced roles do not grant). Fleets laid out as bench/fleet.py's need 5.
+LIST_WORKERS = 8
 # Ask the API server for metadata only (names and annotations), not whole objects.
 _METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"}
 
@@ -32,11 +40,20 @@ class ExistingObjects:
         self._settings = settings
         self._owner = owner
         self._owners: dict[tuple[str, str, str | None], dict[str, tuple[str | None, str | None]]] = {}
+        self._resources: dict[tuple[str, str], Any] = {}
         self._client: Any = None
 
     def __call__(self, obj: DesiredObject) -> bool:
+        return self.taken_by(obj) is not None
+
+    def taken_by(self, obj: DesiredObject) -> str | None:
+        """Who holds ``obj``'s name, when an object other than this stack's has it (None: free, or this
+        stack's own)."""
         owners = self._owners_of(obj.api_version, obj.kind, obj.namespace)
-        return obj.name in owners and owners[obj.name][0] != self._owner
+        if obj.name not in owners or owners[obj.name][0] == self._owner:
+            return None
+        stack = owners[obj.name][0]
+        return f"stamped by stack {stack}" if stack else "not written by any stack"
 
     def sveltos_kind(self, obj: DesiredObject) -> str | None:
         """The ``projectsveltos.io/owner-kind`` of the object as it exists (None: absent or no such object)."""
@@ -52,6 +69,24 @@ class ExistingObjects:
         parts = logical_name.split("/")
         namespace, name = (parts[1], parts[2]) if len(parts) == 3 else (None, parts[-1])
         return name in self._owners_of(api_version, kind, namespace)
+
+    def prefetch(self, objects: Iterable[DesiredObject]) -> None:
+        """List, ``LIST_WORKERS`` at a time, every (apiVersion, kind, namespace) of ``objects`` not listed yet."""
+        keys = sorted({(o.api_version, o.kind, o.namespace) for o in objects} - self._owners.keys(),
+                      key=lambda key: (key[0], key[1], key[2] or ""))
+        if len(keys) < 2:
+            return
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.dynamic.exceptions import DynamicApiError
+
+        for api_version, kind in sorted({(key[0], key[1]) for key in keys}):
+            try:  # discovery once per kind, before the lists share the client
+                self._resource(api_version, kind)
+            except (ApiException, DynamicApiError, OSError):
+                pass  # each list reports it, naming the kind
+        with ThreadPoolExecutor(LIST_WORKERS) as pool:
+            for key, owners in zip(keys, pool.map(lambda key: self._list(*key), keys), strict=True):
+                self._owners[key] = owners
 
     def _owners_of(self, api_version: str, kind: str,
                    namespace: str | None) -> dict[str, tuple[str | None, str | None]]:
@@ -69,13 +104,27 @@ class ExistingObjects:
             self._client = DynamicClient(api_client(self._settings))  # type: ignore[no-untyped-call]
         return self._client
 
+    def _resource(self, api_version: str, kind: str) -> Any:
+        """The dynamic client's resource for a kind (None: the API server does not serve it)."""
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        key = (api_version, kind)
+        if key not in self._resources:
+            try:
+                self._resources[key] = self._dynamic().resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                self._resources[key] = None
+        return self._resources[key]
+
     def _list(self, api_version: str, kind: str, namespace: str | None) -> dict[str, tuple[str | None, str | None]]:
         from kubernetes.client.exceptions import ApiException
         from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 
         where = f"{kind} ({api_version}) in namespace {namespace}" if namespace else f"{kind} ({api_version})"
         try:
-            resource = self._dynamic().resources.get(api_version=api_version, kind=kind)
+            resource = self._resource(api_version, kind)
+            if resource is None:
+                return {}  # no such kind: nothing can clash
             items = resource.get(namespace=namespace, header_params=_METADATA_ONLY).items
         except (ResourceNotFoundError, NotFoundError):
             return {}  # no such kind or namespace: nothing can clash

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from inventory.model import DesiredObject
+from inventory.model import DesiredObject, Diagnostic
 from inventory.settings import Settings, ShardAssignment
 
 # The outputs each run writes (inventory/stack/resources.py) and the next reads back (PreviousRun): every
@@ -33,6 +33,11 @@ MANAGEMENT_CLUSTER_OUTPUT = "managementCluster"
 MODES_OUTPUT = "modes"
 HANDING_OVER_OUTPUT = "handingOver"
 HANDED_OVER_OUTPUT = "handedOver"
+# Every managed object's source namespace (inventory/stack/holdback.py), so that the next run
+# counts a deletion against the namespace of the Cluster or ClusterProfile it was planned from.
+SOURCES_OUTPUT = "managedObjectSources"
+# The deletions this run held back, per source namespace (holdback.HeldBack.counts).
+HELD_BACK_OUTPUT = "heldBackDeletions"
 # The shard this stack declares (``shard_layout``): a run whose config names another layout
 # would delete what other shards now declare, so it stops until the state has been moved.
 SHARDS_OUTPUT = "shards"
@@ -66,11 +71,13 @@ def shape(api_version: str, kind: str, fields: Mapping[str, Any]) -> str:
     return result
 
 
-def objects_by_shape(objects: Iterable[DesiredObject]) -> dict[str, list[str]]:
-    """Logical names grouped by shape: the ``managedObjects`` output the next run reads back."""
+def objects_by_shape(objects: Iterable[DesiredObject], kept: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """Logical names grouped by shape, with ``kept`` (name -> shape: objects declared as they were)
+    added: the ``managedObjects`` output the next run reads back."""
     grouped: dict[str, list[str]] = {}
-    for obj in sorted(objects, key=lambda o: o.logical_name):
-        grouped.setdefault(shape_of(obj), []).append(obj.logical_name)
+    shapes = {obj.logical_name: shape_of(obj) for obj in objects}
+    for name, shape_ in sorted({**shapes, **(kept or {})}.items()):
+        grouped.setdefault(shape_, []).append(name)
     return dict(sorted(grouped.items()))
 
 
@@ -86,6 +93,7 @@ class PreviousRun:
     handing_over: frozenset[str] = frozenset()  # objects it was still waiting for Sveltos to write
     shards: Mapping[str, Any] | None = None  # the shard_layout it declared (None: not recorded)
     resharding: Mapping[str, Any] | None = None  # a reshard under way: its command and start (RESHARDING_OUTPUT)
+    sources: Mapping[str, str] = field(default_factory=dict)  # logical name -> source group (SOURCES_OUTPUT)
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any]) -> PreviousRun:
@@ -98,7 +106,8 @@ class PreviousRun:
                    str(cluster) if cluster else None,
                    {str(k): str(v) for k, v in modes.items()} if isinstance(modes, Mapping) else {},
                    _names(outputs.get(HANDED_OVER_OUTPUT)), _names(outputs.get(HANDING_OVER_OUTPUT)),
-                   _layout(shards), dict(resharding) if isinstance(resharding, Mapping) else None)
+                   _layout(shards), dict(resharding) if isinstance(resharding, Mapping) else None,
+                   _grouped_names(outputs.get(SOURCES_OUTPUT)))
 
 
 def _layout(value: Any) -> dict[str, Any] | None:
@@ -110,6 +119,13 @@ def _layout(value: Any) -> dict[str, Any] | None:
 
 def _names(value: Any) -> frozenset[str]:
     return frozenset(str(name) for name in value) if isinstance(value, list) else frozenset()
+
+
+def _grouped_names(value: Any) -> dict[str, str]:
+    """``{group: [names]}`` read back as name -> group (an output a run before it did not write: empty)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(name): str(group) for group, names in value.items() for name in names or ()}
 
 
 def _named_shapes(value: Any) -> dict[str, str | None]:
@@ -169,6 +185,8 @@ def _what_changed(old: str, new: str) -> str:
 
 
 def check_deletion_cap(deletions: Sequence[Deletion], settings: Settings) -> None:
+    """The whole run stops over the cap: for a move to another management cluster, which replaces every
+    object at once (a run within one cluster holds back per source namespace, inventory/stack/holdback.py)."""
     if len(deletions) <= settings.max_deletions or settings.allow_mass_deletion:
         return
     causes = Counter(d.reason for d in deletions)
@@ -205,22 +223,37 @@ def check_pinned_cluster(cluster: str, settings: Settings) -> None:
         )
 
 
-def check_adoption(
-    planned: Sequence[DesiredObject], previous: Iterable[str], existing: Callable[[DesiredObject], bool],
+def skip_taken_names(
+    planned: Sequence[DesiredObject], known: Iterable[str], taken_by: Callable[[DesiredObject], str | None],
     settings: Settings,
-) -> None:
-    """Refuse to take over objects this stack did not create, unless adoptExisting is set."""
+) -> tuple[list[DesiredObject], list[Diagnostic]]:
+    """The planned objects this run declares, and a warning for each it does not: a name held by an
+    object this stack does not manage is skipped (with what its source writes into that namespace:
+    a SveltosCluster and its Secret go together), unless adoptExisting takes such objects over.
+    ``known`` are the stack's own objects; ``taken_by`` says who holds a name (None: nobody else)."""
     if settings.adopt_existing:
-        return
-    known = set(previous)
-    clashes = [obj.logical_name for obj in planned if obj.logical_name not in known and existing(obj)]
-    if clashes:
-        sample = ", ".join(clashes[:SAMPLE_SIZE]) + (" ..." if len(clashes) > SAMPLE_SIZE else "")
-        raise GuardError(
-            f"{len(clashes)} objects already exist and are not managed by this stack: {sample}. "
-            f"To take them over (migrating from the controller or the Event Framework), run with "
-            f"`pulumi config set cluster-inventory:adoptExisting true`; see docs/migration.md."
-        )
+        return list(planned), []
+    known = set(known)
+    taken = {obj.logical_name: holder for obj in planned
+             if obj.logical_name not in known and (holder := taken_by(obj)) is not None}
+    blocked = {(obj.source, obj.namespace): obj for obj in planned
+               if obj.logical_name in taken and obj.source is not None}
+    declared, skipped = [], []
+    for obj in planned:
+        subject = obj.source or obj.ref
+        if obj.logical_name in taken:
+            skipped.append(Diagnostic(subject, (
+                f"{obj.ref} not declared: the name is taken by an existing {obj.ref} that this stack does not "
+                f"manage ({taken[obj.logical_name]}); rename or remove that object, or, to take it over "
+                f"(migrating from the controller or the Event Framework), set "
+                f"`pulumi config set cluster-inventory:adoptExisting true` (docs/migration.md)")))
+        elif obj.source is not None and (obj.source, obj.namespace) in blocked and obj.logical_name not in known:
+            skipped.append(Diagnostic(subject, (
+                f"{obj.ref} not declared: it goes with {blocked[(obj.source, obj.namespace)].ref}, "
+                f"whose name is taken (see that warning)")))
+        else:
+            declared.append(obj)
+    return declared, skipped
 
 
 def shard_layout(count: int, index: int | None, assignment: ShardAssignment) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from inventory.model import Inventory as InventoryModel
 from inventory.plan import handover
 from inventory.settings import Settings, SettingsError
 from inventory.sources import InventoryReadError
-from inventory.stack import backend, guards, memory
+from inventory.stack import backend, guards, holdback, memory
 from inventory.stack import resources as stack
 
 
@@ -30,11 +30,13 @@ class Inventory(pulumi.ComponentResource):
     def __init__(self, name: str, objects: tuple[DesiredObject, ...], owner: str, provider: k8s.Provider,
                  handing: handover.HandOver = handover.NOTHING,
                  waiting_opts: pulumi.ResourceOptions | None = None,
-                 access: stack.StatusAccess | None = None) -> None:
+                 access: stack.StatusAccess | None = None, kept: Mapping[str, holdback.Kept] | None = None) -> None:
         super().__init__("cluster-inventory:index:Inventory", name)
         opts = pulumi.ResourceOptions(parent=self, provider=provider)
         for obj in objects:
             stack.declare_object(obj, owner, opts, access)
+        for logical_name, held in sorted((kept or {}).items()):
+            stack.declare_kept(logical_name, held.shape, opts, access)
         waiting = pulumi.ResourceOptions.merge(opts, waiting_opts)
         for obj in handing.waiting:
             stack.declare_object(obj, owner, waiting)
@@ -119,18 +121,25 @@ def _run() -> None:
     guards.check_pinned_cluster(cluster, settings)
     guards.check_cluster_move(previous, cluster, settings)
     objects = handover.from_sveltos(plan.objects, handover.claiming_features(switch, settings), stack_name())
-    # ExistingObjects lists nothing until asked: for the adoption check (only without
-    # adoptExisting), for deletions a failed earlier run left undone (usually none), and for
+    # ExistingObjects lists nothing until asked: for names other writers hold (objects new to the
+    # stack, only without adoptExisting), for deletions a failed earlier run left undone (usually none), and for
     # objects an earlier run handed to Sveltos (usually none).
     existing = ExistingObjects(settings, stack_name())
     handing = _handing_to_sveltos(inventory, settings, handing_features, switch, previous, existing.sveltos_kind,
                                   {obj.logical_name for obj in objects}, now)
-    declared = objects + handing.objects
-    deletions = guards.planned_deletions(previous, declared, cluster, existing.exists)
-    guards.check_deletion_cap(deletions, settings)
     # What this stack's own events mode had Sveltos write is this stack's to take back.
     taken_back = {obj.logical_name for obj in objects if obj.feature in switch.from_sveltos}
-    guards.check_adoption(objects, previous.objects.keys() | taken_back, existing, settings)
+    # A name another writer holds costs only the objects planned under it (SPEC §9).
+    known = previous.objects.keys() | taken_back
+    if not settings.adopt_existing:
+        existing.prefetch(obj for obj in objects if obj.logical_name not in known)
+    declarable, taken = guards.skip_taken_names(objects, known, existing.taken_by, settings)
+    declared = (*declarable, *handing.objects)
+    deletions = guards.planned_deletions(previous, declared, cluster, existing.exists)
+    held = holdback.hold_back(deletions, previous, declared, cluster, settings)
+    kept = holdback.kept_objects(held, previous)
+    objects = tuple(obj for obj in declarable if obj.logical_name not in kept)  # a held replacement keeps its old self
+    isolation = [*taken, *holdback.diagnostics(held, settings, len(previous.objects))]
 
     problem = stack.checkpoint_problem(len(plan.objects), os.environ)
     if problem and not pulumi.runtime.is_dry_run():
@@ -150,20 +159,21 @@ def _run() -> None:
 
     provider = k8s.Provider("management-cluster", **stack.provider_args(settings, cluster))
     Inventory("inventory", objects, stack_name(), provider, handing, stack.waiting_options(settings),
-              stack.status_access(settings, cluster))
+              stack.status_access(settings, cluster), kept)
     for message in handover_messages(switch, handing, settings):
         pulumi.log.info(message)
 
-    for diagnostic in plan.diagnostics:
+    diagnostics = [*plan.diagnostics, *isolation]
+    for diagnostic in diagnostics:
         pulumi.log.warn(f"{diagnostic.subject}: {diagnostic.reason}")
     warning = stack.refresh_warning(plan.refresh_due, now, settings)
     if warning:
         pulumi.log.warn(warning)
     current = {obj.logical_name for obj in declared}
     removed = {d.logical_name: previous.objects.get(d.logical_name) or previous.pending.get(d.logical_name)
-               for d in deletions if d.logical_name not in current}
-    for key, value in stack.outputs(objects, plan.diagnostics, plan.refresh_due, settings, removed,
-                                    cluster, handing).items():
+               for d in held.released if d.logical_name not in current}
+    for key, value in stack.outputs(objects, diagnostics, plan.refresh_due, settings, removed,
+                                    cluster, handing, kept, held.counts()).items():
         pulumi.export(key, value)
 
 

@@ -59,6 +59,8 @@ from inventory.stack.guards import (
     PENDING_DELETIONS_OUTPUT,
     RESHARDING_OUTPUT,
     SHARDS_OUTPUT,
+    SOURCES_OUTPUT,
+    PreviousRun,
     shape,
     shard_layout,
 )
@@ -250,7 +252,7 @@ def batches(objects: Sequence[Held], limit: int = MOVE_BATCH_CHARS) -> Iterator[
 
 def settle(deployment: dict[str, Any], layout: Mapping[str, Any], defaults: Mapping[str, Any],
            pending: Mapping[str, list[str]] | None = None, forget: Collection[str] = (),
-           nested_providers: Collection[str] = ()) -> dict[str, Any]:
+           nested_providers: Collection[str] = (), sources: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``deployment`` ready for the program's next run: what ``pulumi state move`` left under the
     root stack hangs under the ``Inventory`` component (created if the stack has none), as the
     program declares it, so URNs are the ones the program declares, and every reference to a
@@ -259,7 +261,9 @@ def settle(deployment: dict[str, Any], layout: Mapping[str, Any], defaults: Mapp
     The root's outputs list the objects the state holds, record ``layout`` and no longer say a
     reshard is under way. ``defaults`` fills outputs the stack has not written yet (a new stack);
     ``pending`` adds deletions that a stack leaving the fleet had still to check; the resources
-    whose URNs are in ``forget`` leave the state (``resolve_duplicates``)."""
+    whose URNs are in ``forget`` leave the state (``resolve_duplicates``); ``sources`` (logical name ->
+    source namespace, from every stack's outputs) keeps each object's source namespace recorded, so
+    the next run counts its deletions where they belong (inventory/stack/holdback.py)."""
     resources: list[dict[str, Any]] = [r for r in deployment.get("resources") or [] if r.get("urn") not in forget]
     root = _root(resources)
     if root is None:
@@ -294,6 +298,11 @@ def settle(deployment: dict[str, Any], layout: Mapping[str, Any], defaults: Mapp
     for obj in sorted(held_objects(deployment).values(), key=lambda o: o.name):
         managed.setdefault(obj.shape, []).append(obj.name)
     outputs[MANAGED_OBJECTS_OUTPUT] = dict(sorted(managed.items()))
+    if sources is not None:
+        grouped: dict[str, list[str]] = {}
+        for name in sorted(n for names in managed.values() for n in names if n in sources):
+            grouped.setdefault(sources[name], []).append(name)
+        outputs[SOURCES_OUTPUT] = dict(sorted(grouped.items()))
     outputs[SHARDS_OUTPUT] = dict(layout)
     outputs.pop(RESHARDING_OUTPUT, None)
     if pending:
@@ -733,6 +742,8 @@ def _settle_all(writer: Writer, every_stack: Sequence[str], old_stacks: Sequence
     donor = _root_outputs(before[old_stacks[0]])
     defaults = {key: donor.get(key) for key in (MODES_OUTPUT, MANAGEMENT_CLUSTER_OUTPUT)}
     nested = nested_providers(before.values())
+    sources = {name: group for exported in before.values()
+               for name, group in PreviousRun.from_outputs(_root_outputs(exported)).sources.items()}
     leaving: dict[str, list[str]] = {}
     for stack in old_stacks:
         if stack not in new_stacks:
@@ -748,7 +759,7 @@ def _settle_all(writer: Writer, every_stack: Sequence[str], old_stacks: Sequence
             if exported.get("deployment"):
                 restore_providers(exported["deployment"], providers.get(stack, {}))
                 exported["deployment"] = settle(exported["deployment"], layout[stack], defaults, pending, dropped,
-                                                nested)
+                                                nested, sources)
             return exported
 
         settled = writer.update(stack, change)

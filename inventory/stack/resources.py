@@ -28,15 +28,18 @@ from inventory.stack.backend import backend_url, is_self_managed
 from inventory.stack.guards import (
     HANDED_OVER_OUTPUT,
     HANDING_OVER_OUTPUT,
+    HELD_BACK_OUTPUT,
     MANAGED_OBJECTS_OUTPUT,
     MANAGEMENT_CLUSTER_OUTPUT,
     MODES_OUTPUT,
     PENDING_DELETIONS_OUTPUT,
     SHARDS_OUTPUT,
+    SOURCES_OUTPUT,
     GuardError,
     objects_by_shape,
     shard_layout,
 )
+from inventory.stack.holdback import Kept, objects_by_source
 
 
 def stack_config() -> dict[str, str]:
@@ -217,6 +220,34 @@ def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions,
     )
 
 
+# A held-back object (inventory/stack/holdback.py) is declared again under its old type, name and
+# parent with every input ignored: the engine keeps the inputs in the state (secrets stay secret),
+# sees no change, and neither updates nor deletes the object. No credential data is needed to do so.
+KEEP = pulumi.ResourceOptions(ignore_changes=["*"])
+
+
+def declare_kept(logical_name: str, shape: str, opts: pulumi.ResourceOptions,
+                 access: StatusAccess | None = None) -> pulumi.CustomResource:
+    """The resource ``logical_name`` as the last run declared it (``shape``: guards.shape), unchanged."""
+    api_version, kind = shape.split(" ")[:2]
+    kept = pulumi.ResourceOptions.merge(opts, KEEP)
+    if api_version == "v1" and kind == "Secret":
+        return k8s.core.v1.Secret(logical_name, opts=pulumi.ResourceOptions.merge(
+            kept, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])))
+    if api_version == "v1" and kind == "ConfigMap":
+        return k8s.core.v1.ConfigMap(logical_name, opts=kept)
+    resource = k8s.apiextensions.CustomResource(logical_name, api_version=api_version, kind=kind, opts=kept)
+    if kind == "ClusterProfile" and access is not None:  # feature E's: its status is a resource of its own
+        from inventory.stack.status import ClusterProfileStatus
+
+        namespace, name = logical_name.split("/")[1:3]
+        ClusterProfileStatus(f"{logical_name}/status", api_version=api_version, kind=kind, namespace=namespace,
+                             object_name=name, status={}, management_cluster=access.cluster,
+                             opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=[resource],
+                                                         provider=access.provider(), ignore_changes=["*"]))
+    return resource
+
+
 def waiting_options(settings: Settings) -> pulumi.ResourceOptions:
     """An object being handed to Sveltos: its ``pulumi.com/waitFor`` waits no longer than
     ``handOverTimeoutSeconds``."""
@@ -276,9 +307,12 @@ def refresh_warning(refresh_due: datetime | None, now: datetime, settings: Setti
 def outputs(
     objects: Sequence[DesiredObject], diagnostics: Sequence[Any], refresh_due: datetime | None, settings: Settings,
     removed: Mapping[str, str | None] | None = None, cluster: str | None = None,
-    handing: HandOver = NOTHING,
+    handing: HandOver = NOTHING, kept: Mapping[str, Kept] | None = None,
+    held_back: Mapping[str, int] | None = None,
 ) -> Mapping[str, Any]:
-    """The stack outputs; ``removed`` (name -> shape) are the objects this run deletes."""
+    """The stack outputs; ``removed`` (name -> shape) are the objects this run deletes, ``kept``
+    those it holds back (declared as they were), ``held_back`` how many per source group."""
+    kept = kept or {}
     pending: dict[str, list[str]] = {}
     for name, shape in sorted((removed or {}).items()):
         pending.setdefault(shape or "unknown", []).append(name)
@@ -289,7 +323,10 @@ def outputs(
         "earliestCredentialRefresh": refresh_due.isoformat() if refresh_due else None,
         MODES_OUTPUT: {"push": settings.push_mode.value, "sveltos": settings.sveltos_mode.value,
                        "argocd": settings.argocd_mode.value, "clusterProfile": settings.cluster_profile_mode.value},
-        MANAGED_OBJECTS_OUTPUT: objects_by_shape([*objects, *handing.objects]),
+        MANAGED_OBJECTS_OUTPUT: objects_by_shape([*objects, *handing.objects],
+                                                 {name: k.shape for name, k in kept.items()}),
+        SOURCES_OUTPUT: objects_by_source([*objects, *handing.objects], {name: k.group for name, k in kept.items()}),
+        HELD_BACK_OUTPUT: dict(sorted((held_back or {}).items())),
         HANDING_OVER_OUTPUT: sorted(obj.logical_name for obj in handing.waiting),
         HANDED_OVER_OUTPUT: sorted(obj.logical_name for obj in handing.retained),
         PENDING_DELETIONS_OUTPUT: dict(sorted(pending.items())),

@@ -84,6 +84,9 @@ def world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     (workdir / "provider").symlink_to(REPO / "provider")  # Pulumi.yaml's plugins.providers path
     config = {**fleet.stack_config(), "cluster-inventory:managedByValue": fleet.prefix,
               "cluster-inventory:kubeconfig": str(control_plane.kubeconfig)}
+    # The consumer the last step adds is routed from the start (docs/security.md, receiving namespaces).
+    config["cluster-inventory:consumerNamespaces"] = [*config["cluster-inventory:consumerNamespaces"],
+                                                      f"{fleet.prefix}-consumer-extra"]
     (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": config}))
     env = {**tools_env(), "PULUMI_BACKEND_URL": f"file://{workdir / 'state'}",
            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
@@ -116,7 +119,7 @@ def test_the_next_up_after_cancel_converges_with_nothing_lost_or_refused(world: 
     assert world.pulumi("cancel", "--yes").returncode == 0
     code, output = world.run("up")
     assert code == 0, output[-3000:]
-    assert "already exist and are not managed" not in output  # its own objects are no adoption
+    assert "the name is taken" not in output  # its own objects: taken back, never skipped as another writer's
     secrets = world.managed_secrets()
     assert len(secrets) == world.expected_secrets()
     assert {s.metadata.annotations[OWNER_ANNOTATION] for s in secrets.values()} == {f"organization/cluster-inventory/{STACK}"}

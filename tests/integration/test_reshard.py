@@ -44,6 +44,12 @@ STACKS = ("shard-0", "shard-1", "shard-2")
 UNSAFE = {"create", "delete", "replace", "create-replacement", "delete-replaced"}
 
 
+
+def _recorded(stack: ProjectStack) -> tuple[Any, Any]:
+    """What a stack's outputs record of its objects: their shapes and their source namespaces."""
+    outputs = stack.stack.outputs()
+    return outputs["managedObjects"].value, outputs["managedObjectSources"].value
+
 def _reshard(monkeypatch: pytest.MonkeyPatch, workdir: Path, *argv: str) -> int:
     for key, value in local_backend_env(workdir).items():
         monkeypatch.setenv(key, value)
@@ -77,7 +83,7 @@ def test_two_shards_to_three_and_back_with_no_delete(control_plane: ControlPlane
     config = {**SEED_ROUTES_CONFIG, "kubeconfig": str(control_plane.kubeconfig), "capiNamespaces": [capi],
               "profileNamespaces": [fleet],
               "consumerNamespaceLabel": label, "managedByValue": f"ci-{run_id}", "scheduleIntervalMinutes": 0,
-              "maxDeletions": 0}  # any deletion the guards counted after a move would stop the run
+              "maxDeletions": 0}  # any deletion the guards counted after a move would be held back (reported)
     selector = f"app.kubernetes.io/managed-by=ci-{run_id}"
     expected = {f"Secret/{consumer}/default-c{i}-kubeconfig" for i in range(CLUSTERS) for consumer in consumers}
     expected |= {f"Secret/{fleet}/p{i}-sveltos-kubeconfig" for i in range(PROFILES)}
@@ -133,14 +139,15 @@ def test_two_shards_to_three_and_back_with_no_delete(control_plane: ControlPlane
             for name in STACKS:  # what the next run will do: nothing deleted, replaced or created
                 preview = stacks[name].preview()
                 assert not UNSAFE & set(preview.change_summary), (name, preview.change_summary)
-            settled = {name: stacks[name].stack.outputs()["managedObjects"].value for name in STACKS}
+            settled = {name: _recorded(stacks[name]) for name in STACKS}
             for name in STACKS:
                 stacks[name].up()
+                assert stacks[name].stack.outputs()["heldBackDeletions"].value == {}
         assert seen.of("DELETED") == set() and seen.of("ADDED") == set()
         assert uids() == before
         check_fleet(3)
         # The outputs reshard wrote are the ones each run writes itself.
-        assert settled == {name: stacks[name].stack.outputs()["managedObjects"].value for name in STACKS}
+        assert settled == {name: _recorded(stacks[name]) for name in STACKS}
         for name in STACKS:
             assert set(stacks[name].preview().change_summary) <= {"same"}
         moved = len(stacks["shard-2"].managed_resources())
@@ -159,6 +166,7 @@ def test_two_shards_to_three_and_back_with_no_delete(control_plane: ControlPlane
             for name in STACKS[:2]:
                 assert not UNSAFE & set(stacks[name].preview().change_summary)
                 stacks[name].up()
+                assert stacks[name].stack.outputs()["heldBackDeletions"].value == {}
             stacks["shard-2"].destroy()  # the provider and the empty component only
         assert seen.of("DELETED") == set() and seen.of("ADDED") == set()
         assert uids() == before

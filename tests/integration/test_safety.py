@@ -74,20 +74,31 @@ def test_failed_inventory_read_fails_the_run_before_anything_is_deleted(
     stack.destroy()
 
 
-def test_deletion_cap_stops_a_run_against_an_empty_inventory_unless_allowed(
+def test_a_run_that_would_empty_the_stack_holds_back_every_deletion_unless_allowed(
     control_plane: ControlPlane, small_inventory: dict[str, str], tmp_path: Path
 ) -> None:
+    """Each source namespace within maxDeletions, the run as a whole removing everything: the shape of
+    an inventory that reads empty or a config that selects nothing. Held back, the run exits 0."""
     stack = _stack(tmp_path, control_plane, small_inventory, maxDeletions=2)
     stack.up()
     before = _managed(control_plane, small_inventory)
     stack.configure(capiNamespaces=[small_inventory["empty"]], profileNamespaces=[small_inventory["empty"]])
-    with pytest.raises(auto.CommandError) as failure:
-        stack.up()
-    assert "would delete 4 managed objects" in str(failure.value)
+    stack.up()
+    held = stack.stack.outputs()["heldBackDeletions"].value
+    assert held == {small_inventory["capi"]: 2, small_inventory["fleet"]: 2}
+    assert "this run would delete 4 of the 4 objects the stack manages" in "\n".join(stack.output)
     assert _managed(control_plane, small_inventory) == before
     stack.configure(allowMassDeletion=True)
     stack.up()
     assert _managed(control_plane, small_inventory) == set()
+
+
+def _objects(control_plane: ControlPlane, fleet: str) -> dict[str, tuple[str, str]]:
+    inv = Inventory(control_plane.api)
+    group, version, plural = SVELTOS
+    secret = inv.core.read_namespaced_secret("prof-sveltos-kubeconfig", fleet).metadata
+    cluster = inv.custom.get_namespaced_custom_object(group, version, fleet, plural, "prof")["metadata"]
+    return {"Secret": (secret.uid, secret.resource_version), "SveltosCluster": (cluster["uid"], cluster["resourceVersion"])}
 
 
 def test_existing_objects_are_not_taken_over_without_adopt_existing(
@@ -103,13 +114,18 @@ def test_existing_objects_are_not_taken_over_without_adopt_existing(
         "apiVersion": f"{group}/{version}", "kind": "SveltosCluster",
         "metadata": {"name": "prof", "namespace": fleet, "labels": controller},
         "spec": {"kubeconfigName": "prof-sveltos-kubeconfig", "kubeconfigKeyName": "kubeconfig"}})
+    before = _objects(control_plane, fleet)
     stack = _stack(tmp_path, control_plane, small_inventory)
-    with pytest.raises(auto.CommandError) as failure:
-        stack.up()
-    assert "already exist" in str(failure.value) and "adoptExisting" in str(failure.value)
+    stack.up()  # the profile's two objects are skipped; the Cluster's push Secrets are written
+    assert _objects(control_plane, fleet) == before
+    skipped = "\n".join(stack.stack.outputs()["skipped"].value)
+    assert f"ClusterProfile {fleet}/prof: Secret {fleet}/prof-sveltos-kubeconfig not declared: the name is taken" \
+        in skipped and "adoptExisting" in skipped
+    assert len(_managed(control_plane, small_inventory)) == 2  # the two push Secrets
     stack.configure(adoptExisting=True)
     stack.up()
     secret = inv.core.read_namespaced_secret("prof-sveltos-kubeconfig", fleet)
+    assert secret.metadata.uid == before["Secret"][0]
     assert secret.metadata.labels["app.kubernetes.io/managed-by"] == f"ci-{small_inventory['id']}"
     assert json.loads(base64.b64decode(secret.data["kubeconfig"]))["users"][0]["user"]["token"] == "t2"
     stack.destroy()
@@ -125,8 +141,10 @@ def test_objects_stamped_with_this_stack_need_no_adoption_but_another_stacks_do(
     inv.secret(fleet, "prof-sveltos-kubeconfig", {"kubeconfig": "stale"}, labels=ours,
                annotations={OWNER_ANNOTATION: "organization/cluster-inventory/other"})
     stack = _stack(tmp_path, control_plane, small_inventory)
-    with pytest.raises(auto.CommandError, match="already exist"):
-        stack.up()  # same managed-by label, but another stack's object
+    stack.up()  # same managed-by label, but another stack's object: skipped
+    assert "stamped by stack organization/cluster-inventory/other" in "\n".join(stack.stack.outputs()["skipped"].value)
+    secret = inv.core.read_namespaced_secret("prof-sveltos-kubeconfig", fleet)
+    assert base64.b64decode(secret.data["kubeconfig"]) == b"stale"
     inv.core.patch_namespaced_secret("prof-sveltos-kubeconfig", fleet, {
         "metadata": {"annotations": {OWNER_ANNOTATION: "organization/cluster-inventory/test"}}})
     stack.up()

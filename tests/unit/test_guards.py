@@ -9,7 +9,6 @@ from inventory.settings import Settings
 from inventory.stack.guards import (
     GuardError,
     PreviousRun,
-    check_adoption,
     check_cluster_move,
     check_deletion_cap,
     check_pinned_cluster,
@@ -150,19 +149,3 @@ def test_a_pinned_stack_refuses_another_cluster() -> None:
         check_pinned_cluster("uid-2", Settings(management_cluster_id="uid-1"))
     check_pinned_cluster("uid-1", Settings(management_cluster_id="uid-1"))
     check_pinned_cluster("uid-2", Settings())
-
-
-def test_existing_object_unknown_to_the_stack_is_refused_without_adoption() -> None:
-    with pytest.raises(GuardError, match="1 objects already exist.*adoptExisting"):
-        check_adoption([_secret("a", "x")], [], lambda obj: True, Settings())
-
-
-def test_existing_object_the_stack_already_manages_is_not_an_adoption() -> None:
-    check_adoption([_secret("a", "x")], ["Secret/a/x"], lambda obj: True, Settings())
-
-
-def test_adopt_existing_takes_over_without_looking() -> None:
-    def must_not_be_called(obj: DesiredObject) -> bool:
-        raise AssertionError("existence checked although adoptExisting is set")
-
-    check_adoption([_secret("a", "x")], [], must_not_be_called, Settings(adopt_existing=True))

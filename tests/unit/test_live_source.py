@@ -170,10 +170,27 @@ def test_forbidden_read_is_an_error_naming_the_read_and_the_permission(api: Fake
     assert message.endswith("grant this identity RBAC to list secrets")
 
 
-def test_forbidden_get_of_a_referenced_secret_is_an_error(api: FakeApiServer, tmp_path: Path) -> None:
+def test_forbidden_referenced_secret_skips_only_the_profiles_naming_it(api: FakeApiServer, tmp_path: Path) -> None:
+    """A Secret a ClusterProfile names is a tenant's request: a 403 on it costs that profile, not the run."""
     api.objects = [o for o in api.objects if o["kind"] != "Cluster"]
-    api.failures["/api/v1/namespaces/mgmt/secrets/prod-1-kubeconfig"] = (403, "forbidden")
-    with pytest.raises(InventoryReadError, match="get Secret mgmt/prod-1-kubeconfig .* HTTP 403"):
+    api.failures["/api/v1/namespaces/mgmt/secrets/prod-1-kubeconfig"] = (
+        403, 'secrets "prod-1-kubeconfig" is forbidden: User "ci" cannot get resource "secrets" in the namespace "mgmt"')
+    inventory = read_cluster(settings_for(api, tmp_path, push_mode=Mode.OFF))
+    assert [p.name for p in inventory.profiles] == ["edge-1"]
+    [diagnostic] = inventory.diagnostics
+    assert str(diagnostic) == (
+        "warning: ClusterProfile fleet/prod-1: skipped: kubeconfig-secretreader: source Secret mgmt/prod-1-kubeconfig "
+        'could not be read: HTTP 403 forbidden (secrets "prod-1-kubeconfig" is forbidden: User "ci" cannot get '
+        'resource "secrets" in the namespace "mgmt"): grant this identity RBAC to get secrets in namespace mgmt, or '
+        "point the profile at a Secret it may read")
+
+
+def test_a_failed_get_of_a_referenced_secret_other_than_403_or_404_still_stops_the_run(
+    api: FakeApiServer, tmp_path: Path
+) -> None:
+    api.objects = [o for o in api.objects if o["kind"] != "Cluster"]
+    api.failures["/api/v1/namespaces/mgmt/secrets/prod-1-kubeconfig"] = (500, "etcd is down")
+    with pytest.raises(InventoryReadError, match="get Secret mgmt/prod-1-kubeconfig .* HTTP 500"):
         read_cluster(settings_for(api, tmp_path, push_mode=Mode.OFF))
 
 

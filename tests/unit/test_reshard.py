@@ -87,6 +87,13 @@ def test_settling_puts_moved_objects_under_the_component_the_program_declares() 
     assert resources[3]["provider"] == f"{PROVIDER}::p1"  # state move already chose the stack's own provider
 
 
+def test_settling_keeps_each_moved_objects_source_namespace_for_the_deletion_caps() -> None:
+    sources = {"Secret/a/x": "capi-a", "SveltosCluster/f/p": "f", "Secret/elsewhere/z": "capi-z"}
+    settled = settle(_moved_deployment(), shard_layout(3, 2, ShardAssignment.RENDEZVOUS), {}, sources=sources)
+    previous = PreviousRun.from_outputs(settled["resources"][0]["outputs"])
+    assert previous.sources == {"Secret/a/x": "capi-a", "SveltosCluster/f/p": "f"}
+
+
 def test_settling_records_what_the_state_holds_in_the_outputs_the_guards_read() -> None:
     defaults = {"modes": {"push": "direct"}, "managementCluster": "uid-1"}
     settled = settle(_moved_deployment(), shard_layout(3, 2, ShardAssignment.RENDEZVOUS), defaults,

@@ -11,6 +11,7 @@ from inventory import __version__
 from inventory.model.objects import DesiredObject, Feature
 from inventory.settings import Mode, Settings
 from inventory.stack.guards import GuardError
+from inventory.stack.holdback import Kept
 from inventory.stack.resources import (
     check_secret_config,
     counts,
@@ -60,6 +61,15 @@ def test_outputs_record_the_deletions_this_run_makes_and_the_cluster() -> None:
     result = outputs([_secret("a", "x")], [], None, Settings(), {"Secret/a/gone": "v1 Secret Opaque"}, "uid-1")
     assert result["pendingDeletions"] == {"v1 Secret Opaque": ["Secret/a/gone"]}
     assert result["managementCluster"] == "uid-1"
+
+
+def test_outputs_keep_held_back_objects_with_their_shape_and_source_and_count_them() -> None:
+    kept = {"SveltosCluster/b/p": Kept("lib.projectsveltos.io/v1beta1 SveltosCluster", "b")}
+    result = outputs([_secret("a", "x")], [], None, Settings(), kept=kept, held_back={"b": 1})
+    assert result["managedObjects"] == {"lib.projectsveltos.io/v1beta1 SveltosCluster": ["SveltosCluster/b/p"],
+                                        "v1 Secret Opaque": ["Secret/a/x"]}
+    assert result["managedObjectSources"] == {"b": ["SveltosCluster/b/p"], "stack config": ["Secret/a/x"]}
+    assert result["heldBackDeletions"] == {"b": 1}
 
 
 def test_provider_updates_secrets_and_configmaps_in_place_and_keys_on_the_cluster_identity() -> None:
