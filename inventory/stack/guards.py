@@ -71,14 +71,20 @@ def shape(api_version: str, kind: str, fields: Mapping[str, Any]) -> str:
     return result
 
 
-def objects_by_shape(objects: Iterable[DesiredObject], kept: Mapping[str, str] | None = None) -> dict[str, list[str]]:
-    """Logical names grouped by shape, with ``kept`` (name -> shape: objects declared as they were)
-    added: the ``managedObjects`` output the next run reads back."""
+def names_grouped_by(objects: Iterable[DesiredObject], group_of: Callable[[DesiredObject], str],
+                     kept: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """Logical names grouped by ``group_of``, with ``kept`` (name -> group: objects declared as they
+    were) added, groups and names sorted: an output the next run reads back."""
     grouped: dict[str, list[str]] = {}
-    shapes = {obj.logical_name: shape_of(obj) for obj in objects}
-    for name, shape_ in sorted({**shapes, **(kept or {})}.items()):
-        grouped.setdefault(shape_, []).append(name)
+    groups = {obj.logical_name: group_of(obj) for obj in objects}
+    for name, group in sorted({**groups, **(kept or {})}.items()):
+        grouped.setdefault(group, []).append(name)
     return dict(sorted(grouped.items()))
+
+
+def objects_by_shape(objects: Iterable[DesiredObject], kept: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """The ``managedObjects`` output: logical names grouped by shape."""
+    return names_grouped_by(objects, shape_of, kept)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 
 from inventory.model import DesiredObject, Diagnostic, ObjectRef
 from inventory.settings import Settings
-from inventory.stack.guards import SAMPLE_SIZE, Deletion, GuardError, PreviousRun, check_deletion_cap
+from inventory.stack.guards import (
+    SAMPLE_SIZE,
+    Deletion,
+    GuardError,
+    PreviousRun,
+    check_deletion_cap,
+    names_grouped_by,
+)
 
 # The group of objects planned from stack config rather than from an inventory object.
 # Namespace names have no spaces, so neither group name can clash with one.
@@ -44,13 +51,8 @@ def source_group(obj: DesiredObject) -> str:
 
 
 def objects_by_source(objects: Iterable[DesiredObject], kept: Mapping[str, str] | None = None) -> dict[str, list[str]]:
-    """Logical names grouped by ``source_group``, with ``kept`` (name -> group) added: the
-    ``managedObjectSources`` output the next run reads back."""
-    grouped: dict[str, list[str]] = {}
-    names = {obj.logical_name: source_group(obj) for obj in objects}
-    for name, group in sorted({**names, **(kept or {})}.items()):
-        grouped.setdefault(group, []).append(name)
-    return dict(sorted(grouped.items()))
+    """The ``managedObjectSources`` output: logical names grouped by ``source_group``."""
+    return names_grouped_by(objects, source_group, kept)
 
 
 @dataclass(frozen=True)
