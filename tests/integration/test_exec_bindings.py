@@ -109,8 +109,8 @@ def test_a_tenant_profile_naming_the_operators_provider_gets_no_secret(world: Wo
 def test_the_refusal_is_in_the_outputs_naming_profile_provider_and_config_key(world: World) -> None:
     message = world.skip_of(f"ClusterProfile {world.tenant_ns}/stolen")
 
-    assert (f"exec provider 'operator-token' refused: stack config execProviderBindings['operator-token'] binds "
-            f"neither namespace {world.tenant_ns} nor this profile's labels") in message
+    assert (f"exec provider 'operator-token' refused: stack config execProviderBindings['operator-token'] does "
+            f"not bind namespace {world.tenant_ns} with this profile's labels") in message
 
 
 def test_the_refusal_is_in_the_log(world: World) -> None:
