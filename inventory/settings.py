@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from inventory.model import (
-    SafeLoader,
+    StrictLoader,
     describe_yaml_error,
     is_label_key,
     is_label_value,
@@ -552,7 +552,7 @@ def load_stack_file(path: str) -> Settings:
 
 def _yaml_mapping(path: str, what: str) -> dict[str, Any]:
     try:
-        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=SafeLoader)
+        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=StrictLoader)
     except OSError as err:
         raise SettingsError(f"{what} {path}: cannot be read: {err.strerror or err}") from None
     except yaml.YAMLError as err:

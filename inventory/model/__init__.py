@@ -34,7 +34,7 @@ from inventory.model.names import (
     sveltos_kubeconfig_secret_name,
 )
 from inventory.model.objects import DesiredObject, Feature
-from inventory.model.yamlio import SafeDumper, SafeLoader, describe_yaml_error, dump_documents
+from inventory.model.yamlio import SafeDumper, SafeLoader, StrictLoader, describe_yaml_error, dump_documents
 
 __all__ = [
     "CAPI_KUBECONFIG_SUFFIX",
@@ -56,6 +56,7 @@ __all__ = [
     "SafeLoader",
     "Secret",
     "Severity",
+    "StrictLoader",
     "describe_yaml_error",
     "dump_documents",
     "is_label_key",

@@ -220,3 +220,10 @@ def test_render_shows_published_cluster_profiles_with_their_status(tmp_path: Pat
     assert profiles["dev-1"]["status"]["conditions"][0]["type"] == "ControlPlaneHealthy"
     assert profiles["dev-1"]["status"]["accessProviders"][0]["name"] == "kubeconfig-secretreader"
     assert "Cluster mgmt/prod-1: skipped: ClusterProfile fleet/prod-1 exists and names cluster manager" in err
+
+
+def test_a_config_key_given_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    # pulumi refuses such a stack file; PyYAML alone would keep the second value silently.
+    (tmp_path / "twice.yaml").write_text("pushMode: direct\nsveltosMode: 'off'\npushMode: 'off'\n")
+    status, _, err = render("--from-dir", BASIC, "--config", str(tmp_path / "twice.yaml"))
+    assert status == 2 and "mapping key 'pushMode' is given twice at line 3, column 1" in err
