@@ -36,7 +36,15 @@ from inventory.events.sveltos import (
     event_name_problem,
     management_selector,
 )
-from inventory.model import DesiredObject, Feature, is_label_value, namespace_problem
+from inventory.model import (
+    CLUSTER_PROFILE_GROUP,
+    CLUSTER_PROFILE_KIND,
+    CLUSTER_PROFILE_VERSION,
+    DesiredObject,
+    Feature,
+    is_label_value,
+    namespace_problem,
+)
 from inventory.settings import ANY, Mode, Settings, SettingsError
 
 # Input APIs the EventSources select (SPEC §2).
@@ -46,8 +54,6 @@ CAPI_GROUP = "cluster.x-k8s.io"
 # second copy of a Cluster served under both.
 CAPI_VERSIONS = ("v1beta1", "v1beta2")
 CAPI_KUBECONFIG_SECRET_TYPE = "cluster.x-k8s.io/secret"
-PROFILE_GROUP = "multicluster.x-k8s.io"
-PROFILE_VERSION = "v1alpha1"
 
 # The aggregatedSelection scripts: shared helpers first, one chunk per EventSource.
 PUSH_LUA = ("common.lua", "push_targets.lua")
@@ -311,7 +317,7 @@ def profile_resource_selectors(settings: Settings) -> list[dict[str, Any]]:
     here already (``!=`` also matches Secrets without the label); the Lua checks again.
     """
     namespaces = settings.profile_namespaces or ("",)
-    selectors = [_selector(PROFILE_GROUP, PROFILE_VERSION, "ClusterProfile", namespace, has_labels=[])
+    selectors = [_selector(CLUSTER_PROFILE_GROUP, CLUSTER_PROFILE_VERSION, CLUSTER_PROFILE_KIND, namespace, has_labels=[])
                  for namespace in namespaces]
     for namespace in namespaces:
         selector = _selector("", "v1", "Secret", namespace, has_labels=[settings.profile_label])

@@ -11,6 +11,11 @@ Imports nothing else of the package: every other folder may import it.
 
 from inventory.model.diagnostics import Diagnostic, ObjectRef, Severity
 from inventory.model.inventory import (
+    CLUSTER_PROFILE_API_VERSION,
+    CLUSTER_PROFILE_GROUP,
+    CLUSTER_PROFILE_KIND,
+    CLUSTER_PROFILE_PLURAL,
+    CLUSTER_PROFILE_VERSION,
     AccessProvider,
     CapiCluster,
     CapiClusterStatus,
@@ -38,6 +43,11 @@ from inventory.model.yamlio import SafeDumper, SafeLoader, StrictLoader, describ
 
 __all__ = [
     "CAPI_KUBECONFIG_SUFFIX",
+    "CLUSTER_PROFILE_API_VERSION",
+    "CLUSTER_PROFILE_GROUP",
+    "CLUSTER_PROFILE_KIND",
+    "CLUSTER_PROFILE_PLURAL",
+    "CLUSTER_PROFILE_VERSION",
     "MAX_LABEL_VALUE_LENGTH",
     "SVELTOS_KUBECONFIG_SUFFIX",
     "AccessProvider",

@@ -43,6 +43,9 @@ class Diagnostic:
     subject: ObjectRef
     reason: str
     severity: Severity = field(default=Severity.WARNING, compare=False)
+    # The subject's credentials wait for a healthy control plane (requireHealthyControlPlane):
+    # the stack lists it in its ``waiting`` output (``PlanContext.wait`` sets it).
+    waiting: bool = field(default=False, compare=False)
 
     @property
     def sort_key(self) -> tuple[str, str, str, str]:

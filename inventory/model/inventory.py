@@ -12,6 +12,16 @@ from typing import Any
 
 from inventory.model.diagnostics import Diagnostic, ObjectRef
 
+# The SIG-Multicluster ClusterProfile API (sigs.k8s.io/cluster-inventory-api v0.1.3,
+# apis/v1alpha1): spelled here once, for every unit that reads, writes, selects or grants it.
+# inventory/events/lua/profile_targets.lua cannot import it: test_events_lua.py keeps its copy
+# equal (a comment there would change every EventSource the stacks hold).
+CLUSTER_PROFILE_GROUP = "multicluster.x-k8s.io"
+CLUSTER_PROFILE_VERSION = "v1alpha1"
+CLUSTER_PROFILE_API_VERSION = f"{CLUSTER_PROFILE_GROUP}/{CLUSTER_PROFILE_VERSION}"
+CLUSTER_PROFILE_KIND = "ClusterProfile"
+CLUSTER_PROFILE_PLURAL = "clusterprofiles"
+
 
 @dataclass(frozen=True)
 class Namespace:
@@ -108,7 +118,7 @@ class AccessProvider:
 
 @dataclass(frozen=True)
 class ClusterProfile:
-    """A SIG-Multicluster ClusterProfile (``multicluster.x-k8s.io/v1alpha1``)."""
+    """A SIG-Multicluster ClusterProfile (``CLUSTER_PROFILE_API_VERSION``)."""
 
     namespace: str
     name: str

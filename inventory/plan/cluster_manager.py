@@ -2,7 +2,7 @@
 
 Pure planning, one step of ``inventory.plan.compose.build_plan``: every selected CAPI Cluster
 (labelled with a ClusterProfile name, or every Cluster with ``clusterProfileAllClusters``) becomes
-a ``multicluster.x-k8s.io/v1alpha1`` ClusterProfile, named and placed as seed 000 does
+a ClusterProfile (``CLUSTER_PROFILE_API_VERSION``), named and placed as seed 000 does
 (``PushPlanner.profile_identity``), spec and status:
 
 - spec: ``displayName`` and the immutable ``clusterManager.name``; labels: the cluster manager,
@@ -31,6 +31,8 @@ from typing import Any
 
 from inventory.credentials import EXEC_EXTENSION, SECRET_READER_PROVIDER, kubeconfig_endpoint
 from inventory.model import (
+    CLUSTER_PROFILE_API_VERSION,
+    CLUSTER_PROFILE_KIND,
     AccessProvider,
     CapiCluster,
     CapiClusterStatus,
@@ -46,11 +48,9 @@ from inventory.model import (
 from inventory.plan.context import PlanContext
 from inventory.plan.push import PushPlanner, rightful_claimant
 
-# cluster-inventory-api v0.1.3, apis/v1alpha1: the group/version and kind of the API, the labels
-# a cluster manager sets (LabelClusterManagerKey, LabelClusterSetKey) and the one condition it
-# defines (ClusterConditionControlPlaneHealthy), which multicluster-runtime waits for.
-CLUSTER_PROFILE_API_VERSION = "multicluster.x-k8s.io/v1alpha1"
-CLUSTER_PROFILE_KIND = "ClusterProfile"
+# cluster-inventory-api v0.1.3, apis/v1alpha1 (its group/version and kind: inventory.model): the
+# labels a cluster manager sets (LabelClusterManagerKey, LabelClusterSetKey) and the one condition
+# it defines (ClusterConditionControlPlaneHealthy), which multicluster-runtime waits for.
 LABEL_CLUSTER_MANAGER_KEY = "x-k8s.io/cluster-manager"
 LABEL_CLUSTER_SET_KEY = "multicluster.x-k8s.io/clusterset"
 CONDITION_CONTROL_PLANE_HEALTHY = "ControlPlaneHealthy"
@@ -61,10 +61,6 @@ CAPI_CONTROL_PLANE_AVAILABLE = "ControlPlaneAvailable"  # v1beta2: mirrors the c
 CAPI_CONTROL_PLANE_INITIALIZED = "ControlPlaneInitialized"  # v1beta2: the API server accepts requests
 CAPI_REMOTE_CONNECTION_PROBE = "RemoteConnectionProbe"  # v1beta2: False when unreachable for 50 s
 CAPI_CONTROL_PLANE_READY = "ControlPlaneReady"  # v1beta1: the control plane object's Ready
-
-# Every diagnostic of a cluster whose credentials are held back starts so (``inventory.plan.readiness``
-# reports the other features' the same way); the stack lists them in its ``waiting`` output.
-WAITING = "waiting for a healthy control plane"
 
 # KEP-2149's well-known property: the ClusterSet a cluster belongs to.
 PROPERTY_CLUSTER_SET = "clusterset.k8s.io"
@@ -221,10 +217,12 @@ def cluster_profiles(
                                                 f"{candidate.cluster.status.problem}")
         access = _access(context, push_planner, candidate)
         waits = settings.require_healthy_control_plane and health.status != "True" and not _had_access(existing)
-        if access is not None and settings.require_healthy_control_plane and health.status != "True":
+        if access is not None and waits:
+            context.wait(candidate.cluster.ref, (
+                f"ControlPlaneHealthy={health.status} ({health.reason}: {health.message}); the "
+                "ClusterProfile is published without access providers until it is healthy"))
+        elif access is not None and settings.require_healthy_control_plane and health.status != "True":
             context.warn(candidate.cluster.ref, (
-                f"{WAITING}: ControlPlaneHealthy={health.status} ({health.reason}: {health.message}); the "
-                "ClusterProfile is published without access providers until it is healthy") if waits else (
                 f"control plane not healthy, ControlPlaneHealthy={health.status} ({health.reason}): its "
                 "ClusterProfile keeps its access providers (a health flap never removes them)"))
         withheld = waits or access is None

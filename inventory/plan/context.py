@@ -14,6 +14,9 @@ from inventory.credentials import runnable_credential_problem, validate_kubeconf
 from inventory.model import Diagnostic, Inventory, ObjectRef, Severity
 from inventory.settings import Settings
 
+# The reason of every diagnostic ``PlanContext.wait`` reports starts so.
+WAITING = "waiting for a healthy control plane"
+
 
 class PlanContext:
     """One plan's inputs and the state its planners accumulate while planning."""
@@ -28,6 +31,11 @@ class PlanContext:
 
     def warn(self, subject: ObjectRef, reason: str) -> None:
         self.diagnostics.append(Diagnostic(subject, reason, Severity.WARNING))
+
+    def wait(self, subject: ObjectRef, reason: str) -> None:
+        """A warning that ``subject``'s credentials wait for a healthy control plane: its reason is
+        ``WAITING: reason`` and the diagnostic is marked ``waiting`` (the stack's ``waiting`` output)."""
+        self.diagnostics.append(Diagnostic(subject, f"{WAITING}: {reason}", Severity.WARNING, waiting=True))
 
     def kubeconfig_problem(self, data: bytes, source: ObjectRef | None = None) -> str | None:
         """Why ``data`` is not a usable kubeconfig, or None (``inventory.credentials.kubeconfig``).

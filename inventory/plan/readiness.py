@@ -6,7 +6,7 @@ get a cluster they cannot use yet. Healthy means, for a CAPI Cluster, ``ControlP
 feature E maps Cluster API's own conditions (``inventory.plan.cluster_manager``), and for a
 ClusterProfile that others write, its ``ControlPlaneHealthy`` condition being True.
 
-A held-back cluster is reported with ``WAITING`` and the reason. A cluster that already has
+A held-back cluster is reported by ``PlanContext.wait`` (``WAITING`` and the reason). One that already has
 credentials (one of its credential objects was declared by the last run) keeps them, and is
 reported: a health flap never deletes anything. Feature E gates its own access providers the same
 way, with the live profile as the record of what it had (``cluster_manager.cluster_profiles``).
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from inventory.model import CapiCluster, ClusterProfile, DesiredObject, Feature, ObjectRef
-from inventory.plan.cluster_manager import CONDITION_CONTROL_PLANE_HEALTHY, WAITING, control_plane_health
-from inventory.plan.context import PlanContext
+from inventory.plan.cluster_manager import CONDITION_CONTROL_PLANE_HEALTHY, control_plane_health
+from inventory.plan.context import WAITING, PlanContext
 
 __all__ = ["WAITING", "gate"]
 # The features whose objects carry (or, for a SveltosCluster, point at) credentials.
@@ -60,7 +60,7 @@ def gate(context: PlanContext, objects: Sequence[DesiredObject],
             context.warn(source, f"control plane not healthy, {unhealthy[source]}: its credentials are kept "
                                  "(a health flap never deletes them)")
         else:
-            context.warn(source, f"{WAITING}: {unhealthy[source]}; its credentials are written once it is healthy")
+            context.wait(source, f"{unhealthy[source]}; its credentials are written once it is healthy")
     return [obj for obj in objects
             if not (obj.feature in _GATED and obj.source in gated_sources and obj.source not in had_credentials)]
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from inventory.events import plan_events
+from inventory.model import CLUSTER_PROFILE_GROUP, CLUSTER_PROFILE_KIND, CLUSTER_PROFILE_PLURAL
 from inventory.settings import ANY, Mode, PushLayout, Settings
 from inventory.sources import reads_capi, reads_profiles, uses_profile_credentials
 
@@ -42,8 +43,8 @@ NAMESPACES = Resource("", "namespaces", "Namespace")
 SECRETS = Resource("", "secrets", "Secret")
 CONFIG_MAPS = Resource("", "configmaps", "ConfigMap")
 CAPI_CLUSTERS = Resource("cluster.x-k8s.io", "clusters", "Cluster")
-CLUSTER_PROFILES = Resource("multicluster.x-k8s.io", "clusterprofiles", "ClusterProfile")
-CLUSTER_PROFILE_STATUS = Resource("multicluster.x-k8s.io", "clusterprofiles/status", "ClusterProfile")
+CLUSTER_PROFILES = Resource(CLUSTER_PROFILE_GROUP, CLUSTER_PROFILE_PLURAL, CLUSTER_PROFILE_KIND)
+CLUSTER_PROFILE_STATUS = Resource(CLUSTER_PROFILE_GROUP, f"{CLUSTER_PROFILE_PLURAL}/status", CLUSTER_PROFILE_KIND)
 SVELTOS_CLUSTERS = Resource("lib.projectsveltos.io", "sveltosclusters", "SveltosCluster")
 EVENT_SOURCES = Resource("lib.projectsveltos.io", "eventsources", "EventSource")
 EVENT_TRIGGERS = Resource("lib.projectsveltos.io", "eventtriggers", "EventTrigger")

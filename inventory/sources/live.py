@@ -24,14 +24,19 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from inventory.credentials import secret_reader_reference
-from inventory.model import Diagnostic, Inventory
+from inventory.model import (
+    CLUSTER_PROFILE_GROUP,
+    CLUSTER_PROFILE_KIND,
+    CLUSTER_PROFILE_PLURAL,
+    CLUSTER_PROFILE_VERSION,
+    Diagnostic,
+    Inventory,
+)
 from inventory.settings import Settings
 from inventory.sources.errors import InventoryReadError
 from inventory.sources.parse import (
     CAPI_GROUP,
     CAPI_VERSIONS,
-    PROFILE_GROUP,
-    PROFILE_VERSION,
     RawObject,
     build_inventory,
 )
@@ -50,7 +55,7 @@ PAGE_SIZE = 500  # items per list call: bounded memory per response, few round t
 REQUEST_TIMEOUT = (10.0, 120.0)  # seconds to connect, seconds to read one response
 
 # (group, version, plural) of the custom resources read.
-_PROFILES = (PROFILE_GROUP, PROFILE_VERSION, "clusterprofiles")
+_PROFILES = (CLUSTER_PROFILE_GROUP, CLUSTER_PROFILE_VERSION, CLUSTER_PROFILE_PLURAL)
 
 
 def read_cluster(settings: Settings) -> Inventory:
@@ -236,7 +241,7 @@ class _ClusterReader:
             "sigs.k8s.io/cluster-inventory-api, or set sveltosMode to events or off (and clusterProfileMode to off)"
         )
         yield from self._custom_objects(
-            group, version, plural, "ClusterProfile", None, self._settings.profile_namespaces, absent
+            group, version, plural, CLUSTER_PROFILE_KIND, None, self._settings.profile_namespaces, absent
         )
 
     def _capi_clusters(self) -> Iterator[Mapping[str, Any]]:

@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from inventory.model import (
+    CLUSTER_PROFILE_GROUP,
+    CLUSTER_PROFILE_KIND,
+    CLUSTER_PROFILE_VERSION,
     AccessProvider,
     CapiCluster,
     CapiClusterStatus,
@@ -37,8 +40,6 @@ from inventory.model import (
 # in both, the status differs (``parse_capi_status``).
 CAPI_GROUP = "cluster.x-k8s.io"
 CAPI_VERSIONS = ("v1beta2", "v1beta1")  # preference order when both are served
-PROFILE_GROUP = "multicluster.x-k8s.io"
-PROFILE_VERSION = "v1alpha1"
 # status.phase of a Namespace being deleted; metadata.deletionTimestamp is set just before it.
 TERMINATING_PHASE = "Terminating"
 
@@ -109,9 +110,9 @@ def parse_object(body: Mapping[str, Any]) -> ParsedObject | None:
         if version not in CAPI_VERSIONS:
             raise MalformedObject(f"apiVersion {api_version!r} is not supported; use {CAPI_GROUP}/v1beta1 or v1beta2")
         return parse_capi_cluster(body)
-    if group == PROFILE_GROUP and kind == "ClusterProfile":
-        if version != PROFILE_VERSION:
-            raise MalformedObject(f"apiVersion {api_version!r} is not supported; use {PROFILE_GROUP}/{PROFILE_VERSION}")
+    if group == CLUSTER_PROFILE_GROUP and kind == CLUSTER_PROFILE_KIND:
+        if version != CLUSTER_PROFILE_VERSION:
+            raise MalformedObject(f"apiVersion {api_version!r} is not supported; use {CLUSTER_PROFILE_GROUP}/{CLUSTER_PROFILE_VERSION}")
         return parse_cluster_profile(body)
     return None
 

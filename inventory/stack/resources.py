@@ -19,8 +19,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from inventory import __version__
-from inventory.model import DesiredObject
-from inventory.plan import NOTHING, WAITING, HandOver
+from inventory.model import DesiredObject, Diagnostic
+from inventory.plan import NOTHING, HandOver
 from inventory.settings import CONFIG_NAMESPACE, Settings, SettingsError
 from inventory.sources import is_kubeconfig_content
 from inventory.stack.adoption import OWNER_ANNOTATION
@@ -305,7 +305,7 @@ def refresh_warning(refresh_due: datetime | None, now: datetime, settings: Setti
 
 
 def outputs(
-    objects: Sequence[DesiredObject], diagnostics: Sequence[Any], refresh_due: datetime | None, settings: Settings,
+    objects: Sequence[DesiredObject], diagnostics: Sequence[Diagnostic], refresh_due: datetime | None, settings: Settings,
     removed: Mapping[str, str | None] | None = None, cluster: str | None = None,
     handing: HandOver = NOTHING, kept: Mapping[str, Kept] | None = None,
     held_back: Mapping[str, int] | None = None,
@@ -336,12 +336,13 @@ def outputs(
     }
 
 
-def waiting(diagnostics: Sequence[Any]) -> list[str]:
-    """The clusters whose credentials wait for a healthy control plane (requireHealthyControlPlane),
-    once each with the first reason reported (feature E and the other features report the same cause)."""
+def waiting(diagnostics: Sequence[Diagnostic]) -> list[str]:
+    """The clusters whose credentials wait for a healthy control plane (requireHealthyControlPlane:
+    the diagnostics marked ``waiting``), once each with the first reason reported (feature E and
+    the other features report the same cause)."""
     first: dict[str, str] = {}
     for diagnostic in diagnostics:
-        if str(diagnostic.reason).startswith(WAITING):
+        if diagnostic.waiting:
             first.setdefault(str(diagnostic.subject), str(diagnostic.reason))
     return [f"{subject}: {reason}" for subject, reason in first.items()]
 

@@ -44,20 +44,22 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from inventory.model import CLUSTER_PROFILE_API_VERSION, CLUSTER_PROFILE_KIND, CLUSTER_PROFILE_PLURAL
+
 # The field manager of every status this program applies; pulumi-kubernetes has its own for the spec.
 FIELD_MANAGER = "cluster-inventory-status"
 PACKAGE = "cluster-inventory"
 RESOURCE_TYPE = f"{PACKAGE}:index:ClusterProfileStatus"
 LEGACY_TYPE = "pulumi-python:dynamic/inventory:ClusterProfileStatus"
-API_VERSION = "multicluster.x-k8s.io/v1alpha1"
-KIND = "ClusterProfile"
+API_VERSION = CLUSTER_PROFILE_API_VERSION
+KIND = CLUSTER_PROFILE_KIND
 _APPLY_PATCH = "application/apply-patch+yaml"
 # What identifies the object: a change of any of them is a new object, so a replacement. The
 # management cluster is the kube-system UID the kubernetes provider's clusterIdentifier holds: when
 # a stack moves to another cluster, its ClusterProfiles are created there and so are their statuses.
 IDENTITY = ("apiVersion", "kind", "namespace", "name", "managementCluster")
 PROPERTIES = (*IDENTITY, "status")
-_PLURALS = {"ClusterProfile": "clusterprofiles"}
+_PLURALS = {CLUSTER_PROFILE_KIND: CLUSTER_PROFILE_PLURAL}
 # The status lists of a ClusterProfile (listType=map) and their keys.
 _MAP_LISTS = {"conditions": "type", "properties": "name", "accessProviders": "name"}
 
@@ -291,7 +293,14 @@ class _StatusProvider(pulumi.dynamic.ResourceProvider):
 
     Pulumi's dynamic provider plugin unpickles it by reference from the state of a stack that
     still holds the old resource; only refresh (read) and destroy (delete) reach it there, since
-    the program's next ``up`` moves the resource to the new type (the alias above)."""
+    the program's next ``up`` moves the resource to the new type (the alias above).
+
+    Removal condition (docs/cluster-manager.md): delete this class, and the
+    ``pulumi-resource-pulumi-python`` plugin tools/build-tools.sh installs for it, in the first
+    release whose upgrade notes require one ``up`` with an earlier release first; until then a
+    stack counts as moved when ``pulumi stack export`` no longer names ``LEGACY_TYPE``. Deleting
+    it earlier leaves such a stack unable to refresh or destroy (the dynamic plugin cannot
+    unpickle the provider); test_status_provider.py's migration test fails without it."""
 
     serialize_as_secret_always = False
 

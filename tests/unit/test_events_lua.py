@@ -344,3 +344,11 @@ def test_events_fixtures_parse_cleanly() -> None:
     for case in fixture_cases():
         if case.parent.name.startswith("events-"):
             assert read_inventory(case).diagnostics == (), case
+
+
+def test_profile_lua_matches_the_clusterprofile_group_the_model_spells() -> None:
+    # Lua cannot import inventory.model: its copy of the API group must stay the model's.
+    from inventory.model import CLUSTER_PROFILE_GROUP
+
+    script = (Path(__file__).resolve().parents[2] / "inventory/events/lua/profile_targets.lua").read_text()
+    assert f'local PROFILE_GROUP_PREFIX = "{CLUSTER_PROFILE_GROUP}/"' in script

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from inventory.model import CapiCluster, CapiClusterStatus, ClusterProfile, Condition, ObjectRef
+from inventory.model import CapiCluster, CapiClusterStatus, ClusterProfile, Condition, Diagnostic, ObjectRef
 from inventory.plan import WAITING, build_plan
 from inventory.settings import ArgoCDSource, Mode
 from inventory.stack.resources import outputs
@@ -117,3 +117,9 @@ def test_waiting_clusters_are_listed_in_the_outputs_with_the_reason() -> None:
     plan = plan_of(capi(), capi_kubeconfig_secret("mgmt", "c1"), consumer("team-a"), settings=GATED)
     (line,) = outputs(plan.objects, plan.diagnostics, None, GATED)["waiting"]
     assert line.startswith(f"Cluster mgmt/c1: {WAITING}")
+
+
+def test_the_waiting_output_lists_the_diagnostics_marked_waiting_not_those_that_read_alike() -> None:
+    alike = Diagnostic(C1, f"{WAITING}: said by hand")
+    marked = Diagnostic(ObjectRef("Cluster", "mgmt", "c2"), f"{WAITING}: reported by the gate", waiting=True)
+    assert outputs([], [alike, marked], None, GATED)["waiting"] == [f"Cluster mgmt/c2: {WAITING}: reported by the gate"]

@@ -40,12 +40,14 @@ from inventory.credentials.exec.provider_file import (
     check_env_entry,
 )
 from inventory.credentials.kubeconfig import validate_kubeconfig
-from inventory.model import AccessProvider, ClusterProfile, Secret
+from inventory.model import CLUSTER_PROFILE_GROUP, CLUSTER_PROFILE_PLURAL, AccessProvider, ClusterProfile, Secret
 from inventory.settings import ExecBinding, is_env_name, profile_env_refusal
 
-# KEP-5339: per-cluster arguments and environment variables for the plugin.
-ADDITIONAL_ARGS_EXTENSION = "clusterprofiles.multicluster.x-k8s.io/exec/additional-args"
-ADDITIONAL_ENVS_EXTENSION = "clusterprofiles.multicluster.x-k8s.io/exec/additional-envs"
+# KEP-5339: per-cluster arguments and environment variables for the plugin
+# (clusterprofiles.multicluster.x-k8s.io/exec/additional-args and .../additional-envs).
+_EXTENSION_PREFIX = f"{CLUSTER_PROFILE_PLURAL}.{CLUSTER_PROFILE_GROUP}/exec"
+ADDITIONAL_ARGS_EXTENSION = f"{_EXTENSION_PREFIX}/additional-args"
+ADDITIONAL_ENVS_EXTENSION = f"{_EXTENSION_PREFIX}/additional-envs"
 # Where a refusal says a provider could be bound (the stack config key).
 BINDINGS_KEY = "execProviderBindings"
 # Bump when the fingerprint's content changes, so old Secrets are re-minted once.
