@@ -15,7 +15,6 @@ __all__ = [
     "MAX_LABEL_VALUE_LENGTH",
     "MAX_NAME_LENGTH",
     "SVELTOS_KUBECONFIG_SUFFIX",
-    "is_dns_label",
     "is_label_key",
     "is_label_value",
     "is_secret_data_key",
@@ -53,10 +52,6 @@ def is_label_key(key: str) -> bool:
 def sveltos_kubeconfig_secret_name(profile_name: str) -> str:
     """The Secret a SveltosCluster reads (the controller's naming, seed 002)."""
     return f"{profile_name}{SVELTOS_KUBECONFIG_SUFFIX}"
-
-
-def is_dns_label(value: str) -> bool:
-    return len(value) <= MAX_NAMESPACE_LENGTH and _DNS_LABEL.fullmatch(value) is not None
 
 
 def is_label_value(value: str) -> bool:

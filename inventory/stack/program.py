@@ -24,14 +24,21 @@ from inventory.stack import backend, guards, holdback, memory
 from inventory.stack import resources as stack
 
 
-class Inventory(pulumi.ComponentResource):
-    """Parent of every object the program manages, so `pulumi stack` reads as one tree."""
+class InventoryObjects(pulumi.ComponentResource):
+    """Parent of every object the program manages, so `pulumi stack` reads as one tree.
+
+    Its Pulumi type keeps the class's earlier name, ``Inventory`` (not to be confused with
+    ``inventory.model.Inventory``, what the sources read): the type is part of every child's URN,
+    so another one would make each stack replace everything it holds. ``reshard.COMPONENT_TYPE``
+    names the same type."""
+
+    TYPE = "cluster-inventory:index:Inventory"
 
     def __init__(self, name: str, objects: tuple[DesiredObject, ...], owner: str, provider: k8s.Provider,
                  handing: handover.HandOver = handover.NOTHING,
                  waiting_opts: pulumi.ResourceOptions | None = None,
                  access: stack.StatusAccess | None = None, kept: Mapping[str, holdback.Kept] | None = None) -> None:
-        super().__init__("cluster-inventory:index:Inventory", name)
+        super().__init__(self.TYPE, name)
         opts = pulumi.ResourceOptions(parent=self, provider=provider)
         for obj in objects:
             stack.declare_object(obj, owner, opts, access)
@@ -158,8 +165,8 @@ def _run() -> None:
         pulumi.log.warn(growth)
 
     provider = k8s.Provider("management-cluster", **stack.provider_args(settings, cluster))
-    Inventory("inventory", objects, stack_name(), provider, handing, stack.waiting_options(settings),
-              stack.status_access(settings, cluster), kept)
+    InventoryObjects("inventory", objects, stack_name(), provider, handing, stack.waiting_options(settings),
+                     stack.status_access(settings, cluster), kept)
     for message in handover_messages(switch, handing, settings):
         pulumi.log.info(message)
 

@@ -11,7 +11,7 @@ finds the stack that declares it under the new config and moves its state there 
 status, feature E): no object in the cluster is touched, so the next ``up`` of each stack
 updates the moved objects in place (their owner stamp) and no consumer sees a DELETE. Then it
 settles each stack for its next run: the moved resources hang under the stack's own
-``Inventory`` component, as the program declares them, and the outputs the guards read (the
+``InventoryObjects`` component (type ``COMPONENT_TYPE``), as the program declares them, and the outputs the guards read (the
 objects a stack manages, its shard layout) say what the state now holds. ``--dry-run`` prints
 what would move and changes nothing.
 
@@ -122,7 +122,7 @@ def _is_stack_or_component(resource: Mapping[str, Any]) -> bool:
 
 def classify(deployment: Mapping[str, Any]) -> tuple[dict[str, Held], list[Mapping[str, Any]]]:
     """The kubernetes objects in an exported deployment, by logical name, each with its companions;
-    and the resources that belong to none of them (``unmovable_resources``).
+    and the resources that belong to none of them (the command refuses those: ``unmovable_message``).
 
     A resource that is neither a kubernetes object nor a provider, the stack or its component
     belongs to the object it is named after: the program names what it declares beside an
@@ -161,12 +161,6 @@ def classify(deployment: Mapping[str, Any]) -> tuple[dict[str, Held], list[Mappi
 def held_objects(deployment: Mapping[str, Any]) -> dict[str, Held]:
     """The kubernetes objects in an exported deployment, by logical name (``classify``)."""
     return classify(deployment)[0]
-
-
-def unmovable_resources(deployment: Mapping[str, Any]) -> list[str]:
-    """Resources this command would leave behind: neither the stack, its component, a provider, a
-    kubernetes object nor one that belongs to a kubernetes object (``classify``)."""
-    return [str(r["urn"]) for r in classify(deployment)[1]]
 
 
 def unmovable_message(unmovable: Mapping[str, Sequence[str]]) -> str:
@@ -254,7 +248,7 @@ def settle(deployment: dict[str, Any], layout: Mapping[str, Any], defaults: Mapp
            pending: Mapping[str, list[str]] | None = None, forget: Collection[str] = (),
            nested_providers: Collection[str] = (), sources: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``deployment`` ready for the program's next run: what ``pulumi state move`` left under the
-    root stack hangs under the ``Inventory`` component (created if the stack has none), as the
+    root stack hangs under the ``InventoryObjects`` component (type ``COMPONENT_TYPE``) (created if the stack has none), as the
     program declares it, so URNs are the ones the program declares, and every reference to a
     renamed URN (parent, dependencies, provider) follows; a provider stays under the root unless
     its ``type::name`` is in ``nested_providers`` (the program declares it under the component).
@@ -337,7 +331,7 @@ def _follow(resource: dict[str, Any], renamed: Mapping[str, str]) -> None:
 
 
 def nested_providers(exports: Iterable[Mapping[str, Any]]) -> set[str]:
-    """``type::name`` of each provider the program declares under the ``Inventory`` component (in any stack)."""
+    """``type::name`` of each provider the program declares under the ``InventoryObjects`` component (type ``COMPONENT_TYPE``) (in any stack)."""
     found = set()
     for exported in exports:
         resources = (exported.get("deployment") or {}).get("resources") or ()
