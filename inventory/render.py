@@ -1,13 +1,16 @@
 """The render CLI: print the planned objects in apply-able form, like ``helm template``.
 
     python -m inventory render (--from-dir DIR | --kubeconfig PATH [--context C])
-        [--config FILE] [-o yaml|json] [--show-secrets] [--strict]
+        [--config FILE] [-o yaml|json] [--show-secrets] [--strict] [--run-exec-plugins]
 
 Without --from-dir or --kubeconfig the config file's ``inventoryDir`` or ``kubeconfig``
 is used, else ``KUBECONFIG`` / ``~/.kube/config``.
 
 Objects go to stdout in plan order, credentials redacted unless ``--show-secrets``;
-diagnostics go to stderr, one line each. Exit status: 0 rendered (warnings allowed),
+diagnostics go to stderr, one line each. Render reads and prints, nothing more: it runs no exec
+credential plugin (``execProviderFile``) unless ``--run-exec-plugins`` is given, since a plugin
+mints a real credential; without it, each ClusterProfile that would need one is reported
+(``NOT_RUN``) and gets no credentials. Exit status: 0 rendered (warnings allowed),
 1 with ``--strict`` when there is any warning, 2 when the input files, the
 configuration or the inventory read are unusable (nothing is printed then).
 """
@@ -31,6 +34,8 @@ from inventory.sources import InventoryReadError
 EXIT_RENDERED = 0
 EXIT_WARNINGS = 1  # only with --strict
 EXIT_INVALID = 2
+# Why a ClusterProfile served by an exec provider got nothing (``--run-exec-plugins`` runs them).
+NOT_RUN = "render runs no plugin unless --run-exec-plugins"
 
 
 def render_plan(plan: Plan, *, output: str = "yaml", show_secrets: bool = False) -> str:
@@ -62,7 +67,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     args = _parser().parse_args(argv)
     try:
         settings = settings_from_args(args)
-        plan = compute_plan(settings, datetime.now(UTC))
+        plan = compute_plan(settings, datetime.now(UTC), None if args.run_exec_plugins else NOT_RUN)
     except SettingsError as problem:
         for line in str(problem).splitlines():
             print(f"error: config: {line}", file=err)
@@ -95,4 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="output format")
     parser.add_argument("--show-secrets", action="store_true", help="print credential data instead of redacting it")
     parser.add_argument("--strict", action="store_true", help="exit 1 when anything was skipped or adjusted")
+    parser.add_argument("--run-exec-plugins", action="store_true",
+                        help="run the exec credential plugins of execProviderFile (they mint real credentials); "
+                             "without it, the ClusterProfiles they serve are reported and get none")
     return parser

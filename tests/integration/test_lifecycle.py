@@ -60,7 +60,7 @@ class World:
         self.config_file.write_text(yaml.safe_dump(self.config))
         result = subprocess.run(
             [sys.executable, "-m", "inventory", "render", "--kubeconfig", str(REPO / ".local" / "kubeconfig"),
-             "--config", str(self.config_file), "-o", "json"],
+             "--config", str(self.config_file), "-o", "json", "--run-exec-plugins"],  # the stack runs them too
             cwd=REPO, capture_output=True, text=True, check=True)
         items = json.loads(result.stdout)["items"]
         return {f"{o['kind']}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']}".replace("//", "/")

@@ -161,7 +161,8 @@ def test_from_dir_and_kubeconfig_exclude_each_other() -> None:
 def test_exec_provider_credentials_are_rendered(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"execProviderFile: {FIXTURES / 'exec' / 'providers.json'}\n"
                                     "execProviderBindings: {fleet-token: {namespaces: [fleet]}}\n")
-    status, out, err = render("--from-dir", str(FIXTURES / "render-exec"), "--config", config, "--show-secrets")
+    status, out, err = render("--from-dir", str(FIXTURES / "render-exec"), "--config", config, "--show-secrets",
+                              "--run-exec-plugins")
     assert (status, err) == (0, "")
     secret = next(d for d in yaml.safe_load_all(out) if d["kind"] == "Secret")
     kubeconfig = yaml.safe_load(base64.b64decode(secret["data"]["kubeconfig"]))
@@ -169,10 +170,29 @@ def test_exec_provider_credentials_are_rendered(tmp_path: Path) -> None:
     assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://edge-2.example:6443"
 
 
+def test_render_runs_no_exec_plugin_by_default_and_reports_each_profile_it_would_serve(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    providers = tmp_path / "providers.json"
+    (provider,) = [p for p in json.loads((FIXTURES / "exec" / "providers.json").read_text())["providers"]
+                   if p["name"] == "fleet-token"]
+    provider["execConfig"] = {**provider["execConfig"], "command": "/bin/sh",
+                              "args": ["-c", f"touch {marker}; exit 1"]}
+    providers.write_text(json.dumps({"providers": [provider]}))
+    config = write_config(tmp_path, f"execProviderFile: {providers}\n"
+                                    "execProviderBindings: {fleet-token: {namespaces: [fleet]}}\n")
+    status, out, err = render("--from-dir", str(FIXTURES / "render-exec"), "--config", config, "--show-secrets")
+    assert status == 0 and not marker.exists()
+    assert not [d for d in yaml.safe_load_all(out) if d and d["kind"] in ("Secret", "SveltosCluster")]
+    (line,) = err.splitlines()
+    assert line.startswith("warning: ClusterProfile fleet/edge-2: ")
+    assert "exec provider 'fleet-token' not run: render runs no plugin unless --run-exec-plugins" in line
+
+
 def test_an_exec_profile_its_provider_is_not_bound_to_gets_nothing_and_is_reported(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"execProviderFile: {FIXTURES / 'exec' / 'providers.json'}\n"
                                     "execProviderBindings: {fleet-token: {namespaces: [platform]}}\n")
-    status, out, err = render("--from-dir", str(FIXTURES / "render-exec"), "--config", config, "--show-secrets")
+    status, out, err = render("--from-dir", str(FIXTURES / "render-exec"), "--config", config, "--show-secrets",
+                              "--run-exec-plugins")
     assert status == 0
     assert not [d for d in yaml.safe_load_all(out) if d and d["kind"] in ("Secret", "SveltosCluster")]
     assert err.startswith("warning: ClusterProfile fleet/edge-2: skipped, no usable credentials:")

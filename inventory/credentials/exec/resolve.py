@@ -110,6 +110,7 @@ def resolve_exec_credentials(
     now: datetime,
     *,
     runner: PluginRunner | None = None,
+    not_run: str | None = None,
 ) -> dict[ObjectRef, ExecResult]:
     """Credentials for every ClusterProfile served by an exec provider, keyed by its ref.
 
@@ -120,6 +121,10 @@ def resolve_exec_credentials(
     a stored credential that has not expired yet failed: then the stored credential
     is kept with ``warning`` set. A bad provider file raises ProviderFileError.
     ``now`` must carry a time zone.
+
+    With ``not_run`` (why), no plugin runs: a profile that would need one gets the error
+    ``exec provider 'NAME' not run: <not_run>``, as if its plugin had failed (a stored credential
+    is still reused, and kept while it has not expired).
     """
     if settings.exec_provider_file is None:
         return {}
@@ -154,7 +159,12 @@ def resolve_exec_credentials(
         to_mint.append(invocation)
         if stored is not None and usable_until_expiry(stored, now):
             kept_if_refresh_fails[profile.ref] = stored
-    for ref, minted in _mint_all(to_mint, now, settings, runner or run_plugin).items():
+    if not_run is None:
+        outcomes = _mint_all(to_mint, now, settings, runner or run_plugin)
+    else:
+        outcomes = {invocation.profile.ref: _failure(f"exec provider {invocation.provider.name!r} not run: {not_run}")
+                    for invocation in to_mint}
+    for ref, minted in outcomes.items():
         stored = kept_if_refresh_fails.get(ref)
         if minted.error is not None and stored is not None:
             minted = kept_after_failed_refresh(stored, minted.error)
