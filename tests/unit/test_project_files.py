@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -106,3 +107,27 @@ def test_clusterprofile_consumer_pins_the_versions_of_versions_env() -> None:
         assert f"sigs.k8s.io/cluster-inventory-api {versions['CLUSTER_INVENTORY_API_VERSION']}\n" in go_mod, wrapper
     consumer = (REPO / "tools" / "go" / "clusterprofile-consumer" / "main.go").read_text()
     assert f"provider.go at {versions['MULTICLUSTER_RUNTIME_VERSION']})" in consumer
+
+
+def _workflow(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((REPO / ".github" / "workflows" / name).read_text())
+    return document
+
+
+def test_the_deploy_workflow_sets_what_a_fleet_sized_stack_needs() -> None:
+    job = _workflow("deploy.yml")["jobs"]["deploy"]
+    assert job["env"]["PULUMI_SKIP_CHECKPOINTS"] == "true"  # the program stops an update past 500 objects
+    assert job["env"]["PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS"] == "true"
+    names = [step.get("name") for step in job["steps"]]
+    assert "No automatic CLI log" in names
+    assert names[-1] == "Held-back deletions"
+
+
+def test_both_workflows_run_one_job_per_shard_stack_with_a_tool_cache() -> None:
+    for name, job_name in (("deploy.yml", "deploy"), ("preview.yml", "preview")):
+        job = _workflow(name)["jobs"][job_name]
+        assert "CLUSTER_INVENTORY_STACKS" in job["strategy"]["matrix"]["stack"], name
+        assert job["strategy"]["fail-fast"] is False and "matrix.stack" in job["concurrency"]["group"], name
+        caches = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/cache@")]
+        assert caches and caches[0]["with"]["path"] == "~/.cache/cluster-inventory", name
+        assert "AIR_GAPPED" in str(job["timeout-minutes"]), name
