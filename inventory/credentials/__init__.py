@@ -15,7 +15,6 @@ from inventory.credentials.argocd import ConversionError, argocd_cluster
 from inventory.credentials.exec import REFRESH_AT_ANNOTATION, ProviderFileError, resolve_exec_credentials
 from inventory.credentials.kubeconfig import (
     RUNNABLE_FIELDS,
-    RUNNABLE_FIELDS_LOWER,
     kubeconfig_endpoint,
     runnable_credential_problem,
     validate_kubeconfig,
@@ -25,7 +24,6 @@ __all__ = [
     "EXEC_EXTENSION",
     "REFRESH_AT_ANNOTATION",
     "RUNNABLE_FIELDS",
-    "RUNNABLE_FIELDS_LOWER",
     "SECRET_READER_PROVIDER",
     "ConversionError",
     "ProviderFileError",
