@@ -97,7 +97,7 @@ class ExecBinding:
         if not self.namespaces and not self.match_labels:
             return False
         in_namespace = not self.namespaces or ANY in self.namespaces or namespace in self.namespaces
-        return in_namespace and all(labels.get(k) == v for k, v in self.match_labels.items())
+        return in_namespace and labels_match(self.match_labels, labels)
 
 
 # Environment variables a ClusterProfile may never hand an exec plugin, whatever a binding's profileEnv
@@ -287,7 +287,7 @@ class Settings:
         if ANY in self.consumer_namespaces or namespace in self.consumer_namespaces:
             return True
         selector = self.consumer_namespace_selector
-        return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+        return bool(selector) and labels_match(selector, labels)
 
     def may_read_secret(self, profile_namespace: str, secret_namespace: str) -> bool:
         """Whether a ClusterProfile in ``profile_namespace`` may copy a Secret of ``secret_namespace``."""
@@ -478,6 +478,11 @@ def _exec_binding_problems(key: str, binding: ExecBinding) -> list[str]:
             problems.append(f"{key}.profileArgs: {flag!r} is not a flag name of the form --name "
                             "(a profile passes it as --name or --name=value)")
     return problems
+
+
+def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """Whether ``labels`` hold every pair of ``selector`` (an empty selector matches everything)."""
+    return all(labels.get(key) == value for key, value in selector.items())
 
 
 def label_key_allowed(key: str, allowed: tuple[str, ...]) -> bool:

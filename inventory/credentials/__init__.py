@@ -15,6 +15,7 @@ from inventory.credentials.argocd import ConversionError, argocd_cluster
 from inventory.credentials.exec import REFRESH_AT_ANNOTATION, ProviderFileError, resolve_exec_credentials
 from inventory.credentials.kubeconfig import (
     RUNNABLE_FIELDS,
+    RUNNABLE_FIELDS_LOWER,
     kubeconfig_endpoint,
     runnable_credential_problem,
     validate_kubeconfig,
@@ -24,6 +25,7 @@ __all__ = [
     "EXEC_EXTENSION",
     "REFRESH_AT_ANNOTATION",
     "RUNNABLE_FIELDS",
+    "RUNNABLE_FIELDS_LOWER",
     "SECRET_READER_PROVIDER",
     "ConversionError",
     "ProviderFileError",

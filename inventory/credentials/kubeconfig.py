@@ -41,7 +41,9 @@ _RUNNABLE_FOLDED = {name.casefold(): name for name in RUNNABLE_FIELDS}
 # stands alone in such a document, in any case, none of its keys is one, and composing it (ten
 # times the cost) is skipped: most kubeconfigs take this path.
 _PLAIN_TEXT = re.compile(rb"[\t\n\r\x20-\x5b\x5d-\x7e]*")
-_RUNNABLE_LOWER = tuple(name.lower().encode() for name in RUNNABLE_FIELDS)
+# The names as a case-insensitive scan compares them (the events-mode Lua gets the same list).
+RUNNABLE_FIELDS_LOWER = tuple(name.lower() for name in RUNNABLE_FIELDS)
+_RUNNABLE_LOWER = tuple(name.encode() for name in RUNNABLE_FIELDS_LOWER)
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 

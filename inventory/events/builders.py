@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from inventory.credentials import RUNNABLE_FIELDS
+from inventory.credentials import RUNNABLE_FIELDS_LOWER
 from inventory.events import extras
 from inventory.events.assets import LuaValue, go_template, lua_script
 from inventory.events.sveltos import (
@@ -71,7 +71,7 @@ KUBECONFIG_RESOURCE = "KubeconfigSecret"
 
 # Kubeconfig fields that make a reader run a program or read its own files (SPEC §9), as the
 # Lua and the templates compare them: lower case, since some decoders ignore case.
-RUNNABLE_KUBECONFIG_FIELDS = tuple(name.lower() for name in RUNNABLE_FIELDS)
+RUNNABLE_KUBECONFIG_FIELDS = RUNNABLE_FIELDS_LOWER
 # A character that may continue a YAML plain scalar next to a field name, so that "exec" inside
 # "x-exec" or "certificate-authority" inside "certificate-authority-data" is another field
 # (common.lua's NAME_CHAR, on lower-cased text).

@@ -216,12 +216,13 @@ def cluster_profiles(
             context.warn(candidate.cluster.ref, f"status unreadable, ControlPlaneHealthy is Unknown: "
                                                 f"{candidate.cluster.status.problem}")
         access = _access(context, push_planner, candidate)
-        waits = settings.require_healthy_control_plane and health.status != "True" and not _had_access(existing)
+        unhealthy = settings.require_healthy_control_plane and health.status != "True"
+        waits = unhealthy and not _had_access(existing)
         if access is not None and waits:
             context.wait(candidate.cluster.ref, (
                 f"ControlPlaneHealthy={health.status} ({health.reason}: {health.message}); the "
                 "ClusterProfile is published without access providers until it is healthy"))
-        elif access is not None and settings.require_healthy_control_plane and health.status != "True":
+        elif access is not None and unhealthy:
             context.warn(candidate.cluster.ref, (
                 f"control plane not healthy, ControlPlaneHealthy={health.status} ({health.reason}): its "
                 "ClusterProfile keeps its access providers (a health flap never removes them)"))

@@ -23,6 +23,7 @@ from inventory.model import (
 )
 from inventory.plan.context import PlanContext
 from inventory.plan.credentials import CredentialLookup, ExecCredentials
+from inventory.settings import labels_match
 
 SVELTOS_CLUSTER_API_VERSION = "lib.projectsveltos.io/v1beta1"
 SVELTOS_CLUSTER_KIND = "SveltosCluster"
@@ -37,7 +38,7 @@ def carried_labels(context: PlanContext, profile: ClusterProfile) -> dict[str, s
     settings = context.settings
     labels = {key: value for key, value in profile.labels.items() if settings.carries_sveltos_label(key)}
     selector = settings.management_cluster_selector
-    if selector and all(labels.get(key) == value for key, value in selector.items()):
+    if selector and labels_match(selector, labels):
         for key in selector:
             del labels[key]
         context.warn(profile.ref, (

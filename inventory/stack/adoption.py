@@ -43,9 +43,6 @@ class ExistingObjects:
         self._resources: dict[tuple[str, str], Any] = {}
         self._client: Any = None
 
-    def __call__(self, obj: DesiredObject) -> bool:
-        return self.taken_by(obj) is not None
-
     def taken_by(self, obj: DesiredObject) -> str | None:
         """Who holds ``obj``'s name, when an object other than this stack's has it (None: free, or this
         stack's own)."""

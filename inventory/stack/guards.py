@@ -190,18 +190,22 @@ def _what_changed(old: str, new: str) -> str:
     return "immutable changed" if ("immutable" in old_rest) != ("immutable" in new_rest) else f"{old} -> {new}"
 
 
+def deletion_summary(deletions: Sequence[Deletion]) -> str:
+    """The deletions' causes, counted, and the first few names: ``N cause; ... Objects: a, b and K more``."""
+    causes = Counter(d.reason for d in deletions)
+    sample = ", ".join(d.logical_name for d in deletions[:SAMPLE_SIZE])
+    more = f" and {len(deletions) - SAMPLE_SIZE} more" if len(deletions) > SAMPLE_SIZE else ""
+    return "; ".join(f"{count} {reason}" for reason, count in causes.most_common()) + f". Objects: {sample}{more}"
+
+
 def check_deletion_cap(deletions: Sequence[Deletion], settings: Settings) -> None:
     """The whole run stops over the cap: for a move to another management cluster, which replaces every
     object at once (a run within one cluster holds back per source namespace, inventory/stack/holdback.py)."""
     if len(deletions) <= settings.max_deletions or settings.allow_mass_deletion:
         return
-    causes = Counter(d.reason for d in deletions)
-    summary = "; ".join(f"{count} {reason}" for reason, count in causes.most_common())
-    sample = ", ".join(d.logical_name for d in deletions[:SAMPLE_SIZE])
-    more = f" and {len(deletions) - SAMPLE_SIZE} more" if len(deletions) > SAMPLE_SIZE else ""
     raise GuardError(
         f"this run would delete {len(deletions)} managed objects (maxDeletions is {settings.max_deletions}; "
-        f"a replacement deletes the object before creating it again): {summary}. Objects: {sample}{more}. "
+        f"a replacement deletes the object before creating it again): {deletion_summary(deletions)}. "
         f"If that is intended, run again with `pulumi config set cluster-inventory:allowMassDeletion true` "
         f"(or raise maxDeletions); if not, check the inventory source and the config before anything is removed."
     )

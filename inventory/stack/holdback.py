@@ -18,18 +18,17 @@ once and stays a whole-run stop (``guards.check_deletion_cap``).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from inventory.model import DesiredObject, Diagnostic, ObjectRef
 from inventory.settings import Settings
 from inventory.stack.guards import (
-    SAMPLE_SIZE,
     Deletion,
     GuardError,
     PreviousRun,
     check_deletion_cap,
+    deletion_summary,
     names_grouped_by,
 )
 
@@ -62,10 +61,6 @@ class HeldBack:
     released: tuple[Deletion, ...] = ()
     held: Mapping[str, tuple[Deletion, ...]] = field(default_factory=dict)  # group -> its deletions
     emptying: bool = False  # every group held: the run as a whole would remove most of the stack
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(d.logical_name for group in self.held.values() for d in group)
 
     def counts(self) -> dict[str, int]:
         """The ``heldBackDeletions`` output: group -> how many deletions wait."""
@@ -118,7 +113,7 @@ def kept_objects(held: HeldBack, previous: PreviousRun) -> dict[str, Kept]:
                 raise GuardError(
                     f"{len(deletions)} deletions from {_subject(group)} are held back, but the last run "
                     f"recorded their objects without their types, so they cannot be held back: "
-                    f"{_summary(deletions)}. If that is intended, run once with "
+                    f"{deletion_summary(deletions)}. If that is intended, run once with "
                     f"`pulumi config set cluster-inventory:allowMassDeletion true` (or raise maxDeletions)")
             kept[deletion.logical_name] = Kept(shape, group)
     return kept
@@ -128,13 +123,6 @@ def _subject(group: str) -> ObjectRef:
     if group in (STACK_CONFIG, NOT_RECORDED):
         return ObjectRef("Objects", None, f"from {group}")
     return ObjectRef("Namespace", None, group)
-
-
-def _summary(deletions: Sequence[Deletion]) -> str:
-    causes = Counter(d.reason for d in deletions)
-    sample = ", ".join(d.logical_name for d in deletions[:SAMPLE_SIZE])
-    more = f" and {len(deletions) - SAMPLE_SIZE} more" if len(deletions) > SAMPLE_SIZE else ""
-    return "; ".join(f"{count} {reason}" for reason, count in causes.most_common()) + f". Objects: {sample}{more}"
 
 
 LET_GO = ("they stay exactly as they are and the rest of the run goes ahead. If the deletions are intended, "
@@ -155,5 +143,5 @@ def diagnostics(held: HeldBack, settings: Settings, managed: int) -> list[Diagno
         else:
             why = (f"{len(found)} deletions held back: more than maxDeletions ({settings.max_deletions}) "
                    f"for one source namespace (a replacement deletes the object before creating it again)")
-        result.append(Diagnostic(_subject(group), f"{why}: {_summary(found)}; {LET_GO}"))
+        result.append(Diagnostic(_subject(group), f"{why}: {deletion_summary(found)}; {LET_GO}"))
     return result

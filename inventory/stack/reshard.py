@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 
 from inventory import invoked_as
-from inventory.settings import Settings, SettingsError, ShardAssignment
+from inventory.settings import CONFIG_NAMESPACE, Settings, SettingsError, ShardAssignment
 from inventory.stack.backend import backend_url, local_root
 from inventory.stack.driver import (
     cli_environment,
@@ -66,7 +66,7 @@ from inventory.stack.guards import (
 )
 from inventory.stack.locks import StackLockError, StackLocks
 
-CONFIG_PREFIX = "cluster-inventory:"
+CONFIG_PREFIX = f"{CONFIG_NAMESPACE}:"
 # What the program declares (inventory/stack/program.py): every object under one component.
 ROOT_TYPE = "pulumi:pulumi:Stack"
 COMPONENT_TYPE = "cluster-inventory:index:Inventory"

@@ -140,7 +140,7 @@ DELETION_POLICY_ANNOTATION = "pulumi.com/deletionPropagationPolicy"
 # This program is the one writer of the fields it declares: a server-side apply
 # conflict with another field manager (a hand edit, or the controller before an
 # adoption) is resolved in the program's favour. Taking over objects that this
-# stack did not create is gated separately, by check_adoption and adoptExisting.
+# stack did not create is gated separately, by guards.skip_taken_names and adoptExisting.
 PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce"
 PULUMI_ANNOTATIONS = {DELETION_POLICY_ANNOTATION: "background", PATCH_FORCE_ANNOTATION: "true"}
 
