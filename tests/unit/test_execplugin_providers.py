@@ -196,6 +196,22 @@ def test_profile_whose_secretreader_source_is_missing_still_runs_its_plugin(tmp_
     assert result.error is None
 
 
+def test_profile_whose_secretreader_source_is_refused_still_runs_its_plugin(tmp_path: Path) -> None:
+    # The planner refuses a Secret of another namespace without a route, and one with runnable
+    # credentials: the exec provider must have run for the profile to get credentials at all.
+    provider_file = write_providers(tmp_path, provider_entry(plugin("token.py")))
+    elsewhere = access("kubeconfig-secretreader", extensions={
+        "client.authentication.k8s.io/exec": {"namespace": "capi", "name": "src", "key": "value"}})
+    runnable = access("kubeconfig-secretreader", extensions={
+        "client.authentication.k8s.io/exec": {"name": "exec-src", "key": "value"}})
+    sources = [Secret(namespace="capi", name="src", data={"value": b"apiVersion: v1\nkind: Config\n"}),
+               Secret(namespace="team-a", name="exec-src",
+                      data={"value": b"users:\n- name: u\n  user:\n    exec: {command: /bin/sh}\n"})]
+
+    for reader in (elsewhere, runnable):
+        assert resolve_one(provider_file, profile(reader, access()), secrets=sources).error is None
+
+
 def test_profile_listing_no_provider_of_the_file_gets_no_entry(tmp_path: Path) -> None:
     provider_file = write_providers(tmp_path, provider_entry(plugin("token.py")))
 

@@ -39,9 +39,9 @@ from inventory.credentials.exec.provider_file import (
     ExecProvider,
     check_env_entry,
 )
-from inventory.credentials.kubeconfig import validate_kubeconfig
+from inventory.credentials.kubeconfig import runnable_credential_problem, validate_kubeconfig
 from inventory.model import CLUSTER_PROFILE_GROUP, CLUSTER_PROFILE_PLURAL, AccessProvider, ClusterProfile, Secret
-from inventory.settings import ExecBinding, is_env_name, profile_env_refusal
+from inventory.settings import ExecBinding, Settings, is_env_name, profile_env_refusal
 
 # KEP-5339: per-cluster arguments and environment variables for the plugin
 # (clusterprofiles.multicluster.x-k8s.io/exec/additional-args and .../additional-envs).
@@ -110,22 +110,26 @@ def _binding_refusal(profile: ClusterProfile, provider: str, binding: ExecBindin
             "with this profile's labels (add the namespace, or the labels to its matchLabels, there to bind it)")
 
 
-def has_usable_secretreader(profile: ClusterProfile, secrets: Mapping[tuple[str, str], Secret]) -> bool:
+def has_usable_secretreader(profile: ClusterProfile, secrets: Mapping[tuple[str, str], Secret],
+                            settings: Settings) -> bool:
     """True when the planner can copy a kubeconfig for this profile, so no plugin needs to run.
 
     Mirrors the planner's checks (``inventory.plan.credentials``): if the secret reader
-    is listed but cannot deliver (bad extension, missing Secret or key, not a kubeconfig)
-    the planner falls back to the exec provider, so the plugin must have run.
+    is listed but cannot deliver (bad extension, a Secret no route lets it read, missing Secret
+    or key, not a kubeconfig, runnable credentials from an untrusted namespace) the planner
+    falls back to the exec provider, so the plugin must have run.
     """
     try:
         reference = secret_reader_reference(profile)
     except ValueError:
         return False
-    if reference is None:
+    if reference is None or not settings.may_read_secret(profile.namespace, reference.namespace):
         return False
     secret = secrets.get((reference.namespace, reference.name))
     kubeconfig = secret.data.get(reference.key) if secret is not None else None
-    return kubeconfig is not None and validate_kubeconfig(kubeconfig) is None
+    if kubeconfig is None or validate_kubeconfig(kubeconfig) is not None:
+        return False
+    return settings.is_trusted_kubeconfig_source(reference.namespace) or runnable_credential_problem(kubeconfig) is None
 
 
 def prepare(profile: ClusterProfile, provider: ExecProvider, access: AccessProvider, binding: ExecBinding) -> Invocation:

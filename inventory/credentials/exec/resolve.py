@@ -137,7 +137,7 @@ def resolve_exec_credentials(
     to_mint: list[Invocation] = []
     kept_if_refresh_fails: dict[ObjectRef, ExecResult] = {}
     for profile in inventory.profiles:
-        if has_usable_secretreader(profile, secrets):
+        if has_usable_secretreader(profile, secrets, settings):
             continue
         choice = choose_provider(profile, providers, settings.exec_provider_bindings)
         if choice.refusals:
