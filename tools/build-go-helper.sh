@@ -3,10 +3,12 @@
 # with Sveltos' function map; luaeval: gopher-lua with Sveltos' Lua conversions;
 # applier: the concurrent server-side applier `make bench-deploy` measures as its floor;
 # clusterprofile-consumer: a ClusterProfile consumer on cluster-inventory-api's pkg/access;
-# kubeconfig-secretreader: that module's exec plugin, built from the module as published)
+# kubeconfig-secretreader and secretreader: that module's exec plugins, built from the module as
+# published; sveltos-consumer: a managed-cluster client on libsveltos' lib/clusterproxy, in the
+# Sveltos wrapper module tools/go/sveltos)
 # into a cache outside the repository, and print the binary's path.
 #
-#   tools/build-go-helper.sh gotemplate|luaeval|applier|clusterprofile-consumer|kubeconfig-secretreader
+#   tools/build-go-helper.sh gotemplate|luaeval|applier|clusterprofile-consumer|kubeconfig-secretreader|secretreader|sveltos-consumer
 #
 # The cache key is a hash of the helper's go.mod, go.sum, main.go and tools.go (and the package
 # built, when it is not the wrapper itself),
@@ -18,13 +20,14 @@
 # modules are not in the checksum database reachable here).
 set -euo pipefail
 
-name="${1:?usage: build-go-helper.sh gotemplate|luaeval|applier|clusterprofile-consumer|kubeconfig-secretreader}"
+name="${1:?usage: build-go-helper.sh gotemplate|luaeval|applier|clusterprofile-consumer|kubeconfig-secretreader|secretreader|sveltos-consumer}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 package=.
 version=
 case "$name" in
     gotemplate|luaeval|applier) src="$here/go/$name" ;;
-    clusterprofile-consumer|kubeconfig-secretreader)
+    sveltos-consumer) src="$here/go/sveltos"; package=./sveltos-consumer ;;
+    clusterprofile-consumer|kubeconfig-secretreader|secretreader)
         src="$here/go/clusterprofile-consumer"
         # shellcheck source=tools/versions.env
         version="-$(source "$here/versions.env" && echo "$CLUSTER_INVENTORY_API_VERSION")"
@@ -32,16 +35,18 @@ case "$name" in
             echo "build-go-helper.sh: $src/go.mod does not require sigs.k8s.io/cluster-inventory-api ${version#-} (tools/versions.env)" >&2
             exit 2
         fi
-        if [[ $name == kubeconfig-secretreader ]]; then
-            package=sigs.k8s.io/cluster-inventory-api/plugins/kubeconfig-secretreader/cmd/plugin
+        if [[ $name != clusterprofile-consumer ]]; then
+            package=sigs.k8s.io/cluster-inventory-api/plugins/$name/cmd/plugin
         fi
         ;;
-    *) echo "build-go-helper.sh: unknown helper '$name' (gotemplate, luaeval, applier, clusterprofile-consumer or kubeconfig-secretreader)" >&2; exit 2 ;;
+    *) echo "build-go-helper.sh: unknown helper '$name' (gotemplate, luaeval, applier, clusterprofile-consumer, kubeconfig-secretreader, secretreader or sveltos-consumer)" >&2; exit 2 ;;
 esac
 
 cache_root="${CLUSTER_INVENTORY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cluster-inventory}"
 
-inputs=("$src/go.mod" "$src/go.sum" "$src/main.go")
+inputs=("$src/go.mod" "$src/go.sum")
+[[ ! -f $src/main.go ]] || inputs+=("$src/main.go")
+[[ $package != ./* ]] || inputs+=("$src/$package/main.go")
 [[ ! -f $src/tools.go ]] || inputs+=("$src/tools.go")
 key="$( (cat "${inputs[@]}"; [[ $package == . ]] || echo "$package") | sha256sum | cut -c1-16)"
 out_dir="$cache_root/tools/$name$version-$key"
