@@ -140,7 +140,7 @@ def summary(stack: str) -> None:
     for line in skipped or ["none"]:
         print(f"    - {line.removeprefix('warning: ')}")
     print()
-    print(f"  next (first: source {DEMO_ENV_FILE.relative_to(REPO)}, which sets PATH, the backend and the demo passphrase):")
+    print(f"  next (first: source {DEMO_ENV_FILE.relative_to(REPO)}, which sets PATH, the backend, the demo passphrase and KUBECONFIG):")
     for command in (
         f"kubectl --kubeconfig .local/kubeconfig get secrets -A -l {MANAGED_SELECTOR}",
         "kubectl --kubeconfig .local/kubeconfig get sveltosclusters -A",
@@ -165,6 +165,8 @@ def write_env_file() -> None:
         "export PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS=true",
         "# The demo's passphrase: demo only, never for a real stack.",
         f"export PULUMI_CONFIG_PASSPHRASE={os.environ.get('PULUMI_CONFIG_PASSPHRASE', '')!r}",
+        "# kubectl reaches the demo's control plane.",
+        f"export KUBECONFIG={str(KUBECONFIG)!r}",
         f". {REPO / '.venv' / 'bin' / 'activate'}",
     ]
     DEMO_ENV_FILE.write_text("\n".join(lines) + "\n")

@@ -5,6 +5,11 @@ virtualenv, backend or passphrase): what a reader who has just cloned the reposi
 The README's `make demo` starts the copy's own local control plane; the commands the demo then
 prints for the reader run too. Only `make test`, which runs this test, is left out of its block.
 
+Every shell block (```sh, ```bash, ```shell, ```console) carries one of two markers on the line
+before it: `run`, or `<!-- doc-test: skip reason="..." -->` naming why it cannot run here (a real
+cluster, a bucket, a GitHub runner). An unmarked one fails, and so does an unlabelled block that
+starts with a command: a new command in the docs is either run or visibly excused.
+
 The copy is what `git clone` of the working tree gives (tracked and new, unignored files), with the
 virtualenv linked rather than installed again; the built tools come from the shared cache."""
 
@@ -22,6 +27,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 MARK = "<!-- doc-test: run -->"
+SKIP = re.compile(r'^<!-- doc-test: skip reason="([^"]+)" -->$')
+SHELL_LANGUAGES = {"sh", "bash", "shell", "console"}
+# An unlabelled block whose first line starts so is a command a reader would type, not output.
+COMMAND_START = re.compile(r"^(\$ )?(pulumi|python|\.venv/|make|kubectl|eval|export|source|cp|git|cd|pip|curl) ")
+FENCE = re.compile(r"^([ \t]*)```([\w-]*)\n(.*?)^\1```[ \t]*$", re.MULTILINE | re.DOTALL)
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 THIS_TEST = "make test"
 # A fresh shell: the test's own Pulumi, Kubernetes and Python settings stay out.
@@ -39,15 +49,46 @@ class Block:
         return f"{self.page}:{self.line}"
 
 
+@dataclass(frozen=True)
+class Fenced:
+    page: str
+    line: int  # of the opening fence
+    language: str
+    marker: str  # the line before the fence, stripped
+    body: str  # dedented by the fence's own indentation (a block inside a list item)
+
+
+def fenced_blocks(page: Path) -> Iterator[Fenced]:
+    text = page.read_text(encoding="utf-8")
+    for found in FENCE.finditer(text):
+        indent = found.group(1)
+        before = text[:found.start()].rstrip("\n").rsplit("\n", 1)[-1].strip()
+        body = "\n".join(line.removeprefix(indent) for line in found.group(3).splitlines())
+        yield Fenced(page.relative_to(REPO).as_posix(), text.count("\n", 0, found.start()) + 1, found.group(2),
+                     before, body)
+
+
 def marked_blocks() -> list[Block]:
     blocks = []
     for page in PAGES:
-        text = page.read_text(encoding="utf-8")
-        for found in re.finditer(rf"^{re.escape(MARK)}\n```(?:sh|bash)\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
-            lines = [line for line in found.group(1).splitlines() if line.split("#")[0].strip() != THIS_TEST]
-            blocks.append(Block(page.relative_to(REPO).as_posix(), text.count("\n", 0, found.start()) + 2,
-                                "\n".join(lines)))
+        for fenced in fenced_blocks(page):
+            if fenced.marker == MARK and fenced.language in SHELL_LANGUAGES:
+                lines = [line for line in fenced.body.splitlines() if line.split("#")[0].strip() != THIS_TEST]
+                blocks.append(Block(fenced.page, fenced.line + 1, "\n".join(lines)))
     return blocks
+
+
+def unmarked_shell_blocks() -> list[str]:
+    """Shell blocks with neither marker, and unlabelled blocks that start with a command: page:line."""
+    found = []
+    for page in PAGES:
+        for fenced in fenced_blocks(page):
+            where = f"{fenced.page}:{fenced.line}"
+            if fenced.language in SHELL_LANGUAGES and fenced.marker != MARK and not SKIP.match(fenced.marker):
+                found.append(f"{where}: a ```{fenced.language} block with neither {MARK} nor a skip marker with a reason")
+            elif not fenced.language and COMMAND_START.match(fenced.body):
+                found.append(f"{where}: an unlabelled block starting with a command: label it sh and mark it")
+    return found
 
 
 def fresh_copy(destination: Path) -> Path:
@@ -81,6 +122,10 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_some_blocks_are_marked_and_the_demo_comes_first() -> None:
     blocks = marked_blocks()
     assert blocks and blocks[0].page == "README.md" and "make demo" in blocks[0].commands
+
+
+def test_every_shell_block_is_run_or_skipped_with_a_reason() -> None:
+    assert unmarked_shell_blocks() == []
 
 
 @pytest.mark.parametrize("block", marked_blocks(), ids=str)

@@ -28,7 +28,7 @@ REPO_PATH = re.compile(r"(?<![\w./~$-])((?:bench|docs|examples|inventory|rbac|st
 # A path with one of these in it names a family of files, not one file: stacks/Pulumi.<stack>.yaml.
 PLACEHOLDER = re.compile(r"[<>{}*]|NAME|\.\.\.")
 # Files the pages tell the reader to create, so they do not exist in the repository.
-CREATED_BY_THE_READER = {"stacks/Pulumi.mgmt.yaml"}
+CREATED_BY_THE_READER = {"stacks/Pulumi.mgmt.yaml", "stacks/Pulumi.scratch.yaml", "rbac/admission-policy.dev.yaml"}
 
 
 def _rel(page: Path) -> str:
