@@ -658,8 +658,10 @@ def down() -> None:
 
 
 def status() -> None:
+    """Running when the management cluster runs (a stopped workload server is `workloads-up`'s to restart)."""
     state = load_state()
-    running = bool(state) and all(alive(pid) for pid in state["pids"])  # type: ignore[index]
+    workload_pids = {w["pid"] for w in state.get("workloads", [])} if state else set()
+    running = bool(state) and all(alive(pid) for pid in state["pids"] if pid not in workload_pids)  # type: ignore[index]
     print("running" if running else "stopped")
     sys.exit(0 if running else 1)
 
