@@ -30,8 +30,8 @@ venv: $(VENV)/.stamp ## create the virtualenv with pinned dependencies
 tools: ## build (or reuse from cache) pulumi, its Python language host, the kubernetes provider, kube-apiserver, kube-controller-manager, etcd, Sveltos
 	@bash tools/build-tools.sh
 
-cluster-up: venv tools ## start etcd + kube-apiserver + GC/namespace controllers on loopback with the real CRDs (SVELTOS=1: also Sveltos)
-	@$(TOOLS_ENV); $(PY) tools/cluster.py up $(if $(filter 1,$(SVELTOS)),--sveltos)
+cluster-up: venv tools ## start etcd + kube-apiserver + GC/namespace controllers on loopback with the real CRDs (SVELTOS=1: also Sveltos; WORKLOADS=N: also N workload API servers)
+	@$(TOOLS_ENV); $(PY) tools/cluster.py up $(if $(filter 1,$(SVELTOS)),--sveltos) $(if $(WORKLOADS),--workloads $(WORKLOADS))
 
 cluster-down: ## stop the local control plane and remove its data
 	@$(PY) tools/cluster.py down

@@ -1,9 +1,11 @@
 """Start and stop a local management cluster: etcd, kube-apiserver and the garbage-collector
 and namespace controllers of kube-controller-manager on loopback, with the real CRDs.
 
-    python tools/cluster.py up [--sveltos]   # idempotent; prints the kubeconfig path
+    python tools/cluster.py up [--sveltos] [--workloads N]   # idempotent; prints the kubeconfig path
     python tools/cluster.py sveltos-up       # Sveltos on an already running control plane
     python tools/cluster.py sveltos-down     # stops the Sveltos processes only
+    python tools/cluster.py workloads-up N   # workload-1..N on an already running control plane
+    python tools/cluster.py workloads-down   # stops the workload API servers only
     python tools/cluster.py down    # stops every process, frees the ports, removes the data
     python tools/cluster.py status
 
@@ -16,8 +18,19 @@ and eventreporter, the project's stand-in for sveltos-agent, whose module is not
 (--agent-in-mgmt-cluster=true): event-manager then leaves the EventSources this program
 declares untouched (see docs/modes.md, "Events mode with real Sveltos").
 
+With --workloads N (``make cluster-up WORKLOADS=N``) it also starts N workload clusters,
+workload-1..N: each a kube-apiserver of its own on loopback with its own CA, its own admin
+client certificate (CN kubernetes-admin, O system:masters, as Cluster API issues it), its own
+service-account signing key and issuer (TokenRequest works), and its own storage: the same etcd
+under the key prefix /workload-N, emptied before the server starts, so objects never mix and a
+restart starts from nothing. They run no controllers (no garbage collector, no namespace
+controller: a deleted namespace stays Terminating). They start in parallel with the management
+API server; `down` stops them too. tests/integration/workloads.py is the Python API over them
+(servers, CAPI Clusters and their kubeconfig Secrets on the management cluster).
+
 State lives in ``.local/`` of the repository (git-ignored): ``kubeconfig`` (admin),
-``cluster.json`` (ports, pids, data dir). Certificates are generated locally with
+``cluster.json`` (ports, pids, data dir, workload servers), ``workloads/workload-N.kubeconfig``
+(each workload cluster's admin kubeconfig). Certificates are generated locally with
 openssl. The CRDs are read from the Go modules pinned in tools/go/crds (downloaded
 into Go's module cache on first use), never from the repository.
 """
@@ -35,6 +48,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +57,7 @@ REPO = Path(__file__).resolve().parent.parent
 LOCAL = REPO / ".local"
 STATE = LOCAL / "cluster.json"
 KUBECONFIG = LOCAL / "kubeconfig"
+WORKLOAD_KUBECONFIGS = LOCAL / "workloads"
 CACHE = Path(os.environ.get("CLUSTER_INVENTORY_CACHE", Path.home() / ".cache" / "cluster-inventory"))
 TOOLS_BIN = CACHE / "tools" / "bin"
 
@@ -72,6 +87,15 @@ MGMT_CLUSTER = "mgmt"
 SVELTOS_NAMESPACE = "projectsveltos"
 # The SveltosCluster's labels: the default managementClusterSelector (Pulumi.yaml).
 MGMT_CLUSTER_LABELS = {"type": "mgmt"}
+# Workload clusters (``--workloads N``): names, and what sets each apart from the others.
+WORKLOAD_NAME = "workload-{index}"  # also its etcd prefix, its issuer's host, its kubeconfig's name
+# Cluster API's admin certificate (util/kubeconfig.New): a workload cluster's admin is the one
+# CAPI would hand out, not this script's management admin.
+WORKLOAD_ADMIN_SUBJECT = "/O=system:masters/CN=kubernetes-admin"
+MGMT_ADMIN_SUBJECT = "/O=system:masters/CN=cluster-inventory-admin"
+MGMT_ISSUER = "https://kubernetes.default.svc"
+
+
 # The executables this script starts: a pid recorded in cluster.json counts as ours only while
 # it runs one of these (after a reboot the pid may belong to another program).
 OUR_PROGRAMS = frozenset({"etcd", "kube-apiserver", "kube-controller-manager", *SVELTOS_PROGRAMS})
@@ -160,16 +184,16 @@ def openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def make_certs(pki: Path) -> None:
+def make_certs(pki: Path, ca_name: str = "cluster-inventory-local-ca", admin_subject: str = MGMT_ADMIN_SUBJECT) -> None:
     """A CA, a serving cert for 127.0.0.1/localhost, an admin client cert, a service-account key."""
     pki.mkdir(parents=True, exist_ok=True)
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-keyout", "ca.key",
-            "-out", "ca.crt", "-subj", "/CN=cluster-inventory-local-ca", cwd=pki)
+            "-out", "ca.crt", "-subj", f"/CN={ca_name}", cwd=pki)
     ext = pki / "server.ext"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n")
     for name, subject, extfile in (
         ("server", "/CN=kube-apiserver", str(ext)),
-        ("admin", "/O=system:masters/CN=cluster-inventory-admin", None),
+        ("admin", admin_subject, None),
     ):
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
                 "-subj", subject, cwd=pki)
@@ -182,7 +206,7 @@ def make_certs(pki: Path) -> None:
     openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
 
 
-def write_kubeconfig(pki: Path, port: int) -> None:
+def write_kubeconfig(pki: Path, port: int, path: Path = KUBECONFIG, name: str = "local") -> None:
     import base64
 
     def b64(name: str) -> str:
@@ -191,15 +215,16 @@ def write_kubeconfig(pki: Path, port: int) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "local", "cluster": {
+        "clusters": [{"name": name, "cluster": {
             "server": f"https://127.0.0.1:{port}", "certificate-authority-data": b64("ca.crt")}}],
         "users": [{"name": "admin", "user": {
             "client-certificate-data": b64("admin.crt"), "client-key-data": b64("admin.key")}}],
-        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
-        "current-context": "local",
+        "contexts": [{"name": name, "context": {"cluster": name, "user": "admin"}}],
+        "current-context": name,
     }
-    KUBECONFIG.write_text(json.dumps(config, indent=2))
-    KUBECONFIG.chmod(0o600)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2))
+    path.chmod(0o600)
 
 
 def spawn(args: list[str], logfile: Path) -> Launched:
@@ -323,11 +348,132 @@ def install_crds(files: list[Path] | None = None) -> None:
     log(f"{len(names)} CRDs Established: {', '.join(sorted(names))}")
 
 
-def up(sveltos: bool = False) -> None:
+def apiserver_command(pki: Path, port: int, etcd_port: int, issuer: str, etcd_prefix: str | None = None) -> list[str]:
+    """kube-apiserver on loopback with the certificates in ``pki``, RBAC, and TokenRequest
+    (``issuer`` and the service-account key pair in ``pki``); ``etcd_prefix`` keeps a workload
+    cluster's objects apart from the management cluster's (``/registry``)."""
+    return [
+        tool("kube-apiserver"),
+        f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+        *([f"--etcd-prefix={etcd_prefix}"] if etcd_prefix else []),
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
+        f"--cert-dir={pki}", f"--tls-cert-file={pki / 'server.crt'}",
+        f"--tls-private-key-file={pki / 'server.key'}", f"--client-ca-file={pki / 'ca.crt'}",
+        f"--service-account-issuer={issuer}",
+        f"--service-account-key-file={pki / 'sa.pub'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        "--service-cluster-ip-range=10.96.0.0/24",
+        "--authorization-mode=RBAC",
+        "--enable-priority-and-fairness=false",
+        "--disable-admission-plugins=ServiceAccount",
+        "--v=0",
+    ]
+
+
+def workload_pki(data: Path, name: str) -> Path:
+    pki = data / name / "pki"
+    make_certs(pki, ca_name=f"cluster-inventory-{name}-ca", admin_subject=WORKLOAD_ADMIN_SUBJECT)
+    return pki
+
+
+def make_workload_pkis(data: Path, names: list[str]) -> dict[str, Path]:
+    """Each workload cluster's certificates and keys, made in parallel (openssl, a few processes each)."""
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        return dict(zip(names, pool.map(lambda name: workload_pki(data, name), names), strict=True))
+
+
+def empty_etcd_prefix(etcd_port: int, prefix: str) -> None:
+    """Delete every key under ``prefix`` + "/" (etcd's v3 JSON gateway): a workload cluster
+    started again begins empty, with nothing left from its previous life."""
+    import base64
+    import urllib.request
+
+    start = f"{prefix}/".encode()
+    range_end = start[:-1] + bytes([start[-1] + 1])
+    body = json.dumps({"key": base64.b64encode(start).decode(), "range_end": base64.b64encode(range_end).decode()})
+    request = urllib.request.Request(f"http://127.0.0.1:{etcd_port}/v3/kv/deleterange", data=body.encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+def start_workloads(state: dict[str, Any], indexes: list[int]) -> list[tuple[dict[str, Any], Launched]]:
+    """Spawn the workload API servers ``indexes`` (recorded in ``state`` at once, so `down`
+    stops them even if this start fails half-way); the caller waits for them."""
+    data = Path(state["data"])
+    names = [WORKLOAD_NAME.format(index=index) for index in indexes]
+    pkis = make_workload_pkis(data, names)
+    started = []
+    for name, port in zip(names, free_ports(len(names)), strict=True):
+        prefix = f"/{name}"
+        empty_etcd_prefix(state["etcd_port"], prefix)
+        process = spawn(apiserver_command(pkis[name], port, state["etcd_port"], f"https://{name}.cluster-inventory.test",
+                                          prefix), data / name / "kube-apiserver.log")
+        entry = {"name": name, "port": port, "pki": str(pkis[name]), "pid": process.pid, "etcd_prefix": prefix,
+                 "kubeconfig": str(WORKLOAD_KUBECONFIGS / f"{name}.kubeconfig")}
+        state["workloads"] = [w for w in state.get("workloads", []) if w["name"] != name] + [entry]
+        state["pids"] = [*state["pids"], process.pid]
+        STATE.write_text(json.dumps(state))
+        started.append((entry, process))
+    return started
+
+
+def wait_for_workloads(started: list[tuple[dict[str, Any], Launched]]) -> None:
+    for entry, process in started:
+        pki = Path(entry["pki"])
+        wait_for(lambda port=entry["port"], pki=pki: healthy(port, pki), f"kube-apiserver {entry['name']}", [process])
+        write_kubeconfig(pki, entry["port"], Path(entry["kubeconfig"]), entry["name"])
+        log(f"workload cluster {entry['name']} ready on https://127.0.0.1:{entry['port']} "
+            f"(etcd prefix {entry['etcd_prefix']}, kubeconfig {entry['kubeconfig']})")
+
+
+def running_workloads(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [w for w in state.get("workloads", []) if alive(w["pid"], "kube-apiserver")
+            and healthy(w["port"], Path(w["pki"]))]
+
+
+def workloads_up(count: int) -> None:
+    """workload-1..``count`` on the running control plane: the ones not running are started."""
     state = load_state()
-    if state and all(alive(pid) for pid in state["pids"]) and healthy(state["port"], Path(state["pki"])):
+    if not state:
+        sys.exit("the control plane is not running: run `python tools/cluster.py up --workloads N`")
+    running = {w["name"] for w in running_workloads(state)}
+    missing = [index for index in range(1, count + 1) if WORKLOAD_NAME.format(index=index) not in running]
+    stale = [w for w in state.get("workloads", []) if w["name"] not in running]
+    if stale:
+        stop([w["pid"] for w in stale])
+        state["pids"] = [pid for pid in state["pids"] if pid not in {w["pid"] for w in stale}]
+        state["workloads"] = [w for w in state["workloads"] if w["name"] in running]
+        STATE.write_text(json.dumps(state))
+    if missing:
+        wait_for_workloads(start_workloads(state, missing))
+    elif count:
+        log(f"workload clusters already running: {', '.join(sorted(running))}")
+
+
+def workloads_down() -> None:
+    state = load_state()
+    if not state or not state.get("workloads"):
+        return
+    pids = [w["pid"] for w in state["workloads"]]
+    stop(pids)
+    state["pids"] = [pid for pid in state["pids"] if pid not in pids]
+    state["workloads"] = []
+    STATE.write_text(json.dumps(state))
+    shutil.rmtree(WORKLOAD_KUBECONFIGS, ignore_errors=True)
+    log("workload clusters stopped")
+
+
+def up(sveltos: bool = False, workloads: int = 0) -> None:
+    state = load_state()
+    # A workload server that stopped is started again by workloads_up; the management cluster stays.
+    workload_pids = {w["pid"] for w in state.get("workloads", [])} if state else set()
+    if (state and all(alive(pid) for pid in state["pids"] if pid not in workload_pids)
+            and healthy(state["port"], Path(state["pki"]))):
         log(f"already running on https://127.0.0.1:{state['port']}")
         install_crds()
+        if workloads:
+            workloads_up(workloads)
         if sveltos:
             sveltos_up()
         print(KUBECONFIG)
@@ -348,26 +494,15 @@ def up(sveltos: bool = False) -> None:
         "--initial-cluster", f"local=http://127.0.0.1:{peer_port}",
         "--unsafe-no-fsync", "--log-level", "warn",
     ], data / "etcd.log")
-    state = {"pids": [etcd.pid], "port": port, "etcd_port": etcd_port, "data": str(data), "pki": str(pki)}
+    state = {"pids": [etcd.pid], "port": port, "etcd_port": etcd_port, "data": str(data), "pki": str(pki),
+             "workloads": []}
     STATE.write_text(json.dumps(state))
     wait_for(lambda: etcd_healthy(etcd_port), "etcd", [etcd])
-    api = spawn([
-        tool("kube-apiserver"),
-        f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
-        f"--cert-dir={pki}", f"--tls-cert-file={pki / 'server.crt'}",
-        f"--tls-private-key-file={pki / 'server.key'}", f"--client-ca-file={pki / 'ca.crt'}",
-        "--service-account-issuer=https://kubernetes.default.svc",
-        f"--service-account-key-file={pki / 'sa.pub'}",
-        f"--service-account-signing-key-file={pki / 'sa.key'}",
-        "--service-cluster-ip-range=10.96.0.0/24",
-        "--authorization-mode=RBAC",
-        "--enable-priority-and-fairness=false",
-        "--disable-admission-plugins=ServiceAccount",
-        "--v=0",
-    ], data / "kube-apiserver.log")
+    api = spawn(apiserver_command(pki, port, etcd_port, MGMT_ISSUER), data / "kube-apiserver.log")
     state["pids"] = [etcd.pid, api.pid]
     STATE.write_text(json.dumps(state))
+    # The workload servers start now, beside the management server, and are waited for last.
+    workload_servers = start_workloads(state, list(range(1, workloads + 1))) if workloads else []
     write_kubeconfig(pki, port)
     wait_for(lambda: healthy(port, pki), "kube-apiserver", [etcd, api])
     log(f"kube-apiserver ready on https://127.0.0.1:{port}")
@@ -378,12 +513,13 @@ def up(sveltos: bool = False) -> None:
         "--controllers=garbagecollector,namespace", "--leader-elect=false",
         "--use-service-account-credentials=false", "--secure-port=0", "--v=0",
     ], data / "kube-controller-manager.log")
-    state["pids"] = [etcd.pid, api.pid, kcm.pid]
+    state["pids"] = [*state["pids"], kcm.pid]
     STATE.write_text(json.dumps(state))
     time.sleep(0.5)
     if not alive(kcm.pid, kcm.program):
         raise exited(kcm, "kube-controller-manager")
     install_crds()
+    wait_for_workloads(workload_servers)
     if sveltos:
         sveltos_up()
     print(KUBECONFIG)
@@ -517,23 +653,34 @@ def down() -> None:
     shutil.rmtree(state["data"], ignore_errors=True)
     STATE.unlink(missing_ok=True)
     KUBECONFIG.unlink(missing_ok=True)
+    shutil.rmtree(WORKLOAD_KUBECONFIGS, ignore_errors=True)
     log("stopped")
 
 
 def status() -> None:
+    """Running when the management cluster runs (a stopped workload server is `workloads-up`'s to restart)."""
     state = load_state()
-    running = bool(state) and all(alive(pid) for pid in state["pids"])  # type: ignore[index]
+    workload_pids = {w["pid"] for w in state.get("workloads", [])} if state else set()
+    running = bool(state) and all(alive(pid) for pid in state["pids"] if pid not in workload_pids)  # type: ignore[index]
     print("running" if running else "stopped")
     sys.exit(0 if running else 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "status", "sveltos-up", "sveltos-down"])
+    parser.add_argument("command", choices=["up", "down", "status", "sveltos-up", "sveltos-down",
+                                            "workloads-up", "workloads-down"])
+    parser.add_argument("count", nargs="?", type=int, default=2, help="with workloads-up: how many (default 2)")
     parser.add_argument("--sveltos", action="store_true", help="with up: also run Sveltos (see above)")
+    parser.add_argument("--workloads", type=int, default=0, metavar="N",
+                        help="with up: also start workload clusters workload-1..N (see above)")
     args = parser.parse_args()
     if args.command == "up":
-        up(sveltos=args.sveltos)
+        up(sveltos=args.sveltos, workloads=args.workloads)
+    elif args.command == "workloads-up":
+        workloads_up(args.count)
+    elif args.command == "workloads-down":
+        workloads_down()
     else:
         {"down": down, "status": status, "sveltos-up": sveltos_up, "sveltos-down": sveltos_down}[args.command]()
 

@@ -5,6 +5,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.controlplane import ControlPlane, cluster, start_control_plane
+from tests.integration.workloads import (
+    WorkloadServer,
+    running_workload_servers,
+    stop_workload_servers,
+    workload_servers,
+)
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +35,16 @@ def sveltos(control_plane: ControlPlane) -> Iterator[None]:
         yield
     finally:
         cluster("sveltos-down")
+
+
+@pytest.fixture(scope="session")
+def workloads(control_plane: ControlPlane) -> Iterator[list[WorkloadServer]]:
+    """Two workload clusters (tools/cluster.py workloads-up 2), stopped at the end of the session
+    if this fixture started them. Only the tests that ask for them pay for them."""
+    already = {server.name for server in running_workload_servers()}
+    servers = workload_servers(2)
+    try:
+        yield servers
+    finally:
+        if not {server.name for server in servers} <= already:
+            stop_workload_servers()

@@ -93,9 +93,11 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float, interval: flo
 
 
 def api_server_process() -> tuple[int, list[str]]:
-    """The running kube-apiserver's PID and command line (tools/cluster.py started it)."""
+    """The management kube-apiserver's PID and command line (tools/cluster.py started it; the
+    workload clusters' servers are not it)."""
     state = json.loads((REPO / ".local" / "cluster.json").read_text())
-    for pid in state["pids"]:
+    workload_pids = {workload["pid"] for workload in state.get("workloads", [])}
+    for pid in (pid for pid in state["pids"] if pid not in workload_pids):
         comm = Path(f"/proc/{pid}/comm")
         if comm.exists() and comm.read_text().strip() == "kube-apiserver":
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
