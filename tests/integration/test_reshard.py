@@ -8,6 +8,8 @@ reshard killed part-way converges when run again."""
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -123,8 +125,11 @@ def test_two_shards_to_three_and_back_with_no_delete(control_plane: ControlPlane
         for index, name in enumerate(STACKS[:2]):
             stacks[name].configure(shardCount=3)
         _write_config(workdir, "shard-2", **config, shardCount=3, shardIndex=2)
-        with pytest.raises(Exception, match="python -m inventory reshard --stack-prefix shard- --from-count 2 --to-count 3"):
+        with pytest.raises(Exception, match="python -m inventory reshard --stack-prefix shard- --from-count 2 --to-count 3"
+                           ) as stopped:
             stacks["shard-0"].preview()
+        printed = re.search(r"`(python -m inventory reshard [^`]*)`", str(stopped.value))
+        assert printed, str(stopped.value)
 
         capsys.readouterr()
         assert _reshard(monkeypatch, workdir, "--from-count", "2", "--to-count", "3", "--dry-run") == 0
@@ -132,16 +137,17 @@ def test_two_shards_to_three_and_back_with_no_delete(control_plane: ControlPlane
         assert "dry run: nothing moved" in dry and "shard-2" not in {s.split("/")[-1] for s in _stack_names(workdir)}
         with ObjectWatch(inv.core.list_secret_for_all_namespaces, selector) as seen:
             started = time.monotonic()
-            assert _reshard(monkeypatch, workdir, "--from-count", "2", "--to-count", "3") == 0
+            report = _run_as_printed(workdir, printed.group(1))  # the command the guard printed, as written
             moved_in = time.monotonic() - started
-            report = capsys.readouterr().out
             stacks["shard-2"] = ProjectStack(workdir, name="shard-2")
             for name in STACKS:  # what the next run will do: nothing deleted, replaced or created
                 preview = stacks[name].preview()
                 assert not UNSAFE & set(preview.change_summary), (name, preview.change_summary)
             settled = {name: _recorded(stacks[name]) for name in STACKS}
-            for name in STACKS:
-                stacks[name].up()
+            next_runs = [line.strip() for line in report.splitlines() if line.startswith("  python -m inventory deploy up")]
+            assert next_runs == [f"python -m inventory deploy up --stack {name}" for name in STACKS], report
+            for name, command in zip(STACKS, next_runs, strict=True):
+                _run_as_printed(workdir, command)  # as the command told the user to
                 assert stacks[name].stack.outputs()["heldBackDeletions"].value == {}
         assert seen.of("DELETED") == set() and seen.of("ADDED") == set()
         assert uids() == before
@@ -176,6 +182,17 @@ def test_two_shards_to_three_and_back_with_no_delete(control_plane: ControlPlane
             stack.destroy()
         for ns in (capi, fleet, *consumers):
             control_plane.delete_namespace(ns)
+
+
+def _run_as_printed(project: Path, command: str) -> str:
+    """``command`` (``python -m inventory ...``, as the program printed it) run from the project's root,
+    with no ``--cwd``, in the environment a user's shell has (backend and passphrase); its output."""
+    argv = shlex.split(command)
+    assert argv[:3] == ["python", "-m", "inventory"], command
+    done = subprocess.run([sys.executable, *argv[1:]], cwd=project, env={**os.environ, **local_backend_env(project)},
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, f"{command}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
 
 
 def _stack_names(workdir: Path) -> set[str]:
