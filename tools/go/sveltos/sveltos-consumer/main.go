@@ -11,7 +11,7 @@
 // clusterproxy builds, it makes a SelfSubjectReview (the identity the managed cluster
 // authenticated) and, for each -can, a SelfSubjectAccessReview.
 //
-// Output: one JSON document on stdout: {"username", "groups", "can": {"VERB:RESOURCE[:NS]": bool}}
+// Output: one JSON document on stdout: {"server", "username", "groups", "can": {"VERB:RESOURCE[:NS]": bool}}
 // or {"step", "error"}. No credential is printed. Exit status: 0 done, 1 a step failed, 2 usage.
 package main
 
@@ -46,6 +46,7 @@ func (c *checks) String() string     { return strings.Join(*c, ",") }
 func (c *checks) Set(v string) error { *c = append(*c, v); return nil }
 
 type result struct {
+	Server   string          `json:"server,omitempty"`
 	Username string          `json:"username,omitempty"`
 	Groups   []string        `json:"groups,omitempty"`
 	Can      map[string]bool `json:"can,omitempty"`
@@ -64,12 +65,14 @@ func emit(r result) {
 }
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the management cluster")
-	namespace := flag.String("namespace", "", "namespace of the SveltosCluster")
-	name := flag.String("name", "", "name of the SveltosCluster")
+	// A flag set of its own: controller-runtime registers -kubeconfig on the global one.
+	flags := flag.NewFlagSet("sveltos-consumer", flag.ExitOnError)
+	kubeconfig := flags.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the management cluster")
+	namespace := flags.String("namespace", "", "namespace of the SveltosCluster")
+	name := flags.String("name", "", "name of the SveltosCluster")
 	var can checks
-	flag.Var(&can, "can", "VERB:RESOURCE[:NAMESPACE] to ask a SelfSubjectAccessReview about (repeatable)")
-	flag.Parse()
+	flags.Var(&can, "can", "VERB:RESOURCE[:NAMESPACE] to ask a SelfSubjectAccessReview about (repeatable)")
+	_ = flags.Parse(os.Args[1:])
 	if *namespace == "" || *name == "" {
 		fmt.Fprintln(os.Stderr, "usage: sveltos-consumer -kubeconfig FILE -namespace NS -name NAME [-can VERB:RESOURCE[:NS]]")
 		os.Exit(2)
@@ -109,7 +112,7 @@ func main() {
 	if err != nil {
 		fail("SelfSubjectReview", err)
 	}
-	out := result{Username: review.Status.UserInfo.Username, Groups: review.Status.UserInfo.Groups, Can: map[string]bool{}}
+	out := result{Server: cfg.Host, Username: review.Status.UserInfo.Username, Groups: review.Status.UserInfo.Groups, Can: map[string]bool{}}
 	for _, check := range can {
 		parts := strings.SplitN(check, ":", 3)
 		if len(parts) < 2 {
