@@ -8,8 +8,9 @@ guards of the next run read them back (``previous_run``), so a program cannot fo
 
 Its Pulumi type and the names of its children are the ones the project has always declared
 (``cluster-inventory:index:Inventory`` named ``inventory``): every child's URN holds its parent's
-type, so a stack made before the component existed sees no change. The providers were declared
-at the stack's root then; they carry that URN as an alias.
+type, so a stack made before the component existed sees no change. The project declares it with
+its providers at the stack's root, where those stacks hold them and where ``reshard`` expects them
+(``pulumi state move`` copies a provider whose parent stays behind to the destination's root).
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ from inventory.stack import resources as stack
 DEFAULT_STACK_OUTPUT = "clusterInventory"
 # The kubernetes provider that reads and writes the management cluster.
 PROVIDER_NAME = "management-cluster"
-# Before the component, the program declared its providers at the stack's root.
-AT_STACK_ROOT = pulumi.ResourceOptions(aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)])
 
 
 class ClusterInventory(pulumi.ComponentResource):
@@ -47,7 +46,9 @@ class ClusterInventory(pulumi.ComponentResource):
     ``cluster-inventory:`` prefix), validated as the stack's config is: an unknown key or a bad
     value stops the program with a message naming it. ``stack_output``: the stack output the
     component writes its outputs to and the next run's guards read them from; None writes each
-    output as a stack output of its own (what the project's stacks hold). A refusal (a guard, a
+    output as a stack output of its own (what the project's stacks hold). ``providers_at_stack_root``:
+    the kubernetes provider and feature E's status provider are declared at the stack's root
+    instead of under the component (where the project's stacks hold them). A refusal (a guard, a
     setting, a failed read) is a ``pulumi.RunError``: the message, no traceback.
 
     One per stack: the owner stamp on every object is the stack's name.
@@ -85,11 +86,13 @@ class ClusterInventory(pulumi.ComponentResource):
     """The cluster-inventory release that declared the objects."""
 
     def __init__(self, name: str, settings: Settings | Mapping[str, Any], *,
-                 stack_output: str | None = DEFAULT_STACK_OUTPUT, opts: pulumi.ResourceOptions | None = None) -> None:
+                 stack_output: str | None = DEFAULT_STACK_OUTPUT, providers_at_stack_root: bool = False,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(self.TYPE, name, None, opts)
         try:
             validated = validated_settings(settings)
-            declared = _declare(self, validated, previous_run(stack_output))
+            providers = pulumi.ResourceOptions() if providers_at_stack_root else pulumi.ResourceOptions(parent=self)
+            declared = _declare(self, providers, validated, previous_run(stack_output))
         except (guards.GuardError, SettingsError, InventoryReadError) as err:
             raise pulumi.RunError(str(err)) from None
         self.provider: k8s.Provider = declared.provider
@@ -165,8 +168,9 @@ class _Declared:
         self.provider, self.objects, self.outputs = provider, objects, outputs
 
 
-def _declare(parent: pulumi.Resource, settings: Settings, previous: guards.PreviousRun) -> _Declared:
-    """Read, plan, guard and declare under ``parent``; the outputs of the run."""
+def _declare(parent: pulumi.Resource, providers: pulumi.ResourceOptions, settings: Settings,
+             previous: guards.PreviousRun) -> _Declared:
+    """Read, plan, guard and declare under ``parent`` (the providers with ``providers``); the outputs of the run."""
     from inventory.pipeline import compute
     from inventory.sources import cluster_identity
     from inventory.stack.adoption import ExistingObjects
@@ -223,10 +227,8 @@ def _declare(parent: pulumi.Resource, settings: Settings, previous: guards.Previ
     if growth:
         pulumi.log.warn(growth)
 
-    children = pulumi.ResourceOptions(parent=parent)
-    provider = k8s.Provider(PROVIDER_NAME, **stack.provider_args(settings, cluster),
-                            opts=pulumi.ResourceOptions.merge(children, AT_STACK_ROOT))
-    access = stack.status_access(settings, cluster, pulumi.ResourceOptions.merge(children, AT_STACK_ROOT))
+    provider = k8s.Provider(PROVIDER_NAME, **stack.provider_args(settings, cluster), opts=providers)
+    access = stack.status_access(settings, cluster, providers)
     _declare_objects(objects, stack_name(), pulumi.ResourceOptions(parent=parent, provider=provider), handing,
                      stack.waiting_options(settings), access, kept)
     for message in handover_messages(switch, handing, settings):

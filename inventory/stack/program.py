@@ -34,11 +34,12 @@ def _drop_sdk_debug_lines() -> None:
 
 def run() -> None:
     """The program: settings from the stack's config (credentials in it must be secrets), and the
-    component, whose outputs are the stack's own, one output each, as they have always been."""
+    component laid out as the project's stacks have always held it: named ``inventory``, its
+    providers at the stack's root, its outputs the stack's own, one output each."""
     _drop_sdk_debug_lines()
     try:
         settings = stack.settings_from_config(stack.stack_config())
         stack.check_secret_config(settings, pulumi.runtime.is_config_secret)
     except (guards.GuardError, SettingsError) as err:
         raise pulumi.RunError(str(err)) from None
-    ClusterInventory(COMPONENT_NAME, settings, stack_output=None)
+    ClusterInventory(COMPONENT_NAME, settings, stack_output=None, providers_at_stack_root=True)
