@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -161,11 +162,13 @@ def previous_run(stack_output: str | None = None) -> guards.PreviousRun:
     return guards.PreviousRun.from_outputs(outputs)
 
 
+@dataclass(frozen=True)
 class _Declared:
-    """What ``_declare`` leaves: the provider, how many objects, the outputs."""
+    """What ``_declare`` leaves: the provider it wrote with, how many objects, the outputs."""
 
-    def __init__(self, provider: k8s.Provider, objects: int, outputs: Mapping[str, Any]) -> None:
-        self.provider, self.objects, self.outputs = provider, objects, outputs
+    provider: k8s.Provider
+    objects: int
+    outputs: Mapping[str, Any]
 
 
 def _declare(parent: pulumi.Resource, providers: pulumi.ResourceOptions, settings: Settings,
