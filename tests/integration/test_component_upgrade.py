@@ -26,7 +26,7 @@ from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import resource_changes
 
 # The last commit of main before the component: the program every existing stack was made by.
-BEFORE_COMPONENT = "8b2c13337590921c26c055582268cba25af8fd2c"
+BEFORE_COMPONENT = "d1d10bf9235c8a79d8c0eca0d6ab28f4f2971df8"
 # What the project directory links from a source tree (tests/integration/project.py).
 PROGRAM = ("__main__.py", "inventory", "provider")
 
