@@ -20,7 +20,7 @@ PULUMI_BASE_MIB = 100.0
 PULUMI_MIB_PER_OBJECT = 0.58
 # Shards hash clusters, so their sizes differ a little: the suggested count leaves this much room.
 SHARD_IMBALANCE = 1.1
-# What every stack declares besides its objects: the stack, the provider, the InventoryObjects component.
+# What every stack declares besides its objects: the stack, the provider, the ClusterInventory component.
 FIXED_RESOURCES = 3
 
 

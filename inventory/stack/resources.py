@@ -156,16 +156,19 @@ class StatusAccess:
     project's provider, configured with the kubeconfig (a Pulumi secret when it is content, an
     absolute path, or None: ambient) and context, declared once the first status needs it."""
 
-    def __init__(self, kubeconfig: pulumi.Input[str] | None, context: str | None, cluster: str | None) -> None:
+    def __init__(self, kubeconfig: pulumi.Input[str] | None, context: str | None, cluster: str | None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         self.kubeconfig, self.context = kubeconfig, context
         self.cluster = cluster  # the management cluster's identity (guards.check_cluster_move)
+        self.opts = opts  # the provider's own options (its parent)
         self._provider: pulumi.ProviderResource | None = None
 
     def provider(self) -> pulumi.ProviderResource:
         if self._provider is None:
             from inventory.stack.status import StatusProvider
 
-            self._provider = StatusProvider(STATUS_PROVIDER, kubeconfig=self.kubeconfig, context=self.context)
+            self._provider = StatusProvider(STATUS_PROVIDER, kubeconfig=self.kubeconfig, context=self.context,
+                                            opts=self.opts)
         return self._provider
 
 
@@ -173,12 +176,12 @@ class StatusAccess:
 STATUS_PROVIDER = "management-cluster-status"
 
 
-def status_access(settings: Settings, cluster: str | None) -> StatusAccess:
+def status_access(settings: Settings, cluster: str | None, opts: pulumi.ResourceOptions | None = None) -> StatusAccess:
     value = settings.kubeconfig
     if value and is_kubeconfig_content(value):
-        return StatusAccess(pulumi.Output.secret(value), settings.context or None, cluster)
+        return StatusAccess(pulumi.Output.secret(value), settings.context or None, cluster, opts)
     path = os.path.abspath(os.path.expanduser(value)) if value else None
-    return StatusAccess(path, settings.context or None, cluster)
+    return StatusAccess(path, settings.context or None, cluster, opts)
 
 
 def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions,

@@ -67,14 +67,15 @@ _MAP_LISTS = {"conditions": "type", "properties": "name", "accessProviders": "na
 class StatusProvider(pulumi.ProviderResource):
     """The project's provider, configured with how to reach the management cluster."""
 
-    def __init__(self, name: str, *, kubeconfig: pulumi.Input[str] | None, context: str | None) -> None:
+    def __init__(self, name: str, *, kubeconfig: pulumi.Input[str] | None, context: str | None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {}
         if kubeconfig is not None:
             props["kubeconfig"] = kubeconfig
         if context:
             props["context"] = context
         # Content arrives as a secret (status_access), and CheckConfig makes any content secret.
-        super().__init__(PACKAGE, name, props)
+        super().__init__(PACKAGE, name, props, opts)
 
 
 class ClusterProfileStatus(pulumi.CustomResource):

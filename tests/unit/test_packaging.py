@@ -32,8 +32,10 @@ def test_the_version_is_written_once_in_the_package() -> None:
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "inventory.__version__"}
 
 
-def test_the_console_script_is_the_cli() -> None:
-    assert PYPROJECT["project"]["scripts"] == {"cluster-inventory": "inventory.__main__:console_script"}
+def test_the_console_scripts_are_the_cli_and_the_provider_plugin() -> None:
+    assert PYPROJECT["project"]["scripts"] == {
+        "cluster-inventory": "inventory.__main__:console_script",
+        "pulumi-resource-cluster-inventory": "inventory.stack.status_provider:main"}
 
 
 def test_the_license_is_apache_2() -> None:
