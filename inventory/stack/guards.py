@@ -71,15 +71,20 @@ def shape(api_version: str, kind: str, fields: Mapping[str, Any]) -> str:
     return result
 
 
+def grouped_names(groups: Mapping[str, str]) -> dict[str, list[str]]:
+    """Logical names grouped by their group in ``groups`` (name -> group), groups and names sorted:
+    an output the next run reads back."""
+    grouped: dict[str, list[str]] = {}
+    for name, group in sorted(groups.items()):
+        grouped.setdefault(group, []).append(name)
+    return dict(sorted(grouped.items()))
+
+
 def names_grouped_by(objects: Iterable[DesiredObject], group_of: Callable[[DesiredObject], str],
                      kept: Mapping[str, str] | None = None) -> dict[str, list[str]]:
     """Logical names grouped by ``group_of``, with ``kept`` (name -> group: objects declared as they
-    were) added, groups and names sorted: an output the next run reads back."""
-    grouped: dict[str, list[str]] = {}
-    groups = {obj.logical_name: group_of(obj) for obj in objects}
-    for name, group in sorted({**groups, **(kept or {})}.items()):
-        grouped.setdefault(group, []).append(name)
-    return dict(sorted(grouped.items()))
+    were) added (``grouped_names``)."""
+    return grouped_names({**{obj.logical_name: group_of(obj) for obj in objects}, **(kept or {})})
 
 
 def objects_by_shape(objects: Iterable[DesiredObject], kept: Mapping[str, str] | None = None) -> dict[str, list[str]]:

@@ -13,18 +13,9 @@ import yaml
 
 from inventory.settings import Settings, ShardAssignment
 from inventory.stack.guards import GuardError, PreviousRun, check_shard_layout, shard_layout
-from inventory.stack.reshard import (
-    COMPONENT_TYPE,
-    Held,
-    ReshardError,
-    batches,
-    held_objects,
-    layouts,
-    new_assignment,
-    plan_moves,
-    settle,
-    stack_names,
-)
+from inventory.stack.reshard.fleet import new_assignment, stack_names
+from inventory.stack.reshard.moves import COMPONENT_TYPE, Held, ReshardError, batches, held_objects, plan_moves
+from inventory.stack.reshard.settle import layouts, settle
 
 ROOT = "urn:pulumi:prod-2::cluster-inventory::pulumi:pulumi:Stack::cluster-inventory-prod-2"
 PROVIDER = "urn:pulumi:prod-2::cluster-inventory::pulumi:providers:kubernetes::management-cluster"

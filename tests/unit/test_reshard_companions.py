@@ -11,19 +11,17 @@ import pytest
 
 from inventory.settings import ShardAssignment
 from inventory.stack.guards import RESHARDING_OUTPUT, shard_layout
-from inventory.stack.reshard import (
+from inventory.stack.reshard.moves import (
     COMPONENT_TYPE,
     Held,
     ReshardError,
     batches,
     classify,
-    mark,
-    nested_providers,
     plan_moves,
     resolve_duplicates,
-    settle,
     unmovable_message,
 )
+from inventory.stack.reshard.settle import mark, nested_providers, settle
 
 STACK = "urn:pulumi:prod-2::cluster-inventory::"
 ROOT = f"{STACK}pulumi:pulumi:Stack::cluster-inventory-prod-2"
@@ -200,7 +198,7 @@ def _python_provider(stack: str, shard: int, ciphertext: str) -> dict[str, Any]:
 
 
 def test_providers_of_one_name_take_the_same_plain_inputs_for_the_moves_and_get_their_own_back() -> None:
-    from inventory.stack.reshard import align_providers, restore_providers
+    from inventory.stack.state_format import align_providers, restore_providers
 
     first = {"resources": [_python_provider("prod-0", 0, "c0")]}
     second = {"resources": [_python_provider("prod-1", 1, "c1")]}

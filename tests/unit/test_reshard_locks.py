@@ -17,7 +17,8 @@ import pytest
 
 from inventory.stack.guards import RESHARDING_OUTPUT, GuardError, PreviousRun, check_no_reshard
 from inventory.stack.locks import OWN_PREFIX, StackLockError, StackLocks
-from inventory.stack.reshard import ReshardError, Writer
+from inventory.stack.reshard.pulumi_cli import PulumiCliError
+from inventory.stack.reshard.writer import Writer
 
 PROJECT = "cluster-inventory"
 
@@ -119,7 +120,7 @@ class _Cli:
     def import_(self, stack: str, exported: dict[str, Any]) -> None:
         if self.busy:
             self.busy -= 1
-            raise ReshardError("`pulumi stack import ...` failed: error: the stack is currently locked by 1 lock(s).")
+            raise PulumiCliError("`pulumi stack import ...` failed: error: the stack is currently locked by 1 lock(s).")
         self.state = exported
 
 
@@ -132,7 +133,7 @@ def test_a_write_a_run_got_in_the_way_of_is_made_again_from_a_fresh_export(tmp_p
 
 def test_a_write_still_locked_after_the_timeout_fails_with_the_clis_message(tmp_path: Path) -> None:
     writer = Writer(_Cli(busy=100), _locks(tmp_path, timeout=0))  # type: ignore[arg-type]
-    with pytest.raises(ReshardError, match="currently locked"):
+    with pytest.raises(PulumiCliError, match="currently locked"):
         writer.update("prod-0", lambda exported: exported)
 
 
