@@ -212,3 +212,11 @@ def test_providers_of_one_name_take_the_same_plain_inputs_for_the_moves_and_get_
     # ... and each stack's own come back when it is settled.
     restore_providers(second, originals)
     assert second == {"resources": [_python_provider("prod-1", 1, "c1")]}
+
+
+def test_a_state_in_an_export_version_the_command_does_not_know_is_not_rewritten() -> None:
+    from inventory.stack.state_format import StateFormatError
+
+    with pytest.raises(StateFormatError, match="stack prod-2 is in version 5 of Pulumi's export format; this command "
+                                               "knows versions 3, 4"):
+        mark({"version": 5, "deployment": _moved(STATUS_TYPES[0])}, "prod-2", "cluster-inventory", {"command": "c"})
