@@ -73,12 +73,13 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def reshard(args: Request, tmpdir: str) -> None:
-    """Move the fleet's state as ``args`` asks (``--dry-run``: print what would move); ReshardError when it cannot."""
+def reshard(request: Request, tmpdir: str) -> None:
+    """Move the fleet's state as ``request`` asks (``--dry-run``: print what would move); ReshardError
+    when it cannot."""
     started = time.monotonic()
-    project_dir = args.project_dir
-    old_stacks = stack_names(args.stack_prefix, args.from_count, args.from_stacks, "from")
-    new_stacks = stack_names(args.stack_prefix, args.to_count, args.to_stacks, "to")
+    project_dir = request.project_dir
+    old_stacks = stack_names(request.stack_prefix, request.from_count, request.from_stacks, "from")
+    new_stacks = stack_names(request.stack_prefix, request.to_count, request.to_stacks, "to")
     every_stack = list(dict.fromkeys([*old_stacks, *new_stacks]))
     assignment = new_assignment(project_dir, new_stacks, len(new_stacks))
     cli = Cli(project_dir, tmpdir)
@@ -88,21 +89,22 @@ def reshard(args: Request, tmpdir: str) -> None:
         raise ReshardError(f"no stack {', '.join(missing)} in this backend: check --stack-prefix and --from-count "
                            f"or --from-stacks (the old shard stacks named are {', '.join(old_stacks)})")
 
-    planner = planning_stack(new_stacks, old_stacks, existing, args.dry_run)
+    planner = planning_stack(new_stacks, old_stacks, existing, request.dry_run)
     say(f"planning the fleet with the config of {planner} ({len(new_stacks)} shards, {assignment.value}) ...")
     step = time.monotonic()
     owner = owners(planner, project_dir, tmpdir, new_stacks, assignment)
     say(f"planned {len(owner)} objects in {time.monotonic() - step:.1f} s")
     present = [stack for stack in every_stack if stack in existing]
-    if args.dry_run:
+    if request.dry_run:
         _plan({stack: cli.export(stack) for stack in present}, owner, new_stacks)
         say("dry run: nothing moved")
         return
 
     project = project_name(project_dir)
-    locks = StackLocks(local_root(backend_url(cli.env)), project, args.lock_timeout, say)
+    locks = StackLocks(local_root(backend_url(cli.env)), project, request.lock_timeout, say)
     writer = Writer(cli, locks, say=say)
-    marks = Marks(project, {"command": args.command_line(), "started": datetime.now(UTC).isoformat(timespec="seconds")})
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    marks = Marks(project, {"command": request.command_line(), "started": started_at})
     try:
         # From here until each stack is settled, no run of a shard stack may find its state:
         # its lock says so to `up`, `refresh` and `destroy`, the marker to the program itself.
@@ -137,22 +139,22 @@ def reshard(args: Request, tmpdir: str) -> None:
                                        f"then every shard stack refuses to run") from None
                 done += len(batch)
                 say(f"moved {len(batch)} objects {move.source} -> {move.dest} in {time.monotonic() - step:.1f} s "
-                     f"({done}/{moving})")
+                    f"({done}/{moving})")
 
         _settle_all(writer, every_stack, old_stacks, new_stacks, exports, layouts(old_stacks, new_stacks, assignment),
                     forget, marks.originals)
     finally:
         locks.release()
     say(f"resharded {len(old_stacks)} -> {len(new_stacks)} shard stacks ({assignment.value}) in "
-         f"{time.monotonic() - started:.1f} s: {moving} objects moved, none touched in the cluster")
+        f"{time.monotonic() - started:.1f} s: {moving} objects moved, none touched in the cluster")
     say("next: run `up` on every shard stack (any order, or side by side); each updates its moved objects in place:")
     for stack in new_stacks:
         say(f"  python -m inventory deploy up --stack {stack}")
     for stack in every_stack:
         if stack not in new_stacks:
             say(f"{stack} has left the fleet and holds no object: `python -m inventory deploy destroy --stack "
-                 f"{stack}` (deletes nothing in the cluster), then `pulumi stack rm {stack}` and remove "
-                 f"stacks/Pulumi.{stack}.yaml")
+                f"{stack}` (deletes nothing in the cluster), then `pulumi stack rm {stack}` and remove "
+                f"stacks/Pulumi.{stack}.yaml")
 
 
 def _plan(exports: Mapping[str, Mapping[str, Any]], owner: Mapping[str, str], new_stacks: Sequence[str]
@@ -162,12 +164,13 @@ def _plan(exports: Mapping[str, Mapping[str, Any]], owner: Mapping[str, str], ne
     unmovable = {stack: [state.urn_of(r) for r in left] for stack, (_, left) in classified.items() if left}
     if unmovable:
         raise ReshardError(unmovable_message(unmovable))
-    busy = [f"{stack} ({key})" for stack, exported in exports.items() for key in (HANDING_OVER_OUTPUT, HANDED_OVER_OUTPUT)
-            if state.root_outputs(exported).get(key)]
+    outputs = {stack: state.root_outputs(exported) for stack, exported in exports.items()}
+    busy = [f"{stack} ({key})" for stack, recorded in outputs.items()
+            for key in (HANDING_OVER_OUTPUT, HANDED_OVER_OUTPUT) if recorded.get(key)]
     if busy:
         raise ReshardError(f"a hand-over between direct and events mode is under way in {', '.join(busy)}: "
                            f"run `up` on those stacks until it has finished (docs/modes.md), then reshard")
-    clusters = {stack: state.root_outputs(exported).get(MANAGEMENT_CLUSTER_OUTPUT) for stack, exported in exports.items()}
+    clusters = {stack: recorded.get(MANAGEMENT_CLUSTER_OUTPUT) for stack, recorded in outputs.items()}
     if len({cluster for cluster in clusters.values() if cluster}) > 1:
         raise ReshardError("the stacks write to different management clusters ("
                            + ", ".join(f"{stack}: {cluster}" for stack, cluster in sorted(clusters.items()))
@@ -178,15 +181,15 @@ def _plan(exports: Mapping[str, Mapping[str, Any]], owner: Mapping[str, str], ne
     moving = sum(len(move.objects) for move in moves)
     companions = sum(len(obj.companions) for move in moves for obj in move.objects)
     say(f"{total} objects in {len(held)} stacks; {moving} change stack ({moving / total:.1%})"
-         + (f", with {companions} resources that belong to them" if companions else "") if total else
-         "the old shard stacks hold no objects")
+        + (f", with {companions} resources that belong to them" if companions else "") if total else
+        "the old shard stacks hold no objects")
     for move in moves:
         sample = ", ".join(obj.name for obj in move.objects[:SAMPLE_SIZE])
         more = f" and {len(move.objects) - SAMPLE_SIZE} more" if len(move.objects) > SAMPLE_SIZE else ""
         say(f"  {move.source} -> {move.dest}: {len(move.objects)} objects ({sample}{more})")
     for stack, copies in sorted(forget.items()):
         say(f"  {stack} forgets {len(copies)} objects another stack holds and declares (a move stopped between "
-             f"its two saves): {', '.join(obj.name for obj in copies[:SAMPLE_SIZE])}")
+            f"its two saves): {', '.join(obj.name for obj in copies[:SAMPLE_SIZE])}")
     return moves, forget
 
 
@@ -223,6 +226,6 @@ def _settle_all(writer: Writer, every_stack: Sequence[str], old_stacks: Sequence
         index = layout[stack].get("index")
         role = f"shard {index} of {layout[stack].get('count')}" if index is not None else "left the fleet"
         say(f"settled {stack} in {time.monotonic() - step:.1f} s: "
-             f"{len(held_objects(settled.get(state.DEPLOYMENT_KEY) or {}))} objects, {role}")
+            f"{len(held_objects(settled.get(state.DEPLOYMENT_KEY) or {}))} objects, {role}")
 
 
