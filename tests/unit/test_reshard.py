@@ -185,7 +185,9 @@ def test_a_stack_that_leaves_records_no_shard_and_the_others_their_new_one() -> 
 
 def test_the_component_keeps_the_type_token_every_stack_holds_and_reshard_names() -> None:
     # The type is part of every child's URN: another one would replace everything a stack holds.
+    from inventory.stack import program
     from inventory.stack.component import ClusterInventory
-    from inventory.stack.reshard import COMPONENT_TYPE
+    from inventory.stack.reshard.moves import COMPONENT_NAME, COMPONENT_TYPE
 
     assert ClusterInventory.TYPE == COMPONENT_TYPE == "cluster-inventory:index:Inventory"
+    assert program.COMPONENT_NAME == COMPONENT_NAME

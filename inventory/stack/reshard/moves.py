@@ -11,8 +11,10 @@ from typing import Any
 from inventory.stack import state_format as state
 from inventory.stack.guards import shape
 
-# What the program declares (inventory/stack/program.py): every object under one component of
-# this type and name, whose type is part of every object's URN.
+# What the project's program declares: every object under one ClusterInventory component
+# (inventory/stack/component.py) of this type and name (inventory/stack/program.py), whose type
+# is part of every object's URN. Spelled here so the command starts without loading
+# pulumi-kubernetes; tests/unit/test_reshard.py keeps the spellings equal.
 COMPONENT_TYPE = "cluster-inventory:index:Inventory"
 COMPONENT_NAME = "inventory"
 # Each `pulumi state move` reads and writes both stacks' whole state (seconds at thousands of
