@@ -146,6 +146,45 @@ def is_flag_name(name: str) -> bool:
     return _FLAG_NAME.fullmatch(name) is not None
 
 
+# Grants (docs/security.md, "Grants"): the least a token may live (the API server's own minimum
+# for a TokenRequest's expirationSeconds is 600 s) and how long a consumer's token lives by default
+# (24 h, as OCM's managed-serviceaccount: refreshed at 80 %, so about every 19 h).
+MIN_TOKEN_LIFETIME_SECONDS = 600
+DEFAULT_TOKEN_LIFETIME_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class GrantAccess:
+    """One entry of a consumer's ``access`` list: what its identity may do on the workload clusters
+    whose CAPI Cluster labels match ``cluster_selector`` (empty: every cluster).
+
+    Exactly one of ``cluster_role`` (an existing ClusterRole on the workload cluster, bound by name)
+    and ``rules`` (PolicyRules, made into a role of the program's). Without ``namespaces`` the grant
+    is cluster-wide (a ClusterRoleBinding); with them, a RoleBinding in each named namespace.
+    """
+
+    cluster_role: str | None = None
+    rules: tuple[Mapping[str, Any], ...] = ()
+    namespaces: tuple[str, ...] = ()
+    cluster_selector: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConsumerGrants:
+    """What one consumer namespace may do on workload clusters (stack config ``grants``).
+
+    ``admin`` is the explicit choice to keep handing this consumer the CAPI admin kubeconfig;
+    otherwise it gets a ServiceAccount token per workload cluster that some ``access`` entry
+    selects, and nothing for the others."""
+
+    admin: bool = False
+    access: tuple[GrantAccess, ...] = ()
+    token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS
+
+    def selected_access(self, cluster_labels: Mapping[str, str]) -> tuple[GrantAccess, ...]:
+        return tuple(entry for entry in self.access if labels_match(entry.cluster_selector, cluster_labels))
+
+
 class SettingsError(ValueError):
     """The configuration is unusable; the message lists every problem, one per line."""
 
@@ -244,6 +283,15 @@ class Settings:
     # ClusterProfile label keys carried onto its SveltosCluster ("*": all, "prefix/*": a prefix).
     sveltos_cluster_labels: tuple[str, ...] = ()
 
+    # Grants (docs/security.md): consumer namespace -> what it may do on workload clusters. None
+    # (the key unset): every consumer gets the CAPI admin kubeconfig, as before grants existed.
+    # Set (even empty): a consumer gets only what its entry grants, nothing without one.
+    grants: Mapping[str, ConsumerGrants] | None = None
+    # The namespace on each workload cluster that holds the consumers' ServiceAccounts.
+    grant_service_account_namespace: str = "cluster-inventory-grants"
+    # Per workload cluster call: a cluster that does not answer within it costs only its grants.
+    grant_timeout_seconds: float = 10.0
+
     # Safety and migration (SPEC §4).
     max_deletions: int = 20
     allow_mass_deletion: bool = False
@@ -280,7 +328,8 @@ class Settings:
         """True for keys whose raw config value is the string itself (others hold JSON)."""
         attr = _attr_of(key)
         return attr not in _TUPLE_OF_STR | _TUPLE_OF_OBJECTS | _BOOLS | _INTS | _ROUTES | _LABEL_MAPS | {
-            "exec_timeout_seconds", "exec_namespace_budget_seconds", "exec_provider_bindings"}
+            "exec_timeout_seconds", "exec_namespace_budget_seconds", "exec_provider_bindings", "grants",
+            "grant_timeout_seconds"}
 
     def receives_credentials(self, namespace: str, labels: Mapping[str, str]) -> bool:
         """Whether stack config routes credentials into this consumer namespace (named or selected)."""
@@ -375,6 +424,7 @@ class Settings:
         problems.extend(self._output_value_problems())
         problems.extend(self._consumer_shape_problems())
         problems.extend(self._trust_problems())
+        problems.extend(self._grant_problems())
         for key, value in self.management_cluster_selector.items():
             if not is_label_key(key):
                 problems.append(f"managementClusterSelector: {key!r} is not a valid label key")
@@ -396,6 +446,25 @@ class Settings:
             problems.append(f"defaultProfileNamespace: {problem}")
         return problems
 
+
+    @property
+    def grants_enabled(self) -> bool:
+        return self.grants is not None
+
+    def consumer_grants(self, consumer_namespace: str) -> ConsumerGrants | None:
+        """The consumer's entry of ``grants``; None without one (or without grants)."""
+        return None if self.grants is None else self.grants.get(consumer_namespace)
+
+    def _grant_problems(self) -> list[str]:
+        problems = []
+        problem = namespace_problem(self.grant_service_account_namespace)
+        if problem is not None:
+            problems.append(f"grantServiceAccountNamespace: {problem}")
+        if self.grant_timeout_seconds <= 0:
+            problems.append(f"grantTimeoutSeconds: {self.grant_timeout_seconds!r} must be positive")
+        for consumer, entry in (self.grants or {}).items():
+            problems.extend(_consumer_grant_problems(f"grants[{consumer!r}]", consumer, entry))
+        return problems
 
     def _trust_problems(self) -> list[str]:
         """The routes of SPEC §9: namespaces and label keys that can exist, "*" where it means any."""
@@ -477,6 +546,55 @@ def _exec_binding_problems(key: str, binding: ExecBinding) -> list[str]:
         if not is_flag_name(flag):
             problems.append(f"{key}.profileArgs: {flag!r} is not a flag name of the form --name "
                             "(a profile passes it as --name or --name=value)")
+    return problems
+
+
+def _consumer_grant_problems(key: str, consumer: str, entry: ConsumerGrants) -> list[str]:
+    problems = []
+    problem = namespace_problem(consumer)
+    if problem is not None:
+        problems.append(f"{key}: the consumer {problem}")
+    if entry.admin and entry.access:
+        problems.append(f"{key}: admin: true hands out the CAPI admin kubeconfig, which already allows everything; "
+                        "drop access, or drop admin to grant only access")
+    if not entry.admin and not entry.access:
+        problems.append(f"{key}: grants nothing: give access entries, or admin: true to keep the admin kubeconfig")
+    if entry.token_lifetime_seconds < MIN_TOKEN_LIFETIME_SECONDS:
+        problems.append(f"{key}.tokenLifetimeSeconds: {entry.token_lifetime_seconds!r} must be at least "
+                        f"{MIN_TOKEN_LIFETIME_SECONDS} (the API server's minimum for a TokenRequest)")
+    for index, access in enumerate(entry.access):
+        where = f"{key}.access[{index}]"
+        if (access.cluster_role is None) == (not access.rules):
+            problems.append(f"{where}: give exactly one of clusterRole (an existing ClusterRole to bind) and rules")
+        if access.cluster_role is not None and not _DNS_SUBDOMAIN.fullmatch(access.cluster_role):
+            problems.append(f"{where}.clusterRole: {access.cluster_role!r} is not a valid ClusterRole name")
+        for number, rule in enumerate(access.rules):
+            problems.extend(f"{where}.rules[{number}]: {problem}" for problem in policy_rule_problems(rule))
+        for namespace in access.namespaces:
+            problem = namespace_problem(namespace)
+            if problem is not None:
+                problems.append(f"{where}.namespaces: {problem}")
+        problems.extend(f"{where}.clusterSelector: {label!r} is not a valid label key"
+                        for label in access.cluster_selector if not is_label_key(label))
+    return problems
+
+
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.:]{0,251}[a-z0-9])?")
+_RULE_LISTS = ("apiGroups", "resources", "resourceNames", "nonResourceURLs", "verbs")
+
+
+def policy_rule_problems(rule: Mapping[str, Any]) -> list[str]:
+    """Why ``rule`` is not an rbac.authorization.k8s.io/v1 PolicyRule the API server takes."""
+    unknown = sorted(set(rule) - set(_RULE_LISTS))
+    problems = [f"unknown field {', '.join(unknown)} (fields: {', '.join(_RULE_LISTS)})"] if unknown else []
+    for name in _RULE_LISTS:
+        value = rule.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            problems.append(f"{name}: expected a list of strings, got {value!r}")
+    if not rule.get("verbs"):
+        problems.append("verbs: at least one verb is needed")
+    if not rule.get("resources") and not rule.get("nonResourceURLs"):
+        problems.append("give resources (with apiGroups) or nonResourceURLs")
     return problems
 
 
@@ -639,6 +757,12 @@ def _coerce(attr: str, value: Any) -> Any:
         return _coerce_routes(value)
     if attr == "exec_provider_bindings":
         return _coerce_bindings(value)
+    if attr == "grants":
+        return _coerce_grants(value)
+    if attr == "grant_timeout_seconds":
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number of seconds, got {value!r}")
+        return float(value)
     if value is not None and not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
     return value
@@ -684,6 +808,55 @@ def _coerce_bindings(value: Any) -> dict[str, ExecBinding]:
                 args[attr] = _string_list(raw[key], f"{provider!r}: {key}")
         bindings[str(provider)] = ExecBinding(**args)
     return bindings
+
+
+_CONSUMER_GRANT_FIELDS = ("admin", "access", "tokenLifetimeSeconds")
+_ACCESS_FIELDS = ("clusterRole", "rules", "namespaces", "clusterSelector")
+
+
+def _coerce_grants(value: Any) -> dict[str, ConsumerGrants]:
+    if not isinstance(value, dict):
+        raise TypeError('expected a map of consumer namespace to its grants (e.g. {"team-a": {"access": '
+                        f'[{{"clusterRole": "view"}}]}}}}), got {value!r}')
+    return {str(consumer): _coerce_consumer_grants(str(consumer), raw) for consumer, raw in value.items()}
+
+
+def _coerce_consumer_grants(consumer: str, raw: Any) -> ConsumerGrants:
+    if not isinstance(raw, dict):
+        raise TypeError(f"{consumer!r}: expected an object with {', '.join(_CONSUMER_GRANT_FIELDS)}, got {raw!r}")
+    unknown = sorted(set(raw) - set(_CONSUMER_GRANT_FIELDS))
+    if unknown:
+        raise ValueError(f"{consumer!r}: unknown field {', '.join(unknown)} (fields: {', '.join(_CONSUMER_GRANT_FIELDS)})")
+    admin = raw.get("admin", False)
+    if not isinstance(admin, bool):
+        raise TypeError(f"{consumer!r}: admin: expected true or false, got {admin!r}")
+    lifetime = raw.get("tokenLifetimeSeconds", DEFAULT_TOKEN_LIFETIME_SECONDS)
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int):
+        raise TypeError(f"{consumer!r}: tokenLifetimeSeconds: expected a whole number of seconds, got {lifetime!r}")
+    access = raw.get("access", [])
+    if not isinstance(access, list):
+        raise TypeError(f"{consumer!r}: access: expected a list of objects, got {access!r}")
+    return ConsumerGrants(admin, tuple(_coerce_access(f"{consumer!r}: access[{i}]", entry)
+                                       for i, entry in enumerate(access)), lifetime)
+
+
+def _coerce_access(where: str, raw: Any) -> GrantAccess:
+    if not isinstance(raw, dict):
+        raise TypeError(f"{where}: expected an object with {', '.join(_ACCESS_FIELDS)}, got {raw!r}")
+    unknown = sorted(set(raw) - set(_ACCESS_FIELDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown field {', '.join(unknown)} (fields: {', '.join(_ACCESS_FIELDS)})")
+    role = raw.get("clusterRole")
+    if role is not None and not isinstance(role, str):
+        raise ValueError(f"{where}: clusterRole: expected a string, got {role!r}")
+    rules = raw.get("rules", [])
+    if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
+        raise ValueError(f"{where}: rules: expected a list of PolicyRule objects, got {rules!r}")
+    selector = raw.get("clusterSelector", {})
+    if not isinstance(selector, dict) or not all(isinstance(v, str) for v in selector.values()):
+        raise ValueError(f"{where}: clusterSelector: expected a map of label key to value, got {selector!r}")
+    return GrantAccess(role, tuple(dict(rule) for rule in rules),
+                       _string_list(raw.get("namespaces", []), f"{where}: namespaces"), dict(selector))
 
 
 def _coerce_choice(choices: type[enum.Enum], value: Any) -> Any:

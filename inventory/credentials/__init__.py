@@ -16,8 +16,10 @@ from inventory.credentials.exec import REFRESH_AT_ANNOTATION, ProviderFileError,
 from inventory.credentials.kubeconfig import (
     RUNNABLE_FIELDS,
     RUNNABLE_FIELDS_LOWER,
+    EndpointError,
     kubeconfig_endpoint,
     runnable_credential_problem,
+    token_kubeconfig,
     validate_kubeconfig,
 )
 
@@ -28,6 +30,7 @@ __all__ = [
     "RUNNABLE_FIELDS_LOWER",
     "SECRET_READER_PROVIDER",
     "ConversionError",
+    "EndpointError",
     "ProviderFileError",
     "SecretReference",
     "argocd_cluster",
@@ -35,5 +38,6 @@ __all__ = [
     "resolve_exec_credentials",
     "runnable_credential_problem",
     "secret_reader_reference",
+    "token_kubeconfig",
     "validate_kubeconfig",
 ]

@@ -240,12 +240,33 @@ class EndpointError(ValueError):
     """A kubeconfig names no usable cluster endpoint; the message says what is missing."""
 
 
-def kubeconfig_endpoint(data: bytes) -> ClusterAccess:
-    """The server and CA of the cluster the kubeconfig's current context uses (the only
-    cluster when there is no current context); no credential is carried over.
+# The fields of a kubeconfig cluster entry that say where and how to reach the API server; a token
+# kubeconfig carries exactly these over from the CAPI kubeconfig (never its user).
+TOKEN_KUBECONFIG_CLUSTER_FIELDS = ("server", "certificate-authority-data", "tls-server-name", "proxy-url",
+                                   "insecure-skip-tls-verify")
 
-    Raises EndpointError saying what is missing.
-    """
+
+def token_kubeconfig(data: bytes, cluster_name: str, token: str) -> bytes:
+    """A kubeconfig that reaches the cluster of ``data``'s current context (its server, CA,
+    tls-server-name and proxy-url) as the bearer of ``token``; nothing of ``data``'s user.
+
+    Raises EndpointError saying what ``data`` lacks."""
+    cluster = _current_cluster(data)
+    entry = {key: cluster[key] for key in TOKEN_KUBECONFIG_CLUSTER_FIELDS if key in cluster}
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": entry}],
+        "users": [{"name": cluster_name, "user": {"token": token}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+        "preferences": {},
+    }
+    return yaml.dump(config, Dumper=SafeDumper, sort_keys=False, default_flow_style=False).encode("utf-8")
+
+
+def _current_cluster(data: bytes) -> dict[str, Any]:
+    """The cluster entry of ``data``'s current context (the only cluster without one)."""
     config = yaml.load(data, Loader=SafeLoader)
     if not isinstance(config, dict):
         raise EndpointError("not a kubeconfig")
@@ -265,6 +286,16 @@ def kubeconfig_endpoint(data: bytes) -> ClusterAccess:
         raise EndpointError(f"no current-context, and {len(clusters)} clusters to choose from")
     if not isinstance(cluster, dict) or not isinstance(cluster.get("server"), str) or not cluster["server"]:
         raise EndpointError("the current context's cluster has no server")
+    return cluster
+
+
+def kubeconfig_endpoint(data: bytes) -> ClusterAccess:
+    """The server and CA of the cluster the kubeconfig's current context uses (the only
+    cluster when there is no current context); no credential is carried over.
+
+    Raises EndpointError saying what is missing.
+    """
+    cluster = _current_cluster(data)
     ca_text = cluster.get("certificate-authority-data") or ""
     if not isinstance(ca_text, str):
         raise EndpointError("certificate-authority-data is not a string")

@@ -38,7 +38,7 @@ from inventory.model.names import (
     namespace_problem,
     sveltos_kubeconfig_secret_name,
 )
-from inventory.model.objects import DesiredObject, Feature
+from inventory.model.objects import GRANTED_TOKEN, DesiredObject, Feature
 from inventory.model.yamlio import SafeDumper, SafeLoader, StrictLoader, describe_yaml_error, dump_documents
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "CLUSTER_PROFILE_KIND",
     "CLUSTER_PROFILE_PLURAL",
     "CLUSTER_PROFILE_VERSION",
+    "GRANTED_TOKEN",
     "MAX_LABEL_VALUE_LENGTH",
     "SVELTOS_KUBECONFIG_SUFFIX",
     "AccessProvider",

@@ -11,6 +11,9 @@ from typing import Any
 from inventory.model.diagnostics import ObjectRef
 
 REDACTED = "<redacted>"
+# Stands for a grant's token in a planned credential until the stack fills in the token minted
+# at apply time (a plain YAML scalar, so a kubeconfig holding it stays valid YAML).
+GRANTED_TOKEN = "cluster-inventory-granted-token"
 
 
 class Feature(str, enum.Enum):
@@ -44,6 +47,9 @@ class DesiredObject:
     annotations: Mapping[str, str] = field(default_factory=dict)
     fields: Mapping[str, Any] = field(default_factory=dict)
     secret_data: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    # The logical name of the ConsumerGrant (inventory.plan.grants) whose token the stack puts
+    # into ``secret_data`` in place of ``GRANTED_TOKEN``; None: ``secret_data`` is complete.
+    grant: str | None = None
 
     @property
     def ref(self) -> ObjectRef:

@@ -35,6 +35,7 @@ class ArgoCDSourceCluster:
     source_kind: str  # the name templates' {source}: capi or profile
     labels: Mapping[str, str]
     kubeconfig: bytes
+    grant: str | None = None  # the grant whose token ``kubeconfig`` waits for (inventory.plan.grants)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def argocd_secrets(
         DesiredObject(
             "v1", "Secret", settings.argocd_namespace, item.secret_name, Feature.ARGOCD, item.origin.source,
             _labels(item.origin, settings), {}, {**_OPAQUE, "data": item.data}, {CONFIG_KEY: item.config},
+            item.origin.grant,
         )
         for item in planned
         if item.origin.source not in dropped

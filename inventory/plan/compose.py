@@ -39,6 +39,7 @@ from inventory.plan.clashes import without_clashes
 from inventory.plan.cluster_manager import cluster_profiles
 from inventory.plan.context import PlanContext
 from inventory.plan.credentials import CredentialLookup, ExecCredentials
+from inventory.plan.grants import Grant, GrantPlanner, consumers_by_name
 from inventory.plan.push import PushPlanner, PushSecrets
 from inventory.plan.readiness import gate
 from inventory.plan.sveltos import sveltos_objects
@@ -55,13 +56,15 @@ class Plan:
 
     ``refresh_due`` is the earliest time an exec-plugin credential in use must be
     re-minted (None when no exec credential is used); ``planned_at`` is the ``now``
-    the plan was made for.
+    the plan was made for. ``grants`` (stack config ``grants`` set) are the consumers'
+    identities on workload clusters whose tokens the objects marked with a ``grant`` wait for.
     """
 
     objects: tuple[DesiredObject, ...]
     diagnostics: tuple[Diagnostic, ...]
     refresh_due: datetime | None
     planned_at: datetime
+    grants: tuple[Grant, ...] = ()
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -111,10 +114,14 @@ def _build_plan(
         # Feature B and Argo CD read the profiles as they will be after this run.
         context.inventory = _with_published(inventory, published, settings.cluster_manager_name)
     lookup = CredentialLookup(context)
+    granting = GrantPlanner(context, push_planner) if settings.grants_enabled else None
     if settings.push_mode is Mode.DIRECT:
         push_clusters = push_planner.push_clusters()
         if settings.push_layout is PushLayout.MULTICLUSTER_RUNTIME:
-            others.extend(push_planner.mcr_push_secrets(push_clusters))
+            mcr = push_planner.mcr_push_secrets(push_clusters)
+            if granting is not None:
+                mcr = granting.restrict_push(mcr, consumers_by_name(settings, inventory.namespaces))
+            others.extend(mcr)
         else:
             push = push_planner.push_secrets(push_clusters)
     refresh_due = None
@@ -122,15 +129,29 @@ def _build_plan(
         sveltos, refresh_due = sveltos_objects(context, lookup, exec_results)
         others.extend(sveltos)
     if settings.argocd_mode is Mode.DIRECT:
-        argocd, argocd_refresh_due = _argocd_objects(context, push_planner, lookup, exec_results)
+        argocd, argocd_refresh_due = _argocd_objects(context, push_planner, lookup, exec_results, granting)
         others.extend(argocd)
         refresh_due = _earliest(refresh_due, argocd_refresh_due)
     others.extend(extra_objects)
     others, dropped_push = without_clashes(context, push, others)
-    objects = _in_plan_order(push.objects_by_namespace(dropped_push), others)
+    pushed = push.objects_by_namespace(dropped_push)
+    if granting is not None:
+        pushed = {namespace: granting.restrict_push(secrets, {}) for namespace, secrets in pushed.items()}
+    objects = _in_plan_order(pushed, others)
     if settings.require_healthy_control_plane:
         objects = tuple(gate(context, objects, previously_declared))
-    return Plan(objects, _sorted_diagnostics([*inventory.diagnostics, *context.diagnostics]), refresh_due, now)
+    grants = _grants_in_use(granting, objects)
+    return Plan(objects, _sorted_diagnostics([*inventory.diagnostics, *context.diagnostics]), refresh_due, now,
+                grants)
+
+
+def _grants_in_use(granting: GrantPlanner | None, objects: Sequence[DesiredObject]) -> tuple[Grant, ...]:
+    """The grants some planned object still waits for (a clash or the readiness gate may have
+    dropped the objects that asked for one)."""
+    if granting is None:
+        return ()
+    used = {obj.grant for obj in objects if obj.grant}
+    return tuple(grant for grant in granting.grants if grant.logical_name in used)
 
 
 def _argocd_objects(
@@ -138,8 +159,11 @@ def _argocd_objects(
     push_planner: PushPlanner,
     lookup: CredentialLookup,
     exec_results: Mapping[ObjectRef, ExecCredentials],
+    granting: GrantPlanner | None,
 ) -> tuple[list[DesiredObject], datetime | None]:
-    """Argo CD cluster Secrets from the credentials features A and B resolve (``inventory.plan.argocd``)."""
+    """Argo CD cluster Secrets from the credentials features A and B resolve (``inventory.plan.argocd``).
+    With grants, the clusters source gives Argo CD (consumer ``argocdNamespace``) what its grant
+    entry allows: a token (``bearerToken``), the admin kubeconfig, or nothing."""
     settings = context.settings
     sources: list[ArgoCDSourceCluster] = []
     refresh_due: datetime | None = None
@@ -148,8 +172,15 @@ def _argocd_objects(
             if settings.cluster_profile_name_label not in cluster.labels:
                 continue
             kubeconfig = push_planner.capi_kubeconfig(cluster)
-            if kubeconfig is not None:
-                sources.append(ArgoCDSourceCluster(cluster.ref, "capi", cluster.labels, kubeconfig))
+            if kubeconfig is None:
+                continue
+            grant = None
+            if granting is not None:
+                found = granting.credential(cluster.ref, settings.argocd_namespace)
+                if found is None:
+                    continue
+                kubeconfig, grant = found
+            sources.append(ArgoCDSourceCluster(cluster.ref, "capi", cluster.labels, kubeconfig, grant))
     if ArgoCDSource.PROFILES in settings.argocd_sources:
         for profile in sorted(context.inventory.profiles, key=lambda p: p.ref.sort_key):
             credentials = lookup.profile_credentials(profile, exec_results)
