@@ -8,6 +8,7 @@ decides how a feature moves between this program and Sveltos.
 
 from inventory.plan import handover
 from inventory.plan.compose import ExecCredentials, Plan, build_plan
+from inventory.plan.grants import Binding, Grant, role_name, token_refresh_reason
 from inventory.plan.handover import NOTHING, SVELTOS_OWNER_KIND, HandOver
 from inventory.plan.readiness import WAITING
 from inventory.plan.shards import in_shard, select_shard, shard_of
@@ -16,12 +17,16 @@ __all__ = [
     "NOTHING",
     "SVELTOS_OWNER_KIND",
     "WAITING",
+    "Binding",
     "ExecCredentials",
+    "Grant",
     "HandOver",
     "Plan",
     "build_plan",
     "handover",
     "in_shard",
+    "role_name",
     "select_shard",
     "shard_of",
+    "token_refresh_reason",
 ]

@@ -60,7 +60,9 @@ def select_shard(plan: Plan, settings: Settings) -> Plan:
     mine = in_shard(plan.objects, settings)
     diagnostics = tuple(d for d in plan.diagnostics
                         if _settings_shard(d.subject, settings) == settings.shard_index)
-    return replace(plan, objects=mine, diagnostics=diagnostics, refresh_due=_refresh_due(mine))
+    used = {obj.grant for obj in mine if obj.grant}  # a grant goes where the objects waiting for it go
+    return replace(plan, objects=mine, diagnostics=diagnostics, refresh_due=_refresh_due(mine),
+                   grants=tuple(grant for grant in plan.grants if grant.logical_name in used))
 
 
 def _refresh_due(objects: tuple[DesiredObject, ...]) -> datetime | None:

@@ -32,6 +32,7 @@ from inventory.settings import Settings, SettingsError
 from inventory.sources import InventoryReadError
 from inventory.stack import backend, guards, holdback, memory
 from inventory.stack import resources as stack
+from inventory.stack.grants import FAILED_GRANTS_OUTPUT, ConsumerGrant, declare_grants
 
 # Where a component keeps its outputs among the stack's outputs unless told otherwise: one stack
 # output holding them all, so they sit beside a program's own outputs without clashing.
@@ -85,6 +86,8 @@ class ClusterInventory(pulumi.ComponentResource):
     """shardCount, shardIndex and shardAssignment of this stack."""
     program_version: pulumi.Output[str]
     """The cluster-inventory release that declared the objects."""
+    failed_grants: pulumi.Output[list[str]]
+    """Grants whose last attempt failed, with why and what the consumer still holds (grants set)."""
 
     def __init__(self, name: str, settings: Settings | Mapping[str, Any], *,
                  stack_output: str | None = DEFAULT_STACK_OUTPUT, providers_at_stack_root: bool = False,
@@ -112,6 +115,7 @@ class ClusterInventory(pulumi.ComponentResource):
         self.management_cluster = pulumi.Output.from_input(values[guards.MANAGEMENT_CLUSTER_OUTPUT])
         self.shards = pulumi.Output.from_input(values[guards.SHARDS_OUTPUT])
         self.program_version = pulumi.Output.from_input(values["programVersion"])
+        self.failed_grants = pulumi.Output.from_input(values.get(FAILED_GRANTS_OUTPUT, []))
         self.register_outputs({"objects": declared.objects})
         if stack_output is None:
             for key, value in values.items():
@@ -232,8 +236,12 @@ def _declare(parent: pulumi.Resource, providers: pulumi.ResourceOptions, setting
 
     provider = k8s.Provider(PROVIDER_NAME, **stack.provider_args(settings, cluster), opts=providers)
     access = stack.status_access(settings, cluster, providers)
+    tokens, failed_grants = None, None
+    if settings.grants_enabled:  # docs/security.md, "Grants"
+        tokens, failed_grants = declare_grants(
+            plan.grants, settings, pulumi.ResourceOptions(parent=parent, provider=access.provider()), now)
     _declare_objects(objects, stack_name(), pulumi.ResourceOptions(parent=parent, provider=provider), handing,
-                     stack.waiting_options(settings), access, kept)
+                     stack.waiting_options(settings), access, kept, tokens)
     for message in handover_messages(switch, handing, settings):
         pulumi.log.info(message)
 
@@ -248,15 +256,19 @@ def _declare(parent: pulumi.Resource, providers: pulumi.ResourceOptions, setting
                for d in held.released if d.logical_name not in current}
     outputs = stack.outputs(objects, diagnostics, plan.refresh_due, settings, removed, cluster, handing, kept,
                             held.counts())
+    if failed_grants is not None:
+        outputs = {**outputs, FAILED_GRANTS_OUTPUT: failed_grants}
     return _Declared(provider, len(objects), outputs)
 
 
 def _declare_objects(objects: tuple[DesiredObject, ...], owner: str, opts: pulumi.ResourceOptions,
                      handing: handover.HandOver, waiting_opts: pulumi.ResourceOptions,
-                     access: stack.StatusAccess, kept: Mapping[str, holdback.Kept]) -> None:
-    """Each planned object, each held-back one as it was, and each being handed to Sveltos."""
+                     access: stack.StatusAccess, kept: Mapping[str, holdback.Kept],
+                     tokens: Mapping[str, ConsumerGrant] | None) -> None:
+    """Each planned object (those waiting for a grant's token with it), each held-back one as it
+    was, and each being handed to Sveltos."""
     for obj in objects:
-        stack.declare_object(obj, owner, opts, access)
+        stack.declare_object(obj, owner, opts, access, tokens)
     for logical_name, held in sorted(kept.items()):
         stack.declare_kept(logical_name, held.shape, opts, access)
     waiting = pulumi.ResourceOptions.merge(opts, waiting_opts)

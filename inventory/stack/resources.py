@@ -13,7 +13,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -40,6 +40,9 @@ from inventory.stack.guards import (
     shard_layout,
 )
 from inventory.stack.holdback import Kept, objects_by_source
+
+if TYPE_CHECKING:
+    from inventory.stack.grants import ConsumerGrant
 
 
 def stack_config() -> dict[str, str]:
@@ -185,7 +188,8 @@ def status_access(settings: Settings, cluster: str | None, opts: pulumi.Resource
 
 
 def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions,
-                   access: StatusAccess | None = None) -> pulumi.CustomResource:
+                   access: StatusAccess | None = None,
+                   tokens: Mapping[str, ConsumerGrant] | None = None) -> pulumi.CustomResource:
     """One pulumi-kubernetes resource per planned object, stamped with its owning stack;
     credential data as Pulumi secrets. A ``status`` (feature E's ClusterProfiles) becomes a
     ``ClusterProfileStatus`` resource beside it, which pulumi-kubernetes cannot write."""
@@ -206,9 +210,15 @@ def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions,
                                         provider=access.provider() if access else None))
         return resource
     if obj.api_version == "v1" and obj.kind == "Secret":
-        data: dict[str, Any] = dict(obj.fields.get("data", {}))
-        for key, value in obj.secret_data.items():
-            data[key] = pulumi.Output.secret(base64.b64encode(value).decode("ascii"))
+        data: Any = dict(obj.fields.get("data", {}))
+        if obj.grant is not None and tokens is not None:
+            from inventory.stack.grants import granted_secret_data
+
+            plain = dict(data)
+            data = granted_secret_data(obj, tokens[obj.grant]).apply(lambda granted: {**plain, **granted})
+        else:
+            for key, value in obj.secret_data.items():
+                data[key] = pulumi.Output.secret(base64.b64encode(value).decode("ascii"))
         return k8s.core.v1.Secret(
             name,
             metadata=metadata,

@@ -42,6 +42,8 @@ from pulumi.provider.experimental.provider import (
     UpdateResponse,
 )
 
+from inventory.stack.grant_provider import GrantCalls
+from inventory.stack.grants import GRANT_TYPE, Minter
 from inventory.stack.status import API_VERSION, IDENTITY, KIND, PROPERTIES, RESOURCE_TYPE, Cluster
 
 VERSION = "1.0.0"
@@ -110,6 +112,7 @@ def _is_content(kubeconfig: str) -> bool:
 class StatusProvider(Provider):
     def __init__(self) -> None:
         self.cluster = Cluster(None, None)
+        self.grants = GrantCalls(Minter(None, None), plain, wrap)
 
     async def get_schema(self, request: GetSchemaRequest) -> GetSchemaResponse:
         return GetSchemaResponse(json.dumps(SCHEMA))
@@ -140,9 +143,12 @@ class StatusProvider(Provider):
         variables = {key.rpartition(":")[2]: value for key, value in request.variables.items()}
         settings = {key: args.get(key, variables.get(key)) for key in CONFIG_KEYS}
         self.cluster = Cluster(*(value if isinstance(value, str) else None for value in settings.values()))
+        self.grants = GrantCalls(Minter(self.cluster.kubeconfig, self.cluster.context), plain, wrap)
         return ConfigureResponse(accept_secrets=True, supports_preview=True)
 
     async def check(self, request: CheckRequest) -> CheckResponse:
+        if _is_grant(request.type):
+            return await self.grants.check(request)
         _check_type(request.type)
         news = request.new_inputs
         failures = [CheckFailure(key, f"{key} is required") for key in ("namespace", "name", "status")
@@ -153,6 +159,8 @@ class StatusProvider(Provider):
         return CheckResponse(inputs=inputs, failures=failures or None)
 
     async def diff(self, request: DiffRequest) -> DiffResponse:
+        if _is_grant(request.type):
+            return await self.grants.diff(request)
         olds, news = _props(request.old_state), _props(request.new_inputs)
         replaces = [key for key in IDENTITY if olds.get(key) != news.get(key)]
         diffs = [key for key in PROPERTIES if olds.get(key) != news.get(key)]
@@ -166,22 +174,30 @@ class StatusProvider(Provider):
                             detailed_diff=detail, delete_before_replace=True)
 
     async def create(self, request: CreateRequest) -> CreateResponse:
+        if _is_grant(request.type):
+            return await self.grants.create(request)
         props = _props(request.properties)
         if not request.preview:
             await asyncio.to_thread(self.cluster.apply, props, props["status"])
         return CreateResponse(f"{props['namespace']}/{props['name']}", _outputs(props))
 
     async def update(self, request: UpdateRequest) -> UpdateResponse:
+        if _is_grant(request.type):
+            return await self.grants.update(request)
         props = _props(request.news)
         if not request.preview:
             await asyncio.to_thread(self.cluster.apply, props, props["status"])
         return UpdateResponse(_outputs(props))
 
     async def delete(self, request: DeleteRequest) -> None:
+        if _is_grant(request.type):
+            return await self.grants.delete(request)
         await asyncio.to_thread(self.cluster.clear, _props(request.properties))
 
     async def read(self, request: ReadRequest) -> ReadResponse:
         """Refresh (the state's properties given) and import (only the id, ``namespace/name``)."""
+        if _is_grant(request.type):
+            return await self.grants.read(request)
         namespace, _, name = request.resource_id.partition("/")
         if not namespace or not name:
             raise ValueError(f"the id of a {RESOURCE_TYPE} is NAMESPACE/NAME, not {request.resource_id!r}")
@@ -197,10 +213,14 @@ class StatusProvider(Provider):
         return ReadResponse(resource_id=request.resource_id, properties=outputs, inputs=outputs)
 
 
+def _is_grant(qualified: str) -> bool:
+    return qualified.rpartition("$")[2] == GRANT_TYPE
+
+
 def _check_type(qualified: str) -> None:
     """``qualified`` is the URN's type: the parents' types, then ``$`` and the resource's own."""
     if qualified.rpartition("$")[2] != RESOURCE_TYPE:
-        raise ValueError(f"unknown resource type {qualified}: this provider serves only {RESOURCE_TYPE}")
+        raise ValueError(f"unknown resource type {qualified}: this provider serves only {RESOURCE_TYPE} and {GRANT_TYPE}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,282 @@
+"""Grants (docs/security.md, "Grants") with real components: the pulumi CLI, the project's provider
+plugin, the management API server and two workload API servers of the test bed (each its own CA,
+admin certificate and service-account issuer), plus a CAPI Cluster whose server refuses
+connections. A consumer's push Secret holds a token of its own ServiceAccount on each workload
+cluster, limited to its grant; the steps share one stack, in file order."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from tests.integration.controlplane import ControlPlane
+from tests.integration.project import ProjectStack
+from tests.integration.pulumi_stack import resource_changes
+from tests.integration.workloads import (
+    CapiCluster,
+    WorkloadServer,
+    register_capi_cluster,
+    register_unanswered_cluster,
+)
+
+GRANT_TYPE = "cluster-inventory:index:ConsumerGrant"
+CONSUMER_LABEL = "x-k8s.io/cluster-inventory-consumer"
+GRANT_NAMESPACE = "cluster-inventory-grants"
+CONFIGMAPS = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}
+JOBS = {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]}
+
+
+@dataclass
+class World:
+    stack: ProjectStack
+    mgmt: client.ApiClient
+    capi_ns: str
+    team: str  # a consumer with a grant
+    other: str  # a consumer without one
+    apps: str  # the namespace of the team's namespaced grant on the workload clusters
+    workloads: dict[str, WorkloadServer]  # CAPI Cluster name -> its workload cluster
+    clusters: dict[str, CapiCluster]
+    ca_dir: Path
+
+    def grants(self) -> dict[str, Any]:
+        return {self.team: {"tokenLifetimeSeconds": 3600, "access": [
+            {"rules": [CONFIGMAPS]}, {"namespaces": [self.apps], "rules": [JOBS]}]}}
+
+    def push_secret(self, consumer: str, cluster: str) -> client.V1Secret | None:
+        try:
+            found: client.V1Secret = client.CoreV1Api(self.mgmt).read_namespaced_secret(
+                f"{self.capi_ns}-{cluster}-kubeconfig", consumer)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return found
+
+    def kubeconfig(self, cluster: str) -> dict[str, Any]:
+        secret = self.push_secret(self.team, cluster)
+        assert secret is not None and secret.data, f"no push Secret with data for {cluster}"
+        loaded: dict[str, Any] = yaml.safe_load(base64.b64decode(secret.data["config"]))
+        return loaded
+
+    def token(self, cluster: str) -> str:
+        return str(self.kubeconfig(cluster)["users"][0]["user"]["token"])
+
+    def as_bearer(self, server: str, ca_pem: str, token: str) -> client.ApiClient:
+        configuration = client.Configuration()
+        configuration.host = server
+        ca_file = self.ca_dir / f"ca-{uuid.uuid4().hex[:6]}.crt"
+        ca_file.write_text(ca_pem)
+        configuration.ssl_ca_cert = str(ca_file)
+        configuration.api_key = {"authorization": f"Bearer {token}"}
+        configuration.retries = False
+        return client.ApiClient(configuration)
+
+    def resources(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.stack.stack.export_stack().deployment.get("resources", [])
+        return found
+
+
+def _whoami(api: client.ApiClient) -> str:
+    review = client.V1SelfSubjectReview(api_version="authentication.k8s.io/v1", kind="SelfSubjectReview")
+    return str(client.AuthenticationV1Api(api).create_self_subject_review(review).status.user_info.username)
+
+
+def _may(api: client.ApiClient, verb: str, resource: str, namespace: str, group: str = "") -> bool:
+    review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+        resource_attributes=client.V1ResourceAttributes(verb=verb, resource=resource, namespace=namespace,
+                                                        group=group)))
+    return bool(client.AuthorizationV1Api(api).create_self_subject_access_review(review).status.allowed)
+
+
+def _status_of(call: Any) -> int:
+    try:
+        call()
+    except ApiException as err:
+        return int(err.status)
+    return 200
+
+
+def _service_accounts(workload: WorkloadServer) -> list[str]:
+    try:
+        found = client.CoreV1Api(workload.api()).list_namespaced_service_account(GRANT_NAMESPACE)
+    except ApiException as err:
+        if err.status == 404:
+            return []
+        raise
+    return sorted(sa.metadata.name for sa in found.items if sa.metadata.name != "default")
+
+
+def _owned_rbac(workload: WorkloadServer, consumer: str) -> list[str]:
+    rbac = client.RbacAuthorizationV1Api(workload.api())
+    selector = f"grants.cluster-inventory.x-k8s.io/consumer={consumer}"
+    return sorted([f"ClusterRoleBinding/{o.metadata.name}" for o in rbac.list_cluster_role_binding(label_selector=selector).items]
+                  + [f"ClusterRole/{o.metadata.name}" for o in rbac.list_cluster_role(label_selector=selector).items]
+                  + [f"RoleBinding/{o.metadata.namespace}/{o.metadata.name}"
+                     for o in rbac.list_role_binding_for_all_namespaces(label_selector=selector).items]
+                  + [f"Role/{o.metadata.namespace}/{o.metadata.name}"
+                     for o in rbac.list_role_for_all_namespaces(label_selector=selector).items])
+
+
+@pytest.fixture(scope="module")
+def world(control_plane: ControlPlane, workloads: list[WorkloadServer],
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    run_id = uuid.uuid4().hex[:6]
+    core = client.CoreV1Api(control_plane.api)
+    capi_ns, team, other, apps = f"capi-g-{run_id}", f"team-{run_id}", f"other-{run_id}", f"apps-{run_id}"
+    for name, labels in ((capi_ns, {}), (team, {CONSUMER_LABEL: "true"}), (other, {CONSUMER_LABEL: "true"})):
+        core.create_namespace({"metadata": {"name": name, "labels": labels}})
+    one, two = workloads
+    for workload in workloads:
+        client.CoreV1Api(workload.api()).create_namespace({"metadata": {"name": apps}})
+    clusters = {
+        name: register_capi_cluster(control_plane.api, capi_ns, name, workload,
+                                    labels={"clusterprofile-name": name, "clusterprofile-namespace": capi_ns})
+        for name, workload in ((f"one-{run_id}", one), (f"two-{run_id}", two))}
+    gone = f"gone-{run_id}"
+    clusters[gone] = register_unanswered_cluster(control_plane.api, capi_ns, gone, labels={"clusterprofile-name": gone, "clusterprofile-namespace": capi_ns})
+    stack = ProjectStack(tmp_path_factory.mktemp("grants") / "project", routes={})
+    world = World(stack, control_plane.api, capi_ns, team, other, apps,
+                  {f"one-{run_id}": one, f"two-{run_id}": two}, clusters, tmp_path_factory.mktemp("ca"))
+    stack.configure(capiNamespaces=[capi_ns], profileNamespaces=[capi_ns], pushMode="direct", sveltosMode="off",
+                    consumerNamespaces=[team, other], managedByValue=f"ci-{run_id}", eventsNamePrefix=f"ci-{run_id}",
+                    scheduleIntervalMinutes=30, grantTimeoutSeconds=3, grants=world.grants())
+    stack.configure_secret("kubeconfig", control_plane.kubeconfig.read_text())
+    yield world
+    stack.destroy()
+    for name in (capi_ns, team, other):
+        control_plane.delete_namespace(name)
+
+
+def test_preview_shows_the_grants_to_create_on_each_workload_cluster(world: World) -> None:
+    start = len(world.stack.output)
+    preview = world.stack.preview()
+    shown = "\n".join(world.stack.output[start:])
+    for cluster in world.clusters:
+        assert f"ConsumerGrant/{world.capi_ns}/{cluster}/{world.team}" in shown
+    assert GRANT_TYPE in shown
+    assert preview.change_summary.get("create", 0) >= 3
+
+
+def test_up_converges_the_answering_clusters_skips_the_unanswered_one_and_exits_0(world: World) -> None:
+    started = time.monotonic()
+    result = world.stack.up()  # raises on a non-zero exit
+    elapsed = time.monotonic() - started
+    grants = [r for r in world.resources() if r["type"] == GRANT_TYPE]
+    assert len(grants) == 3
+    failed = result.outputs["failedGrants"].value
+    (gone,) = [name for name in world.clusters if name.startswith("gone-")]
+    assert len(failed) == 1 and f"/{gone}/" in failed[0] and "does not answer" in failed[0]
+    for cluster in world.workloads:
+        assert world.token(cluster)
+    print(f"first up with 3 grants (one unanswered): {elapsed:.1f} s")
+
+
+def test_a_consumer_without_a_grant_entry_gets_no_credential(world: World) -> None:
+    for cluster in world.clusters:
+        assert world.push_secret(world.other, cluster) is None
+
+
+def test_the_token_kubeconfig_reaches_the_same_server_as_the_capi_kubeconfig(world: World) -> None:
+    for cluster, workload in world.workloads.items():
+        kubeconfig = world.kubeconfig(cluster)
+        entry = kubeconfig["clusters"][0]["cluster"]
+        assert entry["server"] == workload.server
+        assert base64.b64decode(entry["certificate-authority-data"]).decode() == workload.ca_pem
+        assert set(kubeconfig["users"][0]["user"]) == {"token"}
+
+
+def test_the_token_authenticates_as_the_consumers_service_account(world: World) -> None:
+    for cluster, workload in world.workloads.items():
+        api = world.as_bearer(workload.server, workload.ca_pem, world.token(cluster))
+        assert _whoami(api) == f"system:serviceaccount:{GRANT_NAMESPACE}:{world.team}"
+
+
+def test_access_review_allows_exactly_the_granted_verbs(world: World) -> None:
+    for cluster, workload in world.workloads.items():
+        api = world.as_bearer(workload.server, workload.ca_pem, world.token(cluster))
+        assert _may(api, "get", "configmaps", "default") and _may(api, "list", "configmaps", world.apps)
+        assert _may(api, "create", "jobs", world.apps, "batch")
+        assert not _may(api, "delete", "configmaps", "default")
+        assert not _may(api, "get", "secrets", "default")
+        assert not _may(api, "create", "jobs", "default", "batch")
+        assert not _may(api, "create", "serviceaccounts/token", GRANT_NAMESPACE)
+
+
+def test_the_token_gets_401_on_the_other_workload_cluster_and_the_management_cluster(world: World) -> None:
+    (first, _), (_, second_server) = world.workloads.items()
+    token = world.token(first)
+    other = world.as_bearer(second_server.server, second_server.ca_pem, token)
+    assert _status_of(lambda: _whoami(other)) == 401
+    host = world.mgmt.configuration.host
+    ca_file = world.mgmt.configuration.ssl_ca_cert
+    mgmt = client.Configuration()
+    mgmt.host, mgmt.ssl_ca_cert, mgmt.retries = host, ca_file, False
+    mgmt.api_key = {"authorization": f"Bearer {token}"}
+    assert _status_of(lambda: _whoami(client.ApiClient(mgmt))) == 401
+
+
+def test_no_token_in_cli_output_stack_outputs_or_state(world: World) -> None:
+    tokens = [world.token(cluster) for cluster in world.workloads]
+    state = world.stack.state_text()
+    outputs = json.dumps({key: value.value for key, value in world.stack.stack.outputs().items()
+                          if not value.secret})
+    cli = "\n".join(world.stack.output)
+    for token in tokens:
+        for part in (token, token.split(".")[2]):
+            assert part not in state
+            assert part not in outputs
+            assert part not in cli
+
+
+def test_a_steady_run_mints_nothing_and_only_retries_the_failed_grant(world: World) -> None:
+    before = {cluster: world.token(cluster) for cluster in world.workloads}
+    uids = {cluster: world.push_secret(world.team, cluster).metadata.uid  # type: ignore[union-attr]
+            for cluster in world.workloads}
+    result = world.stack.up()
+    changes = resource_changes(result)
+    assert {"create", "delete", "replace"}.isdisjoint(changes)
+    assert {cluster: world.token(cluster) for cluster in world.workloads} == before
+    assert {cluster: world.push_secret(world.team, cluster).metadata.uid  # type: ignore[union-attr]
+            for cluster in world.workloads} == uids
+
+
+def test_a_changed_grant_updates_in_place_and_prunes_what_it_no_longer_grants(world: World) -> None:
+    world.stack.configure(grants={world.team: {"tokenLifetimeSeconds": 3600, "access": [{"rules": [CONFIGMAPS]}]}})
+    uids = {cluster: world.push_secret(world.team, cluster).metadata.uid  # type: ignore[union-attr]
+            for cluster in world.workloads}
+    result = world.stack.up()
+    assert {"create", "delete", "replace"}.isdisjoint(resource_changes(result))
+    for cluster, workload in world.workloads.items():
+        assert world.push_secret(world.team, cluster).metadata.uid == uids[cluster]  # type: ignore[union-attr]
+        api = world.as_bearer(workload.server, workload.ca_pem, world.token(cluster))
+        assert _may(api, "get", "configmaps", "default")
+        assert not _may(api, "create", "jobs", world.apps, "batch")
+        assert not any(name.startswith(("Role/", "RoleBinding/")) for name in _owned_rbac(workload, world.team))
+
+
+def test_removing_the_consumer_deletes_its_identity_and_its_token_fails_within_seconds(world: World) -> None:
+    tokens = {cluster: world.token(cluster) for cluster in world.workloads}
+    world.stack.configure(grants={})
+    world.stack.up()
+    removed_at = time.monotonic()
+    for cluster, workload in world.workloads.items():
+        api = world.as_bearer(workload.server, workload.ca_pem, tokens[cluster])
+        while _status_of(lambda api=api: _whoami(api)) != 401:  # type: ignore[misc]
+            assert time.monotonic() - removed_at < 10, "the removed consumer's token still authenticates"
+            time.sleep(0.2)
+        assert _service_accounts(workload) == []
+        assert _owned_rbac(workload, world.team) == []
+    assert [r for r in world.resources() if r["type"] == GRANT_TYPE] == []
+    for cluster in world.clusters:
+        assert world.push_secret(world.team, cluster) is None
