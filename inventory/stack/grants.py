@@ -170,6 +170,9 @@ class Minter:
         self.kubeconfig, self.context = kubeconfig, context
         self._core: Any = None
         self._lock = threading.Lock()
+        # One client per workload cluster and admin kubeconfig: the grants of several consumers
+        # on one cluster share its connections.
+        self._workloads: dict[tuple[str, str], Workload] = {}
 
     def _management(self) -> Any:
         with self._lock:
@@ -203,13 +206,25 @@ class Minter:
             raise GrantError(f"kubeconfig Secret {ref['namespace']}/{ref['name']} key {ref['key']} is not a kubeconfig")
         return loaded
 
+    def _workload(self, admin: Mapping[str, Any], props: Mapping[str, Any]) -> Workload:
+        import hashlib
+
+        key = (_cluster_name(props), hashlib.sha256(json.dumps(admin, sort_keys=True).encode()).hexdigest())
+        with self._lock:
+            found = self._workloads.get(key)
+        if found is None or found.timeout != float(props["timeoutSeconds"]):
+            found = Workload(admin, float(props["timeoutSeconds"]), key[0])
+            with self._lock:
+                self._workloads[key] = found
+        return found
+
     def apply(self, props: Mapping[str, Any]) -> dict[str, Any]:
         """Make the grant on its workload cluster and mint a token: the new outputs."""
         admin = self.admin_kubeconfig(props)
         if admin is None:
             ref = props["kubeconfigSecret"]
             raise GrantError(f"kubeconfig Secret {ref['namespace']}/{ref['name']} is gone")
-        cluster = Workload(admin, float(props["timeoutSeconds"]), _cluster_name(props))
+        cluster = self._workload(admin, props)
         account = props["serviceAccount"]
         labels = dict(props.get("labels") or {})
         cluster.apply(f"/api/v1/namespaces/{account['namespace']}", {
@@ -241,7 +256,7 @@ class Minter:
             raise
         if admin is None:
             return  # the cluster left the inventory, or the token expired: nothing left to revoke
-        cluster = Workload(admin, float(props["timeoutSeconds"]), _cluster_name(props))
+        cluster = self._workload(admin, props)
         account = props["serviceAccount"]
         try:
             cluster.delete(f"/api/v1/namespaces/{account['namespace']}/serviceaccounts/{account['name']}")

@@ -193,3 +193,16 @@ def test_a_day_long_token_on_a_30_minute_schedule_is_minted_about_once_every_39_
         now += timedelta(minutes=30)
         runs += 1
     assert runs == 39  # 19.2 h / 30 min, rounded up
+
+
+def test_the_documented_grants_example_is_valid_config() -> None:
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text(encoding="utf-8")
+    section = page.split("\n## Grants", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    values = {key.removeprefix("cluster-inventory:"): value for key, value in yaml.safe_load(block.group(1)).items()}
+    settings = Settings.from_mapping(values)
+    assert settings.grants is not None and settings.grants["ops"].admin
