@@ -83,6 +83,8 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=100)
     parser.add_argument("--consumers", type=int, default=3)
     parser.add_argument("--workdir", default="/tmp/bench-grants")
+    parser.add_argument("--no-grants", action="store_true",
+                        help="the same fleet without grants (admin kubeconfigs): the baseline a grant's cost is read from")
     args = parser.parse_args()
     workloads = running_workload_servers()
     if not workloads:
@@ -102,11 +104,12 @@ def main() -> None:
     rule = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}
     stack.configure(capiNamespaces=[capi_ns], profileNamespaces=[capi_ns], sveltosMode="off",
                     consumerNamespaces=consumers, scheduleIntervalMinutes=30, allowOverMemoryBudget=True,
-                    grants={c: {"access": [{"rules": [rule]}]} for c in consumers})
+                    grants=None if args.no_grants else {c: {"access": [{"rules": [rule]}]} for c in consumers})
     stack.configure_secret("kubeconfig", Path(KUBECONFIG).read_text())
-    grants = args.clusters * args.consumers
-    print(f"{args.clusters} CAPI Clusters over {len(workloads)} workload API servers x {args.consumers} consumers "
-          f"= {grants} grants (+ {grants} push Secrets)", flush=True)
+    pairs = args.clusters * args.consumers
+    print(f"{args.clusters} CAPI Clusters over {len(workloads)} workload API servers x {args.consumers} consumers: "
+          + (f"{pairs} push Secrets, no grants" if args.no_grants else f"{pairs} grants (+ {pairs} push Secrets)"),
+          flush=True)
     try:
         step("cold up", stack.up)
         step("no-op preview", stack.preview)

@@ -27,7 +27,7 @@ from pulumi.provider.experimental.provider import (
 )
 
 from inventory.settings import MIN_TOKEN_LIFETIME_SECONDS
-from inventory.stack.grants import INPUTS, OUTPUTS, REPLACING, GrantError, Minter, _now, refresh_reason
+from inventory.stack.grants import INPUTS, OUTPUTS, REPLACING, GrantError, Minter, applied_grant, now, refresh_reason
 
 # The engine's wire form of an unknown value: the SDK (3.259) cannot marshal its own ``Computed``
 # in a response, and the engine reads this string as unknown in a preview, as for any provider.
@@ -71,12 +71,16 @@ class GrantCalls:
             return DiffResponse(changes=True, replaces=replaces, diffs=replaces, delete_before_replace=True,
                                 detailed_diff={key: PropertyDiff(PropertyDiffKind.UPDATE_REPLACE, True)
                                                for key in replaces})
-        reason = refresh_reason(olds, news, _now())
+        reason = refresh_reason(olds, news, now())
         if reason is None:
             return DiffResponse(changes=False)
-        # The token is what changes; the preview names it (its value stays secret).
-        return DiffResponse(changes=True, diffs=["token"],
-                            detailed_diff={"token": PropertyDiff(PropertyDiffKind.UPDATE, False)})
+        # The token always changes; the preview also names the inputs that changed (the token's
+        # value stays secret).
+        applied = olds.get("appliedGrant") or {}
+        changed = [key for key, value in applied_grant(news).items() if applied and applied.get(key) != value]
+        detail = {key: PropertyDiff(PropertyDiffKind.UPDATE, True) for key in changed}
+        detail["token"] = PropertyDiff(PropertyDiffKind.UPDATE, False)
+        return DiffResponse(changes=True, diffs=[*changed, "token"], detailed_diff=detail)
 
     async def create(self, request: CreateRequest) -> CreateResponse:
         props = self._props(request.properties)

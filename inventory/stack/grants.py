@@ -133,7 +133,7 @@ class GrantError(Exception):
     """One grant's step failed; the message names the cluster, the object and the step, never a credential."""
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -239,7 +239,7 @@ class Minter:
                 cluster.apply(path, body)
                 wanted.add(path)
         cluster.prune(props["consumer"], labels, wanted)
-        issued = _now()
+        issued = now()
         status = cluster.token_request(account, int(props["tokenLifetimeSeconds"]))
         return {"token": status["token"], "expirationTimestamp": status["expirationTimestamp"],
                 "issuedAt": issued.strftime("%Y-%m-%dT%H:%M:%SZ"), "server": cluster.server,
@@ -271,7 +271,7 @@ class Minter:
 
 def _expired(props: Mapping[str, Any]) -> bool:
     expires = props.get("expirationTimestamp")
-    return not expires or _parse_time(str(expires)) <= _now()
+    return not expires or _parse_time(str(expires)) <= now()
 
 
 def _cluster_name(props: Mapping[str, Any]) -> str:
