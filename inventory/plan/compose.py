@@ -126,7 +126,7 @@ def _build_plan(
             push = push_planner.push_secrets(push_clusters)
     refresh_due = None
     if settings.sveltos_mode is Mode.DIRECT:
-        sveltos, refresh_due = sveltos_objects(context, lookup, exec_results)
+        sveltos, refresh_due = sveltos_objects(context, lookup, exec_results, granting)
         others.extend(sveltos)
     if settings.argocd_mode is Mode.DIRECT:
         argocd, argocd_refresh_due = _argocd_objects(context, push_planner, lookup, exec_results, granting)
@@ -186,9 +186,14 @@ def _argocd_objects(
             credentials = lookup.profile_credentials(profile, exec_results)
             if credentials is None:
                 continue
-            sources.append(
-                ArgoCDSourceCluster(profile.ref, "profile", profile.labels, credentials.data[credentials.key])
-            )
+            kubeconfig, grant = credentials.data[credentials.key], None
+            source = granting.capi_cluster_of(credentials.source) if granting is not None else None
+            if granting is not None and source is not None:
+                found = granting.credential(source, settings.argocd_namespace)
+                if found is None:
+                    continue
+                kubeconfig, grant = found
+            sources.append(ArgoCDSourceCluster(profile.ref, "profile", profile.labels, kubeconfig, grant))
             refresh_due = _earliest(refresh_due, credentials.refresh_at)
     objects, diagnostics = argocd_secrets(sources, settings)
     context.diagnostics.extend(diagnostics)

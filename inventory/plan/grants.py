@@ -26,7 +26,7 @@ from typing import Any
 from inventory.credentials import EndpointError, token_kubeconfig
 from inventory.model import GRANTED_TOKEN, CapiCluster, DesiredObject, Feature, ObjectRef
 from inventory.plan.context import PlanContext
-from inventory.plan.push import CapiKubeconfig, PushPlanner
+from inventory.plan.push import CAPI_KUBECONFIG_SECRET_TYPE, CapiKubeconfig, PushPlanner
 from inventory.settings import MCR_CONSUMER_LABEL, MCR_KUBECONFIG_KEY, PushLayout, Settings
 
 GRANT_KIND = "ConsumerGrant"
@@ -114,6 +114,7 @@ class GrantPlanner:
         self._settings = context.settings
         self._push_planner = push_planner
         self._clusters = {cluster.ref: cluster for cluster in context.inventory.clusters}
+        self._secrets = {secret.ref: secret for secret in context.inventory.secrets}
         self._grants: dict[str, Grant] = {}
         self._reported: set[tuple[str, str]] = set()
 
@@ -150,6 +151,18 @@ class GrantPlanner:
         grant = self._grant(cluster, found, consumer, selected, entry.token_lifetime_seconds)
         self._grants[grant.logical_name] = grant
         return kubeconfig, grant.logical_name
+
+    def capi_cluster_of(self, secret: ObjectRef | None) -> ObjectRef | None:
+        """The CAPI Cluster whose admin kubeconfig Secret ``secret`` is (credentials a ClusterProfile
+        copies from it, through feature E's kubeconfig-secretreader entry), or None."""
+        if secret is None:
+            return None
+        found = self._secrets.get(secret)
+        if found is None or found.type != CAPI_KUBECONFIG_SECRET_TYPE:
+            return None
+        name = found.labels.get(self._settings.capi_cluster_name_label)
+        cluster = ObjectRef("Cluster", found.namespace, name or "")
+        return cluster if cluster in self._clusters else None
 
     def _grant(self, cluster: CapiCluster, found: CapiKubeconfig, consumer: str, selected: Sequence[Any],
                lifetime: int) -> Grant:

@@ -23,6 +23,7 @@ from inventory.model import (
 )
 from inventory.plan.context import PlanContext
 from inventory.plan.credentials import CredentialLookup, ExecCredentials
+from inventory.plan.grants import GrantPlanner
 from inventory.settings import labels_match
 
 SVELTOS_CLUSTER_API_VERSION = "lib.projectsveltos.io/v1beta1"
@@ -48,9 +49,15 @@ def carried_labels(context: PlanContext, profile: ClusterProfile) -> dict[str, s
 
 
 def sveltos_objects(
-    context: PlanContext, lookup: CredentialLookup, exec_results: Mapping[ObjectRef, ExecCredentials]
+    context: PlanContext, lookup: CredentialLookup, exec_results: Mapping[ObjectRef, ExecCredentials],
+    granting: GrantPlanner | None = None,
 ) -> tuple[list[DesiredObject], datetime | None]:
-    """Every profile's Secret and SveltosCluster, and the earliest exec-credential refresh among them."""
+    """Every profile's Secret and SveltosCluster, and the earliest exec-credential refresh among them.
+
+    With grants (``granting``), Sveltos is the consumer named by ``eventsNamespace``: credentials
+    a profile copies from a CAPI admin kubeconfig become what its grant entry allows (a token, the
+    admin kubeconfig with ``admin: true``, or nothing); other credentials are not this program's
+    admin kubeconfigs and stay as they are."""
     settings = context.settings
     objects: list[DesiredObject] = []
     refresh_due: datetime | None = None
@@ -65,6 +72,14 @@ def sveltos_objects(
         credentials = lookup.profile_credentials(profile, exec_results)
         if credentials is None:
             continue
+        data, grant = credentials.data, None
+        cluster = granting.capi_cluster_of(credentials.source) if granting is not None else None
+        if granting is not None and cluster is not None:
+            granted = granting.credential(cluster, settings.events_namespace)
+            if granted is None:
+                continue
+            if granted[1] is not None:
+                data, grant = {credentials.key: granted[0]}, granted[1]
         if credentials.refresh_at is not None and (refresh_due is None or credentials.refresh_at < refresh_due):
             refresh_due = credentials.refresh_at
         managed_by = {settings.managed_by_label: settings.managed_by_value}
@@ -82,7 +97,8 @@ def sveltos_objects(
                 labels=managed_by,
                 annotations=credentials.annotations,
                 fields=_OPAQUE,
-                secret_data=credentials.data,
+                secret_data=data,
+                grant=grant,
             )
         )
         objects.append(

@@ -206,3 +206,26 @@ def test_the_documented_grants_example_is_valid_config() -> None:
     values = {key.removeprefix("cluster-inventory:"): value for key, value in yaml.safe_load(block.group(1)).items()}
     settings = Settings.from_mapping(values)
     assert settings.grants is not None and settings.grants["ops"].admin
+
+
+def _sveltos(grants: dict[str, Any]) -> Any:
+    """Feature E publishes c1's profile (kubeconfig-secretreader -> its CAPI admin Secret), feature B reads it."""
+    return plan_of(*FLEET[:2], settings=granted(grants, cluster_profile_mode=Mode.DIRECT, sveltos_mode=Mode.DIRECT,
+                                                push_mode=Mode.OFF))
+
+
+def test_sveltos_is_the_consumer_named_by_events_namespace_and_gets_its_token() -> None:
+    secret = find(_sveltos({"projectsveltos": VIEW}), "Secret", "default", "c1-sveltos-kubeconfig")
+    assert secret.grant == "ConsumerGrant/mgmt/c1/projectsveltos"
+    assert GRANTED_TOKEN.encode() in next(iter(secret.secret_data.values()))
+
+
+def test_sveltos_keeps_the_admin_kubeconfig_only_by_choice() -> None:
+    secret = find(_sveltos({"projectsveltos": {"admin": True}}), "Secret", "default", "c1-sveltos-kubeconfig")
+    assert secret.grant is None and b"token-of-c1" in next(iter(secret.secret_data.values()))
+
+
+def test_sveltos_without_an_entry_gets_no_sveltos_cluster_for_a_capi_admin_kubeconfig() -> None:
+    plan = _sveltos({})
+    assert not [obj for obj in plan.objects if obj.kind == "SveltosCluster"]
+    assert any("no entry" in r for r in reasons(plan, ObjectRef("Namespace", None, "projectsveltos")))
