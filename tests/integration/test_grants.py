@@ -146,7 +146,9 @@ def world(control_plane: ControlPlane, workloads: list[WorkloadServer],
     run_id = uuid.uuid4().hex[:6]
     core = client.CoreV1Api(control_plane.api)
     capi_ns, team, other, apps = f"capi-g-{run_id}", f"team-{run_id}", f"other-{run_id}", f"apps-{run_id}"
-    for name, labels in ((capi_ns, {}), (team, {CONSUMER_LABEL: "true"}), (other, {CONSUMER_LABEL: "true"})):
+    argocd = f"argocd-{run_id}"
+    for name, labels in ((capi_ns, {}), (team, {CONSUMER_LABEL: "true"}), (other, {CONSUMER_LABEL: "true"}),
+                         (argocd, {})):
         core.create_namespace({"metadata": {"name": name, "labels": labels}})
     one, two = workloads
     for workload in workloads:
@@ -169,7 +171,7 @@ def world(control_plane: ControlPlane, workloads: list[WorkloadServer],
     stack.configure_secret("kubeconfig", control_plane.kubeconfig.read_text())
     yield world
     stack.destroy()
-    for name in (capi_ns, team, other):
+    for name in (capi_ns, team, other, argocd):
         control_plane.delete_namespace(name)
 
 
@@ -358,6 +360,30 @@ def test_a_removal_that_cannot_revoke_a_valid_token_stays_in_the_state_until_it_
     world.stack.up()
     assert [r for r in world.resources() if r["type"] == GRANT_TYPE] == []
     _fails_within_seconds(world.as_bearer(workload.server, workload.ca_pem, token))
+
+
+def test_argo_cd_gets_a_bearer_token_of_its_own(world: World) -> None:
+    """Argo CD is the consumer argocdNamespace: its cluster Secrets carry its own token."""
+    argocd = f"argocd-{world.team.removeprefix('team-')}"
+    # An existing ClusterRole of the workload clusters (the test bed runs no controller, so the
+    # aggregated ones such as view are empty there).
+    reader = f"pod-reader-{argocd}"
+    for workload in world.workloads.values():
+        client.RbacAuthorizationV1Api(workload.api()).create_cluster_role({
+            "metadata": {"name": reader},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]})
+    world.stack.configure(argocdMode="direct", argocdNamespace=argocd,
+                          grants={**world.grants(), argocd: {"access": [{"clusterRole": reader}]}})
+    world.stack.up()
+    for cluster, workload in world.workloads.items():
+        secret = client.CoreV1Api(world.mgmt).read_namespaced_secret(f"capi-{world.capi_ns}-{cluster}", argocd)
+        token = json.loads(base64.b64decode(secret.data["config"]))["bearerToken"]
+        assert base64.b64decode(secret.data["server"]).decode() == workload.server
+        api = world.as_bearer(workload.server, workload.ca_pem, token)
+        assert _whoami(api) == f"system:serviceaccount:{GRANT_NAMESPACE}:{argocd}"
+        assert _may(api, "list", "pods", "default") and not _may(api, "delete", "pods", "default")
+    world.stack.configure(argocdMode=None, argocdNamespace=None)
+    world.stack.up()
 
 
 def test_destroy_leaves_nothing_on_any_workload_cluster(world: World) -> None:
