@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.integration.consumers import RUN_TIMEOUT_SECONDS, build
 from tests.integration.controlplane import ControlPlane
 from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import resource_changes
@@ -383,6 +385,31 @@ def test_argo_cd_gets_a_bearer_token_of_its_own(world: World) -> None:
         assert _whoami(api) == f"system:serviceaccount:{GRANT_NAMESPACE}:{argocd}"
         assert _may(api, "list", "pods", "default") and not _may(api, "delete", "pods", "default")
     world.stack.configure(argocdMode=None, argocdNamespace=None)
+    world.stack.up()
+
+
+def test_sveltos_reaches_each_workload_cluster_with_a_token_of_its_own(world: World, control_plane: ControlPlane) -> None:
+    """Sveltos is the consumer eventsNamespace: the SveltosCluster of each published profile names a
+    Secret with its own token, and libsveltos' lib/clusterproxy (Sveltos' own code, built from the
+    pinned module) reaches the workload cluster with it, limited to the grant."""
+    consumer = build("sveltos-consumer")
+    sveltos = "projectsveltos"  # eventsNamespace's default
+    world.stack.configure(clusterProfileMode="direct", sveltosMode="direct",
+                          grants={**world.grants(), sveltos: {"access": [{"rules": [CONFIGMAPS]}]}})
+    world.stack.up()
+    for cluster, workload in world.workloads.items():
+        reached = subprocess.run(
+            [str(consumer), "-kubeconfig", str(control_plane.kubeconfig), "-namespace", world.capi_ns,
+             "-name", cluster, "-can", "list:configmaps:default", "-can", "create:jobs:default",
+             "-can", "list:secrets:default"], capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False)
+        assert reached.returncode == 0, reached.stdout + reached.stderr
+        seen = json.loads(reached.stdout)
+        assert seen["server"] == workload.server
+        assert seen["username"] == f"system:serviceaccount:{GRANT_NAMESPACE}:{sveltos}"
+        assert seen["can"] == {"list:configmaps:default": True, "create:jobs:default": False,
+                               "list:secrets:default": False}
+        assert world.token(cluster) not in reached.stdout
+    world.stack.configure(clusterProfileMode=None, sveltosMode="off", grants=world.grants())
     world.stack.up()
 
 
