@@ -23,8 +23,9 @@ workload-1..N: each a kube-apiserver of its own on loopback with its own CA, its
 client certificate (CN kubernetes-admin, O system:masters, as Cluster API issues it), its own
 service-account signing key and issuer (TokenRequest works), and its own storage: the same etcd
 under the key prefix /workload-N, emptied before the server starts, so objects never mix and a
-restart starts from nothing. They run no controllers (no garbage collector, no namespace
-controller: a deleted namespace stays Terminating). They start in parallel with the management
+restart starts from nothing. Each has its own kube-controller-manager with the garbage collector
+and the namespace controller only, as the management cluster has (a deleted namespace goes, as on a
+real cluster). They start in parallel with the management
 API server; `down` stops them too. tests/integration/workloads.py is the Python API over them
 (servers, CAPI Clusters and their kubeconfig Secrets on the management cluster).
 
@@ -418,11 +419,28 @@ def start_workloads(state: dict[str, Any], indexes: list[int]) -> list[tuple[dic
     return started
 
 
+def controller_manager_command(kubeconfig: Path) -> list[str]:
+    """Garbage collection and namespace deletion, as on a real cluster: without them foreground
+    deletes and namespace deletes never finish."""
+    return [tool("kube-controller-manager"), f"--kubeconfig={kubeconfig}",
+            "--controllers=garbagecollector,namespace", "--leader-elect=false",
+            "--use-service-account-credentials=false", "--secure-port=0", "--v=0"]
+
+
 def wait_for_workloads(started: list[tuple[dict[str, Any], Launched]]) -> None:
     for entry, process in started:
         pki = Path(entry["pki"])
         wait_for(lambda port=entry["port"], pki=pki: healthy(port, pki), f"kube-apiserver {entry['name']}", [process])
         write_kubeconfig(pki, entry["port"], Path(entry["kubeconfig"]), entry["name"])
+        # Its own namespace and garbage controllers, so that a namespace deleted there goes.
+        kcm = spawn(controller_manager_command(Path(entry["kubeconfig"])),
+                    pki.parent / "kube-controller-manager.log")
+        state = load_state() or {}
+        for workload in state.get("workloads", []):
+            if workload["name"] == entry["name"]:
+                workload["controller_pid"] = kcm.pid
+        state["pids"] = [*state.get("pids", []), kcm.pid]
+        STATE.write_text(json.dumps(state))
         log(f"workload cluster {entry['name']} ready on https://127.0.0.1:{entry['port']} "
             f"(etcd prefix {entry['etcd_prefix']}, kubeconfig {entry['kubeconfig']})")
 
@@ -441,8 +459,9 @@ def workloads_up(count: int) -> None:
     missing = [index for index in range(1, count + 1) if WORKLOAD_NAME.format(index=index) not in running]
     stale = [w for w in state.get("workloads", []) if w["name"] not in running]
     if stale:
-        stop([w["pid"] for w in stale])
-        state["pids"] = [pid for pid in state["pids"] if pid not in {w["pid"] for w in stale}]
+        stale_pids = {pid for w in stale for pid in (w["pid"], w.get("controller_pid")) if pid}
+        stop(sorted(stale_pids))
+        state["pids"] = [pid for pid in state["pids"] if pid not in stale_pids]
         state["workloads"] = [w for w in state["workloads"] if w["name"] in running]
         STATE.write_text(json.dumps(state))
     if missing:
@@ -455,7 +474,7 @@ def workloads_down() -> None:
     state = load_state()
     if not state or not state.get("workloads"):
         return
-    pids = [w["pid"] for w in state["workloads"]]
+    pids = [pid for w in state["workloads"] for pid in (w["pid"], w.get("controller_pid")) if pid]
     stop(pids)
     state["pids"] = [pid for pid in state["pids"] if pid not in pids]
     state["workloads"] = []
@@ -506,13 +525,7 @@ def up(sveltos: bool = False, workloads: int = 0) -> None:
     write_kubeconfig(pki, port)
     wait_for(lambda: healthy(port, pki), "kube-apiserver", [etcd, api])
     log(f"kube-apiserver ready on https://127.0.0.1:{port}")
-    # Garbage collection and namespace deletion, as on a real cluster: without them
-    # foreground deletes and namespace deletes never finish.
-    kcm = spawn([
-        tool("kube-controller-manager"), f"--kubeconfig={KUBECONFIG}",
-        "--controllers=garbagecollector,namespace", "--leader-elect=false",
-        "--use-service-account-credentials=false", "--secure-port=0", "--v=0",
-    ], data / "kube-controller-manager.log")
+    kcm = spawn(controller_manager_command(KUBECONFIG), data / "kube-controller-manager.log")
     state["pids"] = [*state["pids"], kcm.pid]
     STATE.write_text(json.dumps(state))
     time.sleep(0.5)

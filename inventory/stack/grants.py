@@ -41,6 +41,7 @@ import pulumi
 
 from inventory.model import GRANTED_TOKEN, DesiredObject
 from inventory.plan import Binding, Grant, role_name, token_refresh_reason
+from inventory.plan.grants import CONSUMER_LABEL
 from inventory.settings import Settings
 
 PACKAGE = "cluster-inventory"
@@ -258,15 +259,22 @@ class Minter:
             return  # the cluster left the inventory, or the token expired: nothing left to revoke
         cluster = self._workload(admin, props)
         account = props["serviceAccount"]
+        labels = dict(props.get("labels") or {})
         try:
             cluster.delete(f"/api/v1/namespaces/{account['namespace']}/serviceaccounts/{account['name']}")
-            cluster.prune(props["consumer"], dict(props.get("labels") or {}), set())
+            cluster.prune(props["consumer"], labels, set())
+            cluster.release_namespace(account["namespace"], _owner_labels(labels))
         except GrantError as err:
             if _expired(props):
                 return
             raise GrantError(f"{err}; the token delivered for it stays valid until {props.get('expirationTimestamp')}, "
                              "so the grant stays in the state and the next run tries again (docs/security.md, "
                              "\"Grants\")") from None
+
+
+def _owner_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """The labels that say the program made an object, whichever consumer it serves."""
+    return {key: value for key, value in labels.items() if key != CONSUMER_LABEL}
 
 
 def _expired(props: Mapping[str, Any]) -> bool:
@@ -376,6 +384,25 @@ class Workload:
                         else f"{rbac}/{plural}/{meta.get('name')}")
                 if path not in wanted:
                     self.delete(path)
+
+    def release_namespace(self, namespace: str, owner: Mapping[str, str]) -> None:
+        """Delete the ServiceAccount namespace once no grant of the program has a ServiceAccount
+        there, if the program made it (it carries ``owner``'s labels). Each grant deletes its own
+        ServiceAccount before it looks, so of grants deleted side by side the last one to delete
+        sees none left and takes the namespace; none is left behind."""
+        selector = ",".join(f"{key}={value}" for key, value in sorted(owner.items()))
+        left = self._call("GET", f"/api/v1/namespaces/{namespace}/serviceaccounts", query=[("labelSelector", selector)])
+        if (left or {}).get("items"):
+            return
+        try:
+            found = self._call("GET", f"/api/v1/namespaces/{namespace}")
+        except GrantStatus as err:
+            if err.status == 404:
+                return
+            raise
+        labels = ((found or {}).get("metadata") or {}).get("labels") or {}
+        if all(labels.get(key) == value for key, value in owner.items()):
+            self.delete(f"/api/v1/namespaces/{namespace}")
 
     def token_request(self, account: Mapping[str, str], lifetime: int) -> dict[str, str]:
         path = f"/api/v1/namespaces/{account['namespace']}/serviceaccounts/{account['name']}/token"

@@ -34,7 +34,9 @@ from tests.integration.workloads import (
 
 GRANT_TYPE = "cluster-inventory:index:ConsumerGrant"
 CONSUMER_LABEL = "x-k8s.io/cluster-inventory-consumer"
-GRANT_NAMESPACE = "cluster-inventory-grants"
+# The ServiceAccounts' namespace on the workload clusters, this module's own: destroy deletes it, and
+# the test bed runs no namespace controller to finish that, so a later module could not reuse it.
+GRANT_NAMESPACE = f"grants-{uuid.uuid4().hex[:6]}"
 CONFIGMAPS = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}
 JOBS = {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]}
 
@@ -169,7 +171,8 @@ def world(control_plane: ControlPlane, workloads: list[WorkloadServer],
                   {f"one-{run_id}": one, f"two-{run_id}": two}, clusters, tmp_path_factory.mktemp("ca"))
     stack.configure(capiNamespaces=[capi_ns], profileNamespaces=[capi_ns], pushMode="direct", sveltosMode="off",
                     consumerNamespaces=[team, other], managedByValue=f"ci-{run_id}", eventsNamePrefix=f"ci-{run_id}",
-                    scheduleIntervalMinutes=30, grantTimeoutSeconds=3, grants=world.grants())
+                    scheduleIntervalMinutes=30, grantTimeoutSeconds=3, grantServiceAccountNamespace=GRANT_NAMESPACE,
+                    grants=world.grants())
     stack.configure_secret("kubeconfig", control_plane.kubeconfig.read_text())
     yield world
     stack.destroy()
@@ -423,3 +426,10 @@ def test_destroy_leaves_nothing_on_any_workload_cluster(world: World) -> None:
     for workload in world.workloads.values():
         assert _service_accounts(workload) == []
         assert _owned_rbac(workload, world.team) == []
+        # The namespace the grants made goes with the last of them (the test bed runs no namespace
+        # controller, so it may still be Terminating here).
+        try:
+            left = client.CoreV1Api(workload.api()).read_namespace(GRANT_NAMESPACE)
+            assert left.metadata.deletion_timestamp is not None, f"{workload.name}: {GRANT_NAMESPACE} was left"
+        except ApiException as err:
+            assert err.status == 404

@@ -3,7 +3,8 @@
 tools/cluster.py starts the workload clusters (``up --workloads N``, ``workloads-up N``): each a
 kube-apiserver of its own on loopback with its own CA, admin certificate (CN kubernetes-admin,
 O system:masters), service-account issuer and key (TokenRequest works), and etcd prefix
-(``/workload-N``). No controllers run there: a deleted namespace stays Terminating. This module is
+(``/workload-N``), with a kube-controller-manager of its own (garbage collector and namespace controller
+only: a deleted namespace goes). This module is
 the API the tests, benches and the demo use::
 
     from tests.integration.workloads import workload_servers, register_capi_cluster, register_unanswered_cluster
