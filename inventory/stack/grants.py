@@ -40,8 +40,7 @@ from typing import Any
 import pulumi
 
 from inventory.model import GRANTED_TOKEN, DesiredObject
-from inventory.plan import Binding, Grant, role_name, token_refresh_reason
-from inventory.plan.grants import CONSUMER_LABEL
+from inventory.plan import GRANT_CONSUMER_LABEL, Binding, Grant, role_name, token_refresh_reason
 from inventory.settings import Settings
 
 PACKAGE = "cluster-inventory"
@@ -274,7 +273,7 @@ class Minter:
 
 def _owner_labels(labels: Mapping[str, str]) -> dict[str, str]:
     """The labels that say the program made an object, whichever consumer it serves."""
-    return {key: value for key, value in labels.items() if key != CONSUMER_LABEL}
+    return {key: value for key, value in labels.items() if key != GRANT_CONSUMER_LABEL}
 
 
 def _expired(props: Mapping[str, Any]) -> bool:
