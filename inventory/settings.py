@@ -291,6 +291,11 @@ class Settings:
     grant_service_account_namespace: str = "cluster-inventory-grants"
     # Per workload cluster call: a cluster that does not answer within it costs only its grants.
     grant_timeout_seconds: float = 10.0
+    # With grants, feature E's published ClusterProfiles name the consumer's own token (the
+    # ``secretreader`` access provider) and no longer the CAPI admin kubeconfig Secret (the
+    # ``kubeconfig-secretreader`` one); True keeps that admin entry beside it (consumers with
+    # ``admin: true`` read it). Without grants the admin entry is published as before.
+    keep_admin_secret_reader: bool = False
 
     # Safety and migration (SPEC §4).
     max_deletions: int = 20
@@ -712,7 +717,7 @@ _TUPLE_OF_STR = {"capi_namespaces", "profile_namespaces", "cluster_set_namespace
                  "consumer_namespaces", "trusted_kubeconfig_namespaces", "sveltos_cluster_labels"}
 _TUPLE_OF_OBJECTS = {"extra_event_sources", "extra_event_triggers", "extra_config_maps", "extra_secrets"}
 _BOOLS = {"allow_mass_deletion", "adopt_existing", "argocd_cluster_resources", "cluster_profile_all_clusters",
-          "require_healthy_control_plane", "allow_over_memory_budget"}
+          "require_healthy_control_plane", "allow_over_memory_budget", "keep_admin_secret_reader"}
 _INTS = {"schedule_interval_minutes", "max_deletions", "shard_count", "shard_index", "hand_over_timeout_seconds",
          "memory_budget_mib"}
 

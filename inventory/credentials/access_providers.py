@@ -10,6 +10,12 @@ from inventory.model import AccessProvider, ClusterProfile
 
 # The controller's built-in provider that copies a whole kubeconfig from a Secret (seed 002).
 SECRET_READER_PROVIDER = "kubeconfig-secretreader"
+# cluster-inventory-api v0.1.3's plugins/secretreader (its ProviderName): reads key ``token`` of the
+# Secret named by the exec extension's ``clusterName``, in the consumer's own namespace (its
+# kubeconfig context's, else its pod's). With grants, feature E publishes it: each consumer reads
+# its own token, never the admin kubeconfig.
+TOKEN_READER_PROVIDER = "secretreader"
+TOKEN_READER_KEY = "token"  # its SecretTokenKey
 # The cluster extension that carries a provider's configuration (the exec plugin's `config`).
 EXEC_EXTENSION = "client.authentication.k8s.io/exec"
 

@@ -251,8 +251,7 @@ def token_kubeconfig(data: bytes, cluster_name: str, token: str) -> bytes:
     tls-server-name and proxy-url) as the bearer of ``token``; nothing of ``data``'s user.
 
     Raises EndpointError saying what ``data`` lacks."""
-    cluster = _current_cluster(data)
-    entry = {key: cluster[key] for key in TOKEN_KUBECONFIG_CLUSTER_FIELDS if key in cluster}
+    entry = endpoint_entry(data)
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -263,6 +262,15 @@ def token_kubeconfig(data: bytes, cluster_name: str, token: str) -> bytes:
         "preferences": {},
     }
     return yaml.dump(config, Dumper=SafeDumper, sort_keys=False, default_flow_style=False).encode("utf-8")
+
+
+def endpoint_entry(data: bytes) -> dict[str, Any]:
+    """The kubeconfig cluster entry of ``data``'s current context, cut to what reaches its API
+    server (``TOKEN_KUBECONFIG_CLUSTER_FIELDS``): no credential is carried over.
+
+    Raises EndpointError saying what ``data`` lacks."""
+    cluster = _current_cluster(data)
+    return {key: cluster[key] for key in TOKEN_KUBECONFIG_CLUSTER_FIELDS if key in cluster}
 
 
 def _current_cluster(data: bytes) -> dict[str, Any]:

@@ -15,6 +15,14 @@ a ClusterProfile (``CLUSTER_PROFILE_API_VERSION``), named and placed as seed 000
   Secret (seed 002's controller defaults to the profile's namespace, cluster-inventory-api's
   plugin to the consumer's own).
 
+With grants (docs/security.md, "Grants"), the access provider is cluster-inventory-api's
+``secretreader`` instead: the same server, CA, tls-server-name and proxy-url, and in its exec
+extension ``{"clusterName": token_secret_name(profile)}``. The plugin reads key ``token`` of the
+Secret of that name in the consumer's own namespace, and ``profile_token_secrets`` plans one there
+for every consumer namespace whose grant selects the Cluster, holding that consumer's own token
+(the grant its push Secrets use: one token per consumer and cluster). The admin
+``kubeconfig-secretreader`` entry stays only with ``keepAdminSecretReader``.
+
 The model ``ClusterProfile`` of each published profile is returned too, so that feature B reads
 it in the same run. A profile that exists under another cluster manager's name is reported and
 left alone (``spec.clusterManager.name`` is immutable: the API server refuses to change it).
@@ -29,10 +37,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from inventory.credentials import EXEC_EXTENSION, SECRET_READER_PROVIDER, kubeconfig_endpoint
+from inventory.credentials import (
+    EXEC_EXTENSION,
+    SECRET_READER_PROVIDER,
+    TOKEN_READER_KEY,
+    TOKEN_READER_PROVIDER,
+    endpoint_entry,
+    kubeconfig_endpoint,
+)
 from inventory.model import (
     CLUSTER_PROFILE_API_VERSION,
     CLUSTER_PROFILE_KIND,
+    GRANTED_TOKEN,
     AccessProvider,
     CapiCluster,
     CapiClusterStatus,
@@ -46,7 +62,9 @@ from inventory.model import (
     name_problem,
 )
 from inventory.plan.context import PlanContext
+from inventory.plan.grants import CONSUMER_LABEL, GrantPlanner
 from inventory.plan.push import PushPlanner, rightful_claimant
+from inventory.settings import Settings
 
 # cluster-inventory-api v0.1.3, apis/v1alpha1 (its group/version and kind: inventory.model): the
 # labels a cluster manager sets (LabelClusterManagerKey, LabelClusterSetKey) and the one condition
@@ -179,6 +197,25 @@ def _rfc3339(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Access:
+    """How a published profile reaches its cluster: the admin ``kubeconfig-secretreader`` entry,
+    and the CAPI kubeconfig's cluster entry cut to its endpoint (for ``secretreader``)."""
+
+    admin: ClusterAccess
+    endpoint: Mapping[str, Any]
+
+
+def token_secret_name(profile_namespace: str, profile_name: str) -> str:
+    """The ``clusterName`` of a published profile's ``secretreader`` entry, and so the name of every
+    consumer's token Secret for it: ``<profile namespace>.<profile name>``.
+
+    The profile's name alone is unique only within its namespace (two CAPI namespaces may both
+    publish ``prod``), while every consumer reads all its token Secrets from its one namespace. A
+    namespace name holds no dot, so the first dot splits the pair again: no two profiles share it."""
+    return f"{profile_namespace}.{profile_name}"
+
+
+@dataclass(frozen=True)
 class _Candidate:
     cluster: CapiCluster
     name: str
@@ -230,8 +267,9 @@ def cluster_profiles(
         labels = _labels(candidate, settings.cluster_manager_name, settings.cluster_set_label,
                          settings.cluster_profile_labels, {settings.managed_by_label: settings.managed_by_value})
         display_name = candidate.cluster.name
+        providers = None if withheld or access is None else _access_providers(candidate, access, settings)
         status = _status(candidate.cluster, health, transition_time(health, existing, now),
-                         None if withheld else access, settings.cluster_set_label if candidate.in_cluster_set else None)
+                         providers, settings.cluster_set_label if candidate.in_cluster_set else None)
         objects.append(DesiredObject(
             api_version=CLUSTER_PROFILE_API_VERSION,
             kind=CLUSTER_PROFILE_KIND,
@@ -246,37 +284,42 @@ def cluster_profiles(
         ))
         if withheld or access is None:
             continue  # nothing for feature B to read yet
+        # The model keeps the admin entry whatever the status lists: features B and D of this run
+        # read the CAPI kubeconfig through it, and with grants give their own consumer
+        # (eventsNamespace, argocdNamespace) only what its grant entry allows.
         published.append(ClusterProfile(
             namespace=candidate.namespace,
             name=candidate.name,
             labels=labels,
             display_name=display_name,
-            access_providers=(AccessProvider(SECRET_READER_PROVIDER, access),),
+            access_providers=(AccessProvider(SECRET_READER_PROVIDER, access.admin),),
             cluster_manager=settings.cluster_manager_name,
             published_from=candidate.cluster.ref,
         ))
     return objects, published
 
 
-def _access(context: PlanContext, push_planner: PushPlanner, candidate: _Candidate) -> ClusterAccess | None:
+def _access(context: PlanContext, push_planner: PushPlanner, candidate: _Candidate) -> _Access | None:
     """The ``kubeconfig-secretreader`` provider's cluster: the CAPI kubeconfig's server and CA, and the
-    CAPI kubeconfig Secret itself, namespace included. None, reported, while that kubeconfig is missing
-    or unusable: the cluster manager still lists the cluster, without a way in."""
+    CAPI kubeconfig Secret itself, namespace included; and the endpoint ``secretreader`` gets. None,
+    reported, while that kubeconfig is missing or unusable: the cluster manager still lists the
+    cluster, without a way in."""
     kubeconfig = push_planner.capi_kubeconfig_secret(candidate.cluster)  # what is missing is reported there
     reason = None
     if kubeconfig is not None:
         try:
             endpoint = kubeconfig_endpoint(kubeconfig.data)
+            entry = endpoint_entry(kubeconfig.data)
         except ValueError as err:
             reason = f"kubeconfig {kubeconfig.secret} key {kubeconfig.key}: {err}"
         else:
-            return ClusterAccess(
+            return _Access(ClusterAccess(
                 server=endpoint.server,
                 certificate_authority_data=endpoint.certificate_authority_data,
                 insecure_skip_tls_verify=endpoint.insecure_skip_tls_verify,
                 extensions={EXEC_EXTENSION: {"name": kubeconfig.secret.name, "key": kubeconfig.key,
                                              "namespace": kubeconfig.secret.namespace or ""}},
-            )
+            ), entry)
     context.warn(candidate.cluster.ref, (
         f"ClusterProfile {candidate.namespace}/{candidate.name} is published without access providers "
         f"until the Cluster's kubeconfig Secret is usable" + (f" ({reason})" if reason else "")))
@@ -284,8 +327,48 @@ def _access(context: PlanContext, push_planner: PushPlanner, candidate: _Candida
 
 
 def _had_access(live: ClusterProfile | None) -> bool:
-    """Whether the live profile lists this program's access provider (its credentials are out)."""
-    return live is not None and any(p.name == SECRET_READER_PROVIDER for p in live.access_providers)
+    """Whether the live profile lists one of this program's access providers (its credentials are out)."""
+    return live is not None and any(p.name in (SECRET_READER_PROVIDER, TOKEN_READER_PROVIDER)
+                                    for p in live.access_providers)
+
+
+def profile_token_secrets(context: PlanContext, push_planner: PushPlanner, granting: GrantPlanner,
+                          published: Sequence[ClusterProfile]) -> list[DesiredObject]:
+    """With grants: for each published profile, a token Secret ``<consumer>/<token_secret_name>``
+    (key ``token``) in every consumer namespace whose grant entry selects its Cluster, filled by
+    the stack from that consumer's grant for the Cluster (the same grant as its push Secrets).
+
+    Consumer namespaces are those that receive credentials (``consumerNamespaces`` /
+    ``consumerNamespaceSelector``). A consumer with ``admin: true`` gets no token: it reads the
+    admin entry, which ``keepAdminSecretReader`` keeps (reported when it is not kept)."""
+    settings = context.settings
+    objects: list[DesiredObject] = []
+    for consumer in push_planner.credential_namespaces():
+        entry = settings.consumer_grants(consumer)
+        if entry is None:
+            continue  # no grant: nothing to read, as for its push Secrets
+        if entry.admin:
+            if not settings.keep_admin_secret_reader and published:
+                context.warn(ObjectRef("Namespace", None, consumer), (
+                    f"grants[{consumer!r}] is admin: true, but published ClusterProfiles carry no "
+                    "kubeconfig-secretreader entry: this consumer reads no credential from them "
+                    "(set keepAdminSecretReader: true to keep the admin entry)"))
+            continue
+        for profile in published:
+            if profile.published_from is None:
+                continue
+            found = granting.credential(profile.published_from, consumer)
+            if found is None or found[1] is None:
+                continue
+            objects.append(DesiredObject(
+                "v1", "Secret", consumer, token_secret_name(profile.namespace, profile.name),
+                Feature.CLUSTER_MANAGER, profile.published_from,
+                labels={settings.managed_by_label: settings.managed_by_value, CONSUMER_LABEL: consumer},
+                fields={"type": "Opaque"},
+                secret_data={TOKEN_READER_KEY: GRANTED_TOKEN.encode()},
+                grant=found[1],
+            ))
+    return objects
 
 
 def _candidate(context: PlanContext, push_planner: PushPlanner, cluster: CapiCluster) -> _Candidate | None:
@@ -344,7 +427,33 @@ def _labels(candidate: _Candidate, manager: str, cluster_set_label: str, carried
     return labels
 
 
-def _status(cluster: CapiCluster, health: Health, since: str, access: ClusterAccess | None,
+def _access_providers(candidate: _Candidate, access: _Access, settings: Settings) -> list[dict[str, Any]]:
+    """``status.accessProviders``: ``secretreader`` with grants, ``kubeconfig-secretreader`` without
+    them (or with ``keepAdminSecretReader``)."""
+    providers = []
+    if settings.grants_enabled:
+        cluster_name = token_secret_name(candidate.namespace, candidate.name)
+        providers.append({"name": TOKEN_READER_PROVIDER, "cluster": {
+            **access.endpoint,
+            "extensions": [{"name": EXEC_EXTENSION, "extension": {"clusterName": cluster_name}}]}})
+    if not settings.grants_enabled or settings.keep_admin_secret_reader:
+        providers.append({"name": SECRET_READER_PROVIDER, "cluster": _admin_cluster(access.admin)})
+    return providers
+
+
+def _admin_cluster(access: ClusterAccess) -> dict[str, Any]:
+    provider_cluster: dict[str, Any] = {"server": access.server}
+    if access.certificate_authority_data:
+        provider_cluster["certificate-authority-data"] = base64.b64encode(
+            access.certificate_authority_data).decode("ascii")
+    if access.insecure_skip_tls_verify:
+        provider_cluster["insecure-skip-tls-verify"] = True
+    provider_cluster["extensions"] = [{"name": name, "extension": extension}
+                                      for name, extension in sorted(access.extensions.items())]
+    return provider_cluster
+
+
+def _status(cluster: CapiCluster, health: Health, since: str, providers: list[dict[str, Any]] | None,
             cluster_set_label: str | None) -> dict[str, Any]:
     status: dict[str, Any] = {
         "conditions": [{
@@ -369,15 +478,6 @@ def _status(cluster: CapiCluster, health: Health, since: str, access: ClusterAcc
     ]
     if properties:
         status["properties"] = properties
-    if access is None:
-        return status
-    provider_cluster: dict[str, Any] = {"server": access.server}
-    if access.certificate_authority_data:
-        provider_cluster["certificate-authority-data"] = base64.b64encode(
-            access.certificate_authority_data).decode("ascii")
-    if access.insecure_skip_tls_verify:
-        provider_cluster["insecure-skip-tls-verify"] = True
-    provider_cluster["extensions"] = [{"name": name, "extension": extension}
-                                      for name, extension in sorted(access.extensions.items())]
-    status["accessProviders"] = [{"name": SECRET_READER_PROVIDER, "cluster": provider_cluster}]
+    if providers:
+        status["accessProviders"] = providers
     return status

@@ -9,6 +9,7 @@ one ``PlanContext`` (``inventory.plan.context``: inputs, diagnostics, credential
 
 - feature E (SPEC §3 E): ``inventory.plan.cluster_manager``, a ClusterProfile (spec and status)
   per selected CAPI Cluster; the later steps read these profiles as if they existed already;
+  with grants, also each consumer's token Secret its ``secretreader`` entry names;
 - feature A (SPEC §3 A, seed 000): ``inventory.plan.push`` (seed layout) or
   ``inventory.plan.mcr`` (multicluster-runtime's), from CAPI Clusters' kubeconfigs;
 - ClusterProfile credentials: ``inventory.plan.credentials``
@@ -36,7 +37,7 @@ from datetime import datetime
 from inventory.model import ClusterProfile, DesiredObject, Diagnostic, Inventory, ObjectRef, Severity
 from inventory.plan.argocd import ArgoCDSourceCluster, argocd_secrets
 from inventory.plan.clashes import without_clashes
-from inventory.plan.cluster_manager import cluster_profiles
+from inventory.plan.cluster_manager import cluster_profiles, profile_token_secrets
 from inventory.plan.context import PlanContext
 from inventory.plan.credentials import CredentialLookup, ExecCredentials
 from inventory.plan.grants import Grant, GrantPlanner, consumers_by_name
@@ -108,6 +109,7 @@ def _build_plan(
     push_planner = PushPlanner(context)
     push = PushSecrets((), ())
     others: list[DesiredObject] = []
+    published: list[ClusterProfile] = []
     if settings.cluster_profile_mode is Mode.DIRECT:
         profiles, published = cluster_profiles(context, push_planner, now)
         others.extend(profiles)
@@ -115,6 +117,9 @@ def _build_plan(
         context.inventory = _with_published(inventory, published, settings.cluster_manager_name)
     lookup = CredentialLookup(context)
     granting = GrantPlanner(context, push_planner) if settings.grants_enabled else None
+    if granting is not None and published:
+        # Feature E's secretreader entries: each consumer's token Secret per published profile.
+        others.extend(profile_token_secrets(context, push_planner, granting, published))
     if settings.push_mode is Mode.DIRECT:
         push_clusters = push_planner.push_clusters()
         if settings.push_layout is PushLayout.MULTICLUSTER_RUNTIME:

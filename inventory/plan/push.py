@@ -179,6 +179,10 @@ class PushPlanner:
             if is_mcr_lookalike(secret, settings)
         ]
 
+    def credential_namespaces(self) -> list[str]:
+        """The consumer namespaces credentials may be written to (``_writable_consumer_namespaces``)."""
+        return [namespace.name for namespace in self._writable_consumer_namespaces()]
+
     def _writable_consumer_namespaces(self) -> list[Namespace]:
         """Consumer namespaces that can take new Secrets; a terminating one is reported and left out.
 

@@ -197,6 +197,10 @@ def stack_access(settings: Settings) -> tuple[Access, ...]:
         access.append(Access(CLUSTER_PROFILES, placement, READ, WRITE, "feature E: ClusterProfiles for CAPI Clusters"))
         access.append(Access(CLUSTER_PROFILE_STATUS, placement, (), ("patch",),
                              "feature E: their status (server-side apply to the status subresource)"))
+        consumers = consumer_namespaces(settings)
+        if settings.grants_enabled and consumers:
+            access.append(Access(SECRETS, consumers, READ, WRITE,
+                                 "feature E with grants: each consumer's token Secrets its secretreader entry names"))
     if settings.argocd_mode is Mode.DIRECT:
         access.append(Access(SECRETS, Namespaces.of([settings.argocd_namespace]), READ, WRITE,
                              "Argo CD cluster Secrets (argocdNamespace)"))
