@@ -23,6 +23,7 @@ BUILD_SCRIPT = REPO / "tools" / "build-go-helper.sh"
 BUILD_TIMEOUT_SECONDS = 1200  # a cold build compiles client-go on a shared 2-core machine
 RUN_TIMEOUT_SECONDS = 60
 SECRET_READER = "kubeconfig-secretreader"  # cluster-inventory-api's plugin's ProviderName
+TOKEN_READER = "secretreader"  # its plugin that reads a token from the consumer's own namespace
 CAPI_KUBECONFIG_KEY = "value"  # Cluster API's kubeconfig Secret keeps the kubeconfig here
 PROFILE_READER_RULES = [{"apiGroups": ["multicluster.x-k8s.io"], "resources": ["clusterprofiles"],
                          "verbs": ["get", "list", "watch"]}]
@@ -49,9 +50,9 @@ def kubeconfig(server: str, ca_data: str, token: str, namespace: str | None = No
     })
 
 
-def provider_file(path: Path, plugin: Path, *, provide_cluster_info: bool = True) -> Path:
-    """pkg/access's provider file: the kubeconfig-secretreader plugin as an exec provider."""
-    path.write_text(json.dumps({"providers": [{"name": SECRET_READER, "execConfig": {
+def provider_file(path: Path, plugin: Path, *, provide_cluster_info: bool = True, name: str = SECRET_READER) -> Path:
+    """pkg/access's provider file: the plugin ``name`` (by default kubeconfig-secretreader) as an exec provider."""
+    path.write_text(json.dumps({"providers": [{"name": name, "execConfig": {
         "apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
         "provideClusterInfo": provide_cluster_info}}]}))
     return path

@@ -3,7 +3,7 @@
 // so tests can prove that a published profile is usable by the library those consumers use.
 // Built into a cache outside the repository by tools/build-go-helper.sh.
 //
-//	clusterprofile-consumer access -clusterprofile-provider-file FILE -namespace NS -name NAME
+//	clusterprofile-consumer access -clusterprofile-provider-file FILE -namespace NS -name NAME [-can VERB:GROUP:RESOURCE:NAMESPACE ...]
 //	clusterprofile-consumer engage -clusterprofile-provider-file FILE [-namespace NS] [-selector LABELS]
 //
 // The management cluster is reached through -kubeconfig (default: $KUBECONFIG). Exec plugins
@@ -12,7 +12,8 @@
 //
 // access: read ClusterProfile NS/NAME, build a rest.Config with access.Config.BuildConfigFromCP,
 // then make two authenticated requests with it: GET /version and a SelfSubjectReview, whose
-// answer is the identity the cluster authenticated.
+// answer is the identity the cluster authenticated; and, for each -can, a SelfSubjectAccessReview
+// (what that identity may do: "allowed" in the output, keyed by the -can value).
 //
 // engage: for every ClusterProfile in NS (all namespaces when empty) matching LABELS, what
 // multicluster-runtime's cluster-inventory-api provider does in its Reconcile
@@ -37,9 +38,11 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -57,11 +60,16 @@ const requestTimeout = 20 * time.Second
 // secretReference is what the kubeconfig-secretreader plugin reads from the profile's
 // client.authentication.k8s.io/exec extension (plugins/kubeconfig-secretreader/cmd/plugin/main.go,
 // execClusterConfig). Only these fields are echoed: they name a Secret, they are not one.
+//
+// ClusterName is what the secretreader plugin reads from the same extension
+// (plugins/secretreader/cmd/plugin/main.go): the name of the token Secret in the consumer's own
+// namespace.
 type secretReference struct {
-	Name      string `json:"name,omitempty"`
-	Key       string `json:"key,omitempty"`
-	Namespace string `json:"namespace,omitempty"`
-	Context   string `json:"context,omitempty"`
+	ClusterName string `json:"clusterName,omitempty"`
+	Name        string `json:"name,omitempty"`
+	Key         string `json:"key,omitempty"`
+	Namespace   string `json:"namespace,omitempty"`
+	Context     string `json:"context,omitempty"`
 }
 
 // identity is the SelfSubjectReview's answer: who the cluster authenticated.
@@ -78,7 +86,17 @@ type reached struct {
 	ExecConfig    *secretReference `json:"execClusterConfig,omitempty"`
 	ServerVersion string           `json:"serverVersion"`
 	User          identity         `json:"user"`
+	// Allowed: each -can review's answer, keyed by the -can value.
+	Allowed map[string]bool `json:"allowed,omitempty"`
 }
+
+// reviews are the -can values: VERB:GROUP:RESOURCE:NAMESPACE, asked as SelfSubjectAccessReviews.
+type reviews []string
+
+func (r *reviews) String() string     { return strings.Join(*r, ",") }
+func (r *reviews) Set(v string) error { *r = append(*r, v); return nil }
+
+var accessReviews reviews
 
 // profileResult is one profile's outcome; Step and Error say where it stopped.
 type profileResult struct {
@@ -135,6 +153,7 @@ func main() {
 	namespace := flags.String("namespace", "", "the ClusterProfile's namespace (engage: empty means every namespace)")
 	name := flags.String("name", "", "the ClusterProfile's name (access)")
 	selector := flags.String("selector", "", "label selector of the ClusterProfiles (engage)")
+	flags.Var(&accessReviews, "can", "VERB:GROUP:RESOURCE:NAMESPACE to ask as a SelfSubjectAccessReview (repeatable)")
 	_ = flags.Parse(os.Args[2:])
 	if *providerFile == "" || (mode == "access" && (*namespace == "" || *name == "")) {
 		fmt.Fprintln(os.Stderr, "clusterprofile-consumer: -clusterprofile-provider-file is required; access also needs -namespace and -name")
@@ -302,6 +321,23 @@ func useProfile(result *profileResult, accessConfig *access.Config, profile *v1a
 	user := review.Status.UserInfo
 	got.User = identity{Username: user.Username, UID: user.UID, Groups: user.Groups}
 	result.Reached = got
+	for _, asked := range accessReviews {
+		parts := strings.Split(asked, ":")
+		if len(parts) != 4 {
+			return fail(result, "access-review", fmt.Errorf("-can %q: want VERB:GROUP:RESOURCE:NAMESPACE", asked))
+		}
+		access, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: parts[0], Group: parts[1], Resource: parts[2], Namespace: parts[3]}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return fail(result, "access-review", err)
+		}
+		if got.Allowed == nil {
+			got.Allowed = map[string]bool{}
+		}
+		got.Allowed[asked] = access.Status.Allowed
+	}
 	return nil
 }
 
