@@ -71,6 +71,7 @@ class World:
     kubeconfigs: dict[str, Path]  # consumer namespace -> its ServiceAccount's kubeconfig
     tmp: Path
     secrets: list[str]  # credentials of the test itself: none may be printed or stored
+    seen: set[str]  # every token read from a token Secret: none may be printed or stored
 
     def published(self, namespace: str) -> dict[str, Any]:
         group, version, plural = PROFILES
@@ -93,12 +94,16 @@ class World:
             secret = self.token_secret(self.team, namespace)
             assert secret is not None and secret.data and secret.data.get("token"), f"no token for {namespace}"
             found.append(base64.b64decode(secret.data["token"]).decode())
+        self.seen.update(found)
         return found
 
     def consume(self, consumer: str, namespace: str, *asked: str) -> Run:
         can = [arg for question in asked for arg in ("-can", question)]
+        printable = [*self.secrets, *self.seen]
+        if consumer == self.team:
+            printable.extend(self.tokens())
         return run_consumer(self.consumer, "access", self.providers, self.kubeconfigs[consumer], self.tmp,
-                            [*self.secrets, *self.tokens()], "-namespace", namespace, "-name", self.profile, *can)
+                            printable, "-namespace", namespace, "-name", self.profile, *can)
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +148,7 @@ def world(control_plane: ControlPlane, workloads: list[WorkloadServer],
     stack.configure_secret("kubeconfig", control_plane.kubeconfig.read_text())
     world = World(stack, core, client.CustomObjectsApi(control_plane.api), team, other, profile,
                   {capi_a: one, capi_b: two}, consumer,
-                  provider_file(tmp / "providers.json", plugin, name=TOKEN_READER), kubeconfigs, tmp, secrets)
+                  provider_file(tmp / "providers.json", plugin, name=TOKEN_READER), kubeconfigs, tmp, secrets, set())
     yield world
     stack.destroy()
     for name in (capi_a, capi_b, team, other):
@@ -203,11 +208,43 @@ def test_keep_admin_secret_reader_puts_the_admin_entry_back_beside_secretreader(
         assert names == [TOKEN_READER]
 
 
+def test_a_rotated_token_reaches_the_token_secret_in_place_and_the_previous_one_stays_valid(world: World) -> None:
+    """The plugin returns no expiry, so a consumer keeps its token until a 401: a refresh (here
+    every run: 600 s tokens, a run every 30 minutes) must leave the previous token working."""
+    world.stack.configure(grants={world.team: {"tokenLifetimeSeconds": 600, "access": [{"rules": [CONFIGMAPS]}]}})
+    world.stack.up()
+    before = dict(zip(world.workloads, world.tokens(), strict=True))
+    uids = {namespace: world.token_secret(world.team, namespace).metadata.uid  # type: ignore[union-attr]
+            for namespace in world.workloads}
+    world.stack.up()
+    for (namespace, workload), token in zip(world.workloads.items(), world.tokens(), strict=True):
+        assert token != before[namespace]
+        assert world.token_secret(world.team, namespace).metadata.uid == uids[namespace]  # type: ignore[union-attr]
+        run = world.consume(world.team, namespace)
+        assert run.returncode == 0, run.stderr
+        assert run.output["reached"]["user"]["username"] == f"system:serviceaccount:{GRANT_NAMESPACE}:{world.team}"
+        previous = _bearer(workload, before[namespace], world.tmp)
+        review = client.AuthenticationV1Api(previous).create_self_subject_review({})
+        assert review.status.user_info.username == f"system:serviceaccount:{GRANT_NAMESPACE}:{world.team}"
+
+
+def _bearer(workload: WorkloadServer, token: str, tmp: Path) -> client.ApiClient:
+    configuration = client.Configuration()
+    configuration.host = workload.server
+    ca_file = tmp / f"ca-{workload.name}.crt"
+    ca_file.write_text(workload.ca_pem)
+    configuration.ssl_ca_cert = str(ca_file)
+    configuration.api_key = {"authorization": f"Bearer {token}"}
+    configuration.retries = False
+    return client.ApiClient(configuration)
+
+
 def test_no_token_in_cli_output_stack_outputs_or_state(world: World) -> None:
     printed = "\n".join(world.stack.output)
     outputs = json.dumps({key: value.value for key, value in world.stack.stack.outputs().items()
                           if not value.secret})
     state = world.stack.state_text()
-    for token in [*world.tokens(), *world.secrets]:
+    world.tokens()
+    for token in [*world.seen, *world.secrets]:
         for part in {token, token.split(".")[-1]}:
             assert part not in printed and part not in outputs and part not in state
