@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -826,12 +826,18 @@ def _coerce_grants(value: Any) -> dict[str, ConsumerGrants]:
     return {str(consumer): _coerce_consumer_grants(str(consumer), raw) for consumer, raw in value.items()}
 
 
-def _coerce_consumer_grants(consumer: str, raw: Any) -> ConsumerGrants:
+def _known_fields_object(where: str, raw: Any, fields: Sequence[str]) -> dict[str, Any]:
+    """``raw`` when it is an object of only ``fields``; else the error that says which."""
     if not isinstance(raw, dict):
-        raise TypeError(f"{consumer!r}: expected an object with {', '.join(_CONSUMER_GRANT_FIELDS)}, got {raw!r}")
-    unknown = sorted(set(raw) - set(_CONSUMER_GRANT_FIELDS))
+        raise TypeError(f"{where}: expected an object with {', '.join(fields)}, got {raw!r}")
+    unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ValueError(f"{consumer!r}: unknown field {', '.join(unknown)} (fields: {', '.join(_CONSUMER_GRANT_FIELDS)})")
+        raise ValueError(f"{where}: unknown field {', '.join(unknown)} (fields: {', '.join(fields)})")
+    return raw
+
+
+def _coerce_consumer_grants(consumer: str, raw: Any) -> ConsumerGrants:
+    raw = _known_fields_object(repr(consumer), raw, _CONSUMER_GRANT_FIELDS)
     admin = raw.get("admin", False)
     if not isinstance(admin, bool):
         raise TypeError(f"{consumer!r}: admin: expected true or false, got {admin!r}")
@@ -846,11 +852,7 @@ def _coerce_consumer_grants(consumer: str, raw: Any) -> ConsumerGrants:
 
 
 def _coerce_access(where: str, raw: Any) -> GrantAccess:
-    if not isinstance(raw, dict):
-        raise TypeError(f"{where}: expected an object with {', '.join(_ACCESS_FIELDS)}, got {raw!r}")
-    unknown = sorted(set(raw) - set(_ACCESS_FIELDS))
-    if unknown:
-        raise ValueError(f"{where}: unknown field {', '.join(unknown)} (fields: {', '.join(_ACCESS_FIELDS)})")
+    raw = _known_fields_object(where, raw, _ACCESS_FIELDS)
     role = raw.get("clusterRole")
     if role is not None and not isinstance(role, str):
         raise ValueError(f"{where}: clusterRole: expected a string, got {role!r}")
