@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tests.integration.consumers import RUN_TIMEOUT_SECONDS, build
 from tests.integration.controlplane import ControlPlane
 from tests.integration.project import ProjectStack
 from tests.integration.pulumi_stack import resource_changes
+from tests.integration.watching import ObjectWatch
 from tests.integration.workloads import (
     CapiCluster,
     WorkloadServer,
@@ -314,7 +316,13 @@ def test_a_token_that_would_expire_before_the_next_run_is_rotated_in_place(world
     assert preview.change_summary.get("update", 0) >= 2
     for cluster in world.workloads:
         assert f"ConsumerGrant/{world.capi_ns}/{cluster}/{world.team}" in shown
-    world.stack.up()
+    selector = f"app.kubernetes.io/managed-by=ci-{world.team.removeprefix('team-')}"
+    with ObjectWatch(partial(client.CoreV1Api(world.mgmt).list_namespaced_secret, world.team), selector) as seen:
+        world.stack.up()
+    pushed = {f"{world.team}/{world.push_secret(world.team, cluster).metadata.name}"  # type: ignore[union-attr]
+              for cluster in world.workloads}
+    # A consumer watching its Secrets sees each one change, never go and come back.
+    assert pushed <= seen.of("MODIFIED") and not seen.of("DELETED") and not seen.of("ADDED")
     for cluster, workload in world.workloads.items():
         assert world.token(cluster) != before[cluster]
         assert world.push_secret(world.team, cluster).metadata.uid == uids[cluster]  # type: ignore[union-attr]
