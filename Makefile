@@ -69,8 +69,8 @@ lint: venv ## ruff, mypy --strict on inventory/, actionlint on the workflows
 bench-plan: venv ## plan 1,000 and 10,000 clusters x 10 consumer namespaces; prints time and peak RSS
 	@$(PY) bench/bench_plan.py
 
-bench-deploy: cluster-up ## deploy 200 and 1,000 synthetic clusters (SIZE=N for your own; CLUSTER_MANAGER=1: feature E publishes the profiles) beside the API server's and Pulumi's floors
-	@$(TOOLS_ENV); $(PY) bench/bench_deploy.py $(if $(SIZE),--size $(SIZE)) $(if $(CLUSTER_MANAGER),--cluster-manager)
+bench-deploy: cluster-up ## deploy 200 and 1,000 synthetic clusters (SIZE=N for your own; CONSUMERS=n; CLUSTER_MANAGER=1: feature E publishes the profiles; GRANTS=1: a ConsumerGrant per cluster and consumer, clusters on WORKLOADS=2 workload API servers) beside the API server's and Pulumi's floors
+	@$(TOOLS_ENV); $(PY) bench/bench_deploy.py $(if $(SIZE),--size $(SIZE)) $(if $(CONSUMERS),--consumers $(CONSUMERS)) $(if $(CLUSTER_MANAGER),--cluster-manager) $(if $(GRANTS),--grants $(if $(WORKLOADS),--workloads $(WORKLOADS)))
 
 bench-reshard: cluster-up ## 2 -> 3 -> 2 shard stacks of 1,000 synthetic clusters via `python -m inventory reshard`, watched for DELETEs (SIZE=N clusters; CLUSTER_MANAGER=1: feature E on)
 	@$(TOOLS_ENV); $(PY) bench/bench_reshard.py --clusters $(or $(SIZE),1000) $(if $(CLUSTER_MANAGER),--cluster-manager)

@@ -7,6 +7,7 @@
     python bench/bench_deploy.py --size 2000 --consumers 8 --shards 4   # four shard stacks, one after the other
     python bench/bench_deploy.py --size 1000 --cluster-manager   # feature E publishes the profiles
     python bench/bench_deploy.py --size 1000 --shards 3 --default-memory-budget   # the memory guard as users get it
+    python bench/bench_deploy.py --grants --size 1000 --consumers 3   # a ConsumerGrant per cluster and consumer
 
 Per size: N CAPI Clusters (5.5 KB certificate kubeconfigs) x C consumer namespaces, plus N
 ClusterProfiles reading those kubeconfigs through ``kubeconfig-secretreader``: N*C push
@@ -44,6 +45,21 @@ a CI matrix of N runners would take (the slowest shard of each step). Then each 
 floor (that shard's rendered objects in the plain program, a stack of its own) runs the same steps,
 so every shard's figure shows its ratio to both floors (`--no-pulumi-floor` skips it).
 
+`--grants` (`make bench-deploy GRANTS=1 [SIZE=N] [CONSUMERS=n] [WORKLOADS=W]`) runs the grants
+scenario (docs/security.md, "Grants"): N CAPI Clusters spread over the test bed's W workload API
+servers (default 2, started if they are not running), stack config `grants` for every consumer (a
+ClusterRole of its own, 24-hour tokens) and a 30-minute schedule, so each (Cluster, consumer) pair
+is a ConsumerGrant of the project's provider with its own ServiceAccount and token, beside N*C push
+Secrets. Steps: cold preview, cold up, no-op preview, no-op up, destroy. The API server's floor adds
+to the management cluster's applier what the grants need on the workload servers: their
+ServiceAccount, ClusterRole and binding (an applier per server, the same objects once per grant) and,
+for `apply`, one TokenRequest per grant. The Pulumi floor declares the rendered push Secrets only
+(pulumi-kubernetes has no TokenRequest, and a Provider per workload cluster is the design the grants
+replace), so a step's excess over it, per grant, is what a grant costs. TokenRequests are counted by
+the workload API servers themselves (apiserver_request_total, serviceaccounts/token), and the peak
+RSS is shown for the pulumi CLI, the language host, the program, the project's provider plugin and
+the kubernetes provider.
+
 Results: a table on stdout and JSON in bench/results/ (not committed).
 """
 
@@ -70,19 +86,24 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.fleet import (
+    GRANT_TOKEN_LIFETIME_S,
     Fleet,
     applier,
     delete_namespaces,
     descendants,
+    fleet_workload_servers,
+    grant_floor_objects,
     inventory_manifests,
     kubeconfig_secret,
     removed_clusters,
 )
 from tests.integration.controlplane import KUBECONFIG, tools_env
+from tests.integration.workloads import WorkloadServer, workload_servers
 
 RESULTS = REPO / "bench" / "results"
 SIZES = (200, 1_000)
 CONSUMERS = 3
+GRANT_WORKLOADS = 2  # --grants: the test bed's workload API servers the Clusters are spread over
 PASSPHRASE = "cluster-inventory-bench-only"  # protects nothing: a throw-away stack in a temp dir
 STACK = "bench"
 SAMPLE_INTERVAL_S = 0.1
@@ -90,7 +111,7 @@ SAMPLE_INTERVAL_S = 0.1
 PROCESS_GROUPS = {
     "python": "python",
     "pulumi": "pulumi",
-    # The kernel cuts a command's name to 15 characters.
+    # The kernel cuts a command's name to 15 characters: pulumi-resource-kubernetes.
     "pulumi-resource": "provider",
     "pulumi-language": "language host",
 }
@@ -102,11 +123,15 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------- measuring
 
 
-def request_counts() -> Counter[str]:
-    """apiserver_request_total summed by verb, resource requests only."""
+# The key request_counts gives TokenRequests (a create of serviceaccounts/token; also counted under its verb).
+TOKEN_REQUESTS = "TokenRequest"
+
+
+def request_counts(kubeconfig: Path = KUBECONFIG) -> Counter[str]:
+    """apiserver_request_total summed by verb, resource requests only, and TokenRequests."""
     from kubernetes import config
 
-    api = config.new_client_from_config(str(KUBECONFIG))
+    api = config.new_client_from_config(str(kubeconfig))
     try:
         response = api.call_api("GET", f"{api.configuration.host}/metrics")
         text = response.read().decode()
@@ -119,10 +144,30 @@ def request_counts() -> Counter[str]:
         labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
         if labels.get("resource"):
             counts[labels["verb"]] += int(float(line.rsplit(" ", 1)[1]))
+            if labels["resource"] == "serviceaccounts" and labels.get("subresource") == "token":
+                counts[TOKEN_REQUESTS] += int(float(line.rsplit(" ", 1)[1]))
     return counts
 
 
-def _group(comm: str) -> str | None:
+def workload_request_counts(fleet: Fleet) -> Counter[str]:
+    """request_counts summed over the grants variant's workload API servers."""
+    counts: Counter[str] = Counter()
+    for server in fleet_workload_servers(fleet):
+        counts.update(request_counts(server.kubeconfig_path))
+    return counts
+
+
+# The project's own provider plugin (provider/pulumi-resource-cluster-inventory) is a Python process.
+OWN_PROVIDER_MODULE = b"inventory.stack.status_provider"
+
+
+def _group(comm: str, pid: int) -> str | None:
+    if comm.startswith("python"):
+        try:
+            if OWN_PROVIDER_MODULE in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return "own provider"
+        except OSError:
+            return None
     for prefix, group in PROCESS_GROUPS.items():
         if comm == prefix:
             return group
@@ -146,7 +191,7 @@ class ProcessTree:
                 stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            group = _group(comm)
+            group = _group(comm, pid)
             if group is None:
                 continue
             rss = next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
@@ -173,6 +218,7 @@ class Step:
     changes: str = ""
     pulumi_floor: float | None = None  # the Pulumi floor's time for the same step
     load: float | None = None  # the machine's 1-minute load average when the step ended
+    workload_requests: dict[str, int] = field(default_factory=dict)  # grants: on the workload API servers
 
 
 # The Pulumi floor's project: the same language host and virtualenv as the program.
@@ -250,7 +296,7 @@ class Bench:
 
     def deploy(self, name: str, action: str, floor: str | None = None, env: dict[str, str] | None = None) -> Step:
         command = self.command(action)
-        before = request_counts()
+        before, workload_before = request_counts(), workload_request_counts(self.fleet)
         log(f"{self.fleet.clusters} clusters, {self.entry} {self.stack}: {name} ...")
         start = time.perf_counter()
         output = self.workdir / f"{name.replace(' ', '-')}.log"
@@ -270,10 +316,12 @@ class Bench:
         if process.returncode != 0:
             tail = output.read_text().splitlines()[-15:]
             raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n" + "\n".join(tail))
-        after = request_counts()
+        after, workload_after = request_counts(), workload_request_counts(self.fleet)
         step = Step(name, seconds, floor=floor, peak_rss=tree.peak_rss, cpu=tree.cpu_seconds(),
                     requests={verb: after[verb] - before[verb] for verb in after if after[verb] - before[verb]},
-                    state_bytes=self.state_bytes(), changes=_summary(output.read_text()), load=os.getloadavg()[0])
+                    state_bytes=self.state_bytes(), changes=_summary(output.read_text()), load=os.getloadavg()[0],
+                    workload_requests={verb: workload_after[verb] - workload_before[verb] for verb in workload_after
+                                       if workload_after[verb] - workload_before[verb]})
         if floor:
             step.ratio = seconds / self.floor[floor]
         self.steps.append(step)
@@ -389,6 +437,102 @@ def run_fleet(fleet: Fleet, entry: str, pulumi_floor: bool = True, parallel_diff
     return steps
 
 
+# The grants scenario's steps: (name, action, the API server's floor it is set beside).
+GRANT_STEPS = (("cold preview", "preview", "dry-run"), ("cold up", "up", "apply"),
+               ("no-op preview", "preview", "dry-run"), ("no-op up", "up", "dry-run"), ("destroy", "destroy", "delete"))
+GRANT_ACCOUNT_NAMESPACE = "cluster-inventory-grants"  # grantServiceAccountNamespace's default
+FLOOR_WORKERS = 8  # the applier's connections (tools/go/applier), per API server
+
+
+def mint_floor_tokens(fleet: Fleet, servers: Sequence[WorkloadServer]) -> float:
+    """One TokenRequest per grant (24-hour tokens, as the grants ask), FLOOR_WORKERS at a time on
+    each workload server; the wall time. The response is not parsed (the floor keeps no token)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kubernetes import client
+
+    apis = [client.CoreV1Api(server.api()) for server in servers]
+    for api in apis:
+        api.api_client.configuration.connection_pool_maxsize = FLOOR_WORKERS
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": GRANT_TOKEN_LIFETIME_S}}
+    jobs = [(apis[i % len(apis)], f"{fleet.prefix}-consumer-{c}")
+            for i in range(fleet.clusters) for c in range(fleet.consumers)]
+
+    def mint(job: tuple[Any, str]) -> None:
+        job[0].create_namespaced_service_account_token(job[1], GRANT_ACCOUNT_NAMESPACE, body, _preload_content=False)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(FLOOR_WORKERS * len(apis)) as pool:
+        list(pool.map(mint, jobs))
+    return time.perf_counter() - start
+
+
+def grant_floors(bench: Bench, fleet: Fleet) -> None:
+    """The API server's floor of the grants scenario, per mode: the management cluster's part (the
+    applier on the rendered push Secrets, as for every fleet), then on the workload API servers at
+    once (an applier each) what every grant writes there (its ServiceAccount, ClusterRole and
+    binding: the same objects, once per grant, as the grants apply them), then for `apply` one
+    TokenRequest per grant. The floor is the sum of the three phases."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rendered = rendered_objects(fleet)
+    servers = fleet_workload_servers(fleet)
+    per_server = [grant_floor_objects(fleet, index) for index in range(len(servers))]
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": GRANT_ACCOUNT_NAMESPACE}}
+    for server in servers:
+        applier("apply", [namespace], server.kubeconfig_path)
+    for mode in ("apply", "dry-run", "delete"):
+        bench.floor_step(mode, rendered)
+        bench.steps[-1].name = f"floor: {mode}, management cluster"
+        management = bench.floor[mode]
+        before = workload_request_counts(fleet)
+        with ThreadPoolExecutor(len(servers)) as pool:
+            futures = [pool.submit(applier, mode, objects, server.kubeconfig_path)
+                       for server, objects in zip(servers, per_server, strict=True)]
+            results = [future.result() for future in futures]
+        workload = max(result["seconds"] for result in results)
+        tokens = mint_floor_tokens(fleet, servers) if mode == "apply" else 0.0
+        after = workload_request_counts(fleet)
+        bench.floor[mode] = management + workload + tokens
+        bench.steps.append(Step(f"floor: {mode}, workload servers", workload + tokens, load=os.getloadavg()[0],
+                                workload_requests={v: after[v] - before[v] for v in after if after[v] - before[v]},
+                                changes=f"objects {workload:.2f} s" + (f", tokens {tokens:.2f} s" if tokens else "")))
+        bench.steps.append(Step(f"floor: {mode}, total", bench.floor[mode]))
+        log(f"{fleet.clusters} clusters: grants floor {mode}: workload objects {workload:.2f} s"
+            + (f", {fleet.grants} TokenRequests {tokens:.2f} s" if tokens else "") + f"; total {bench.floor[mode]:.2f} s")
+
+
+def run_grants(fleet: Fleet, entry: str, pulumi_floor: bool = True) -> list[Step]:
+    """The grants scenario: the API server's floor, the program's GRANT_STEPS, then the Pulumi floor's.
+    The Pulumi floor declares the rendered push Secrets (what pulumi-kubernetes can express: it has
+    no TokenRequest, and a Provider per workload cluster is the design docs/security.md rules out),
+    so a step's excess over it is what its grants cost."""
+    log(f"== {fleet.describe()} ==")
+    delete_namespaces(fleet)
+    write_inventory(fleet)
+    with tempfile.TemporaryDirectory(prefix="bench-grants-") as tmp:
+        bench = Bench(fleet, Path(tmp) / "program", entry)
+        bench.init()
+        grant_floors(bench, fleet)
+        for name, action, floor in GRANT_STEPS:
+            bench.deploy(name, action, floor=floor)
+        steps = bench.steps
+        if pulumi_floor:
+            floor_bench = Bench(fleet, Path(tmp) / "floor", "floor")
+            floor_bench.floor = bench.floor
+            floor_bench.init()
+            floor_bench.declare(rendered_objects(fleet))
+            for name, action, floor in GRANT_STEPS:
+                floor_bench.deploy(name, action, floor=floor)
+            by_name = {step.name: step.seconds for step in floor_bench.steps}
+            for step in steps:
+                step.pulumi_floor = by_name.get(step.name) if not step.name.startswith("floor") else None
+            steps = [*steps, *(replace(step, name=f"Pulumi floor: {step.name}") for step in floor_bench.steps)]
+    delete_namespaces(fleet)
+    return steps
+
+
 # --default-memory-budget: the stacks keep the memory guard (memoryBudgetMib's default, no override).
 DEFAULT_MEMORY_BUDGET = False
 
@@ -452,6 +596,32 @@ def shard_pulumi_floor(fleet: Fleet, benches: Sequence[Bench], steps: list[Step]
                       for index, floor in enumerate(floors_) for step in floor.steps)]
 
 
+def grants_table(fleet: Fleet, steps: Sequence[Step]) -> Iterator[str]:
+    """The grants scenario's table: both floors, the cost per grant over the Pulumi floor, the
+    TokenRequests the workload API servers counted, and the peak RSS of every process."""
+    groups = ("pulumi", "language host", "python", "own provider", "provider")
+    yield f"\n{fleet.describe()}\n"
+    yield ("| step | wall s | x API floor | x Pulumi floor | ms per grant over Pulumi floor | TokenRequests "
+           "| workload API requests | peak RSS MiB pulumi / language host / program / own provider / "
+           "kubernetes provider | management API requests | state MB | load |")
+    yield "|---|---|---|---|---|---|---|---|---|---|---|"
+    for step in steps:
+        rss = " / ".join(f"{step.peak_rss[g] / 2**20:.0f}" if g in step.peak_rss else "-" for g in groups)
+        ratio = f"{step.ratio:.1f}" if step.ratio else "-"
+        pulumi_ratio = f"{step.seconds / step.pulumi_floor:.2f}" if step.pulumi_floor else "-"
+        per_grant = (f"{(step.seconds - step.pulumi_floor) * 1000 / fleet.grants:.1f}"
+                     if step.pulumi_floor and fleet.grants else "-")
+        tokens = str(step.workload_requests.get(TOKEN_REQUESTS, 0)) if not step.name.startswith("floor: ") or \
+            "workload" in step.name else "-"
+        workload = ", ".join(f"{verb} {n}" for verb, n in sorted(step.workload_requests.items())
+                             if verb != TOKEN_REQUESTS)
+        requests = ", ".join(f"{verb} {n}" for verb, n in sorted(step.requests.items()) if verb != TOKEN_REQUESTS)
+        state = f"{step.state_bytes / 1e6:.1f}" if step.state_bytes is not None else "-"
+        load = f"{step.load:.1f}" if step.load is not None else "-"
+        yield (f"| {step.name} | {step.seconds:.1f} | {ratio} | {pulumi_ratio} | {per_grant} | {tokens} "
+               f"| {workload}{f' ({step.changes})' if step.name.startswith('floor: ') and step.changes else ''} | {rss} | {requests} | {state} | {load} |")
+
+
 def table(fleet: Fleet, steps: Sequence[Step]) -> Iterator[str]:
     groups = ("python", "pulumi", "provider")
     yield f"\n{fleet.describe()}\n"
@@ -486,27 +656,41 @@ def main() -> int:
     parser.add_argument("--default-memory-budget", action="store_true",
                         help="keep the memory guard as users get it (otherwise the bench allows any stack size)")
     parser.add_argument("--no-pulumi-floor", action="store_true", help="skip the Pulumi floor's steps")
+    parser.add_argument("--grants", action="store_true",
+                        help="the grants scenario: Clusters on the test bed's workload API servers, a ConsumerGrant "
+                             "per (Cluster, consumer)")
+    parser.add_argument("--workloads", type=int, default=GRANT_WORKLOADS, metavar="W",
+                        help=f"--grants: workload API servers the Clusters are spread over (default {GRANT_WORKLOADS})")
     args = parser.parse_args()
+    if args.grants and (args.cluster_manager or args.shards > 1 or args.parallel_diff or args.entry != "pulumi"):
+        parser.error("--grants runs one stack through plain `pulumi`: no --cluster-manager, --shards, "
+                     "--parallel-diff or --entry")
     global DEFAULT_MEMORY_BUDGET
     DEFAULT_MEMORY_BUDGET = args.default_memory_budget
     if not KUBECONFIG.exists():
         raise SystemExit("no local control plane: run `make cluster-up` first (make bench-deploy does)")
     random.seed(4322)
+    if args.grants:
+        workload_servers(args.workloads)  # starts the ones that are not running
     results = []
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [(f"bench-deploy {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {memory_gib:.0f} GiB, "
              f"entry: {args.entry}" + (f", {args.shards} shards" if args.shards > 1 else "")
              + (", feature E (clusterProfileMode: direct)" if args.cluster_manager else "")
+             + (f", grants over {args.workloads} workload API servers" if args.grants else "")
              + ", load average {:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg()))]
     for size in args.size or SIZES:
-        fleet = Fleet(size, args.consumers, cluster_manager=args.cluster_manager)
-        if args.shards > 1:
+        fleet = Fleet(size, args.consumers, cluster_manager=args.cluster_manager,
+                      workloads=args.workloads if args.grants else 0)
+        if args.grants:
+            steps = run_grants(fleet, args.entry, not args.no_pulumi_floor)
+        elif args.shards > 1:
             steps = run_shards(fleet, args.entry, args.shards, args.parallel_diff, not args.no_pulumi_floor)
         else:
             steps = run_fleet(fleet, args.entry, not args.no_pulumi_floor, args.parallel_diff)
-        lines.extend(table(fleet, steps))
+        lines.extend(grants_table(fleet, steps) if args.grants else table(fleet, steps))
         results.append({"clusters": size, "consumers": args.consumers, "objects": fleet.objects, "shards": args.shards,
-                        "clusterManager": args.cluster_manager,
+                        "clusterManager": args.cluster_manager, "grants": fleet.grants, "workloads": fleet.workloads,
                         "steps": [step.__dict__ for step in steps]})
     lines.append("load average at the end: {:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg()))
     print("\n".join(lines))

@@ -7,6 +7,13 @@ The cluster-manager variant (``cluster_manager=True``, prefix ``{name}{N}e``) wr
 ClusterProfiles: its Clusters (``cluster.x-k8s.io/v1beta2``) carry status conditions, and the
 stack publishes the profiles itself (feature E, ``clusterProfileMode: direct``), which feature B
 reads in the same run.
+
+The grants variant (``workloads=W``, prefix ``{name}{N}g``) spreads its N CAPI Clusters over the
+test bed's first W workload API servers (tests/integration/workloads.py): each Cluster's endpoint
+and kubeconfig Secret are a workload server's, as Cluster API writes them. The stack sets
+``grants`` for every consumer (a ClusterRole of its own, 24-hour tokens) and runs every 30
+minutes, so each (Cluster, consumer) pair gets a ConsumerGrant: its own ServiceAccount and token.
+Sveltos is off and there are no ClusterProfiles: N*C push Secrets and N*C grants.
 """
 
 from __future__ import annotations
@@ -22,9 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.controlplane import KUBECONFIG, REPO
+from tests.integration.workloads import HEALTHY_STATUS, WorkloadServer, running_workload_servers
 
 CAPI_NAMESPACES = 10
 CLUSTER_MANAGER = "bench"  # clusterManagerName of the cluster-manager variant
+# The grants variant: what each consumer may do on every workload cluster, its tokens' lifetime and the schedule.
+GRANT_RULE = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}
+GRANT_TOKEN_LIFETIME_S = 86_400
+GRANT_SCHEDULE_MINUTES = 30
 # The variant's Clusters: healthy (ControlPlaneAvailable=True, reachable), as Cluster API v1.11 writes them.
 HEALTHY_SINCE = "2026-12-01T00:00:00Z"
 
@@ -56,10 +68,11 @@ class Fleet:
     consumers: int
     name: str = "bench"
     cluster_manager: bool = False  # feature E publishes the profiles; the inventory has none
+    workloads: int = 0  # grants: the Clusters point at this many workload API servers (0: no grants)
 
     @property
     def prefix(self) -> str:
-        return f"{self.name}{self.clusters}{'e' if self.cluster_manager else ''}"
+        return f"{self.name}{self.clusters}{'e' if self.cluster_manager else ''}{'g' if self.workloads else ''}"
 
     @property
     def consumer_label(self) -> str:
@@ -79,8 +92,16 @@ class Fleet:
 
     @property
     def objects_per_cluster(self) -> int:
-        """Push Secrets, feature B's Secret and SveltosCluster, and feature E's ClusterProfile."""
+        """Push Secrets, feature B's Secret and SveltosCluster, and feature E's ClusterProfile
+        (grants: the push Secrets only; the grants are resources of the project's provider)."""
+        if self.workloads:
+            return self.consumers
         return self.consumers + 2 + (1 if self.cluster_manager else 0)
+
+    @property
+    def grants(self) -> int:
+        """ConsumerGrants: one per (Cluster, consumer) pair in the grants variant."""
+        return self.clusters * self.consumers if self.workloads else 0
 
     @property
     def objects(self) -> int:
@@ -96,12 +117,24 @@ class Fleet:
         return (self.clusters - len(self.removed)) * self.objects_per_cluster
 
     def describe(self) -> str:
+        if self.workloads:
+            return (f"{self.clusters} clusters over {self.workloads} workload API servers x {self.consumers} consumers "
+                    f"= {self.grants} grants + {self.objects} push Secrets")
         what = "published profiles" if self.cluster_manager else "profiles"
         return (f"{self.clusters} clusters x {self.consumers} consumers + {self.clusters} {what} "
                 f"= {self.objects} objects")
 
     def stack_config(self) -> dict[str, Any]:
         config = self._base_config()
+        if self.workloads:
+            config.update({
+                "cluster-inventory:sveltosMode": "off",
+                "cluster-inventory:scheduleIntervalMinutes": GRANT_SCHEDULE_MINUTES,
+                "cluster-inventory:grants": {
+                    f"{self.prefix}-consumer-{c}": {"tokenLifetimeSeconds": GRANT_TOKEN_LIFETIME_S,
+                                                    "access": [{"rules": [GRANT_RULE]}]}
+                    for c in range(self.consumers)},
+            })
         if self.cluster_manager:
             config.update({
                 "cluster-inventory:clusterProfileMode": "direct",
@@ -152,8 +185,12 @@ def inventory_manifests(fleet: Fleet) -> tuple[list[dict[str, Any]], list[dict[s
     for namespace in namespaces[-fleet.consumers:]:
         namespace["metadata"]["labels"] = {fleet.consumer_label: namespace["metadata"]["name"]}
     objects: list[dict[str, Any]] = []
+    servers = fleet_workload_servers(fleet)
     for i in range(fleet.clusters):
         name, capi_namespace = f"cluster-{i:05d}", fleet.capi_namespace(i)
+        if servers:
+            objects.extend(granted_cluster(fleet, i, servers[i % len(servers)]))
+            continue
         if fleet.cluster_manager:
             objects.extend([capi_cluster(fleet, i), kubeconfig_secret(fleet, i)])
             continue
@@ -195,6 +232,56 @@ def capi_cluster(fleet: Fleet, index: int) -> dict[str, Any]:
     }
 
 
+def fleet_workload_servers(fleet: Fleet) -> list[WorkloadServer]:
+    """The workload API servers the grants variant's Clusters point at (none for the other variants)."""
+    if not fleet.workloads:
+        return []
+    servers = running_workload_servers()[:fleet.workloads]
+    if len(servers) < fleet.workloads:
+        raise SystemExit(f"{fleet.workloads} workload API servers wanted, {len(servers)} running: "
+                         f"`python tools/cluster.py workloads-up {fleet.workloads}`")
+    return servers
+
+
+def granted_cluster(fleet: Fleet, index: int, server: WorkloadServer) -> list[dict[str, Any]]:
+    """A provisioned v1beta2 Cluster whose endpoint and kubeconfig Secret are ``server``'s, as
+    tests/integration/workloads.py's register_capi_cluster makes them (without the owner reference)."""
+    name = f"cluster-{index:05d}"
+    kubeconfig = server.admin_kubeconfig(name)
+    return [{
+        "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+        "metadata": {"name": name, "namespace": fleet.capi_namespace(index),
+                     "labels": {"clusterprofile-name": name, "clusterprofile-namespace": fleet.profile_namespace}},
+        "spec": {"controlPlaneEndpoint": {"host": "127.0.0.1", "port": server.port}},
+        "status": HEALTHY_STATUS,
+    }, {
+        "apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
+        "metadata": {"name": f"{name}-kubeconfig", "namespace": fleet.capi_namespace(index),
+                     "labels": {"cluster.x-k8s.io/cluster-name": name}},
+        "data": {"value": base64.b64encode(kubeconfig.encode()).decode("ascii")},
+    }]
+
+
+def grant_floor_objects(fleet: Fleet, server_index: int) -> list[dict[str, Any]]:
+    """What the grants of the Clusters on workload server ``server_index`` apply there, one set per
+    grant as the grants apply them (the ServiceAccount named after its consumer, the ClusterRole
+    with the grant's rules and its binding): the writes the API server's floor makes."""
+    from inventory.stack.grants import binding_objects
+
+    servers = fleet.workloads
+    account_namespace = "cluster-inventory-grants"  # grantServiceAccountNamespace's default
+    objects: list[dict[str, Any]] = []
+    for _ in range(server_index, fleet.clusters, servers):
+        for c in range(fleet.consumers):
+            consumer = f"{fleet.prefix}-consumer-{c}"
+            account = {"namespace": account_namespace, "name": consumer}
+            labels = {"app.kubernetes.io/managed-by": "cluster-inventory-bench-floor"}
+            objects.append({"apiVersion": "v1", "kind": "ServiceAccount",
+                            "metadata": {**account, "labels": labels}})
+            objects.extend(body for _, body in binding_objects(consumer, account, labels, {"rules": [GRANT_RULE]}))
+    return objects
+
+
 def removed_clusters(fleet: Fleet) -> list[dict[str, Any]]:
     """The Cluster, kubeconfig Secret and (unless published) ClusterProfile of every tenth cluster."""
     _, objects = inventory_manifests(fleet)
@@ -203,10 +290,10 @@ def removed_clusters(fleet: Fleet) -> list[dict[str, Any]]:
             if int(obj["metadata"]["name"].split("-")[1]) in removed]
 
 
-def applier(mode: str, manifests: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def applier(mode: str, manifests: Sequence[dict[str, Any]], kubeconfig: Path = KUBECONFIG) -> dict[str, Any]:
     binary = subprocess.run(["bash", str(REPO / "tools" / "build-go-helper.sh"), "applier"], check=True,
                             capture_output=True, text=True).stdout.strip()
-    done = subprocess.run([binary, "--kubeconfig", str(KUBECONFIG), "--mode", mode], input=json.dumps(manifests),
+    done = subprocess.run([binary, "--kubeconfig", str(kubeconfig), "--mode", mode], input=json.dumps(manifests),
                           capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout)
     if result["errors"]:
