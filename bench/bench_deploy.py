@@ -623,10 +623,13 @@ def grants_table(fleet: Fleet, steps: Sequence[Step]) -> Iterator[str]:
 
 
 def table(fleet: Fleet, steps: Sequence[Step]) -> Iterator[str]:
-    groups = ("python", "pulumi", "provider")
+    # The project's provider plugin (feature E's statuses) has a column when it ran.
+    own = ("own provider",) if any("own provider" in step.peak_rss for step in steps) else ()
+    groups = ("python", "pulumi", "provider", *own)
+    names = " / ".join(groups)
     yield f"\n{fleet.describe()}\n"
-    yield ("| step | wall s | x API floor | x Pulumi floor | peak RSS MiB python / pulumi / provider "
-           "| CPU s python / pulumi / provider | API requests | state MB | load |")
+    yield (f"| step | wall s | x API floor | x Pulumi floor | peak RSS MiB {names} "
+           f"| CPU s {names} | API requests | state MB | load |")
     yield "|---|---|---|---|---|---|---|---|---|"
     for step in steps:
         rss = " / ".join(f"{step.peak_rss[g] / 2**20:.0f}" if g in step.peak_rss else "-" for g in groups)
