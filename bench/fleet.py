@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import subprocess
 import time
@@ -303,12 +304,16 @@ def applier(mode: str, manifests: Sequence[dict[str, Any]], kubeconfig: Path = K
 
 def descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    # os.listdir, not Path.glob: glob stats each entry, and a process that exits meanwhile raises
+    # ProcessLookupError there (ESRCH, which pathlib does not ignore), ending a long bench run.
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        children.setdefault(int(fields[1]), []).append(int(name))
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
