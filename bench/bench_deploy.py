@@ -609,8 +609,9 @@ def grants_table(fleet: Fleet, steps: Sequence[Step]) -> Iterator[str]:
         rss = " / ".join(f"{step.peak_rss[g] / 2**20:.0f}" if g in step.peak_rss else "-" for g in groups)
         ratio = f"{step.ratio:.1f}" if step.ratio else "-"
         pulumi_ratio = f"{step.seconds / step.pulumi_floor:.2f}" if step.pulumi_floor else "-"
+        # None where the Pulumi floor is the slower (its destroy waits for the garbage collector).
         per_grant = (f"{(step.seconds - step.pulumi_floor) * 1000 / fleet.grants:.1f}"
-                     if step.pulumi_floor and fleet.grants else "-")
+                     if step.pulumi_floor and fleet.grants and step.seconds > step.pulumi_floor else "-")
         tokens = str(step.workload_requests.get(TOKEN_REQUESTS, 0)) if not step.name.startswith("floor: ") or \
             "workload" in step.name else "-"
         workload = ", ".join(f"{verb} {n}" for verb, n in sorted(step.workload_requests.items())
