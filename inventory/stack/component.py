@@ -32,7 +32,7 @@ from inventory.settings import Settings, SettingsError
 from inventory.sources import InventoryReadError
 from inventory.stack import backend, guards, holdback, memory
 from inventory.stack import resources as stack
-from inventory.stack.grants import FAILED_GRANTS_OUTPUT, ConsumerGrant, declare_grants
+from inventory.stack.grants import FAILED_GRANTS_OUTPUT, GrantTokens, declare_grants
 
 # Where a component keeps its outputs among the stack's outputs unless told otherwise: one stack
 # output holding them all, so they sit beside a program's own outputs without clashing.
@@ -266,7 +266,7 @@ def _declare(parent: pulumi.Resource, providers: pulumi.ResourceOptions, setting
 def _declare_objects(objects: tuple[DesiredObject, ...], owner: str, opts: pulumi.ResourceOptions,
                      handing: handover.HandOver, waiting_opts: pulumi.ResourceOptions,
                      access: stack.StatusAccess, kept: Mapping[str, holdback.Kept],
-                     tokens: Mapping[str, ConsumerGrant] | None) -> None:
+                     tokens: GrantTokens | None) -> None:
     """Each planned object (those waiting for a grant's token with it), each held-back one as it
     was, and each being handed to Sveltos."""
     for obj in objects:

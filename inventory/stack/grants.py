@@ -33,7 +33,8 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,7 +84,7 @@ class ConsumerGrant(pulumi.CustomResource):
 
 
 def declare_grants(grants: Sequence[Grant], settings: Settings, opts: pulumi.ResourceOptions,
-                   now: datetime) -> tuple[dict[str, ConsumerGrant], pulumi.Output[list[str]]]:
+                   now: datetime) -> tuple[GrantTokens, pulumi.Output[list[str]]]:
     """Every planned grant as a resource (with ``opts``: its parent and the project's provider),
     and the ``failedGrants`` output: the grants whose last attempt failed, logged once applied."""
     declared = {grant.logical_name: ConsumerGrant(grant, settings, opts) for grant in grants}
@@ -91,7 +92,7 @@ def declare_grants(grants: Sequence[Grant], settings: Settings, opts: pulumi.Res
     states = [pulumi.Output.all(g.error, g.expirationTimestamp) for g in declared.values()]
     interval = timedelta(minutes=settings.schedule_interval_minutes)
     failed = pulumi.Output.all(*states).apply(lambda found: failed_grants(names, found, now, interval))
-    return declared, failed
+    return GrantTokens(declared, HeldSecretData(settings)), failed
 
 
 def failed_grants(names: Sequence[str], states: Sequence[Sequence[Any]], now: datetime,
@@ -114,16 +115,56 @@ def failed_grants(names: Sequence[str], states: Sequence[Sequence[Any]], now: da
     return failed
 
 
-def granted_secret_data(obj: DesiredObject, grant: ConsumerGrant) -> pulumi.Output[dict[str, str]]:
-    """``obj``'s data with the grant's token in place of ``GRANTED_TOKEN`` (a secret); no data
-    while the grant has no token yet (its workload cluster has not answered since it was planned)."""
+class HeldSecretData:
+    """What a Secret holds on the management cluster now: the data a consumer's Secret keeps while
+    its grant has delivered no token yet (a workload cluster that did not answer when the consumer
+    moved to grants keeps its old credential until a run reaches it: no gap). Read at apply time,
+    only for those Secrets; none (``{}``) for a Secret that does not exist or cannot be read."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._core: Any = None
+
+    def __call__(self, namespace: str, name: str) -> dict[str, str]:
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        from inventory.sources import api_client
+
+        if self._core is None:
+            self._core = client.CoreV1Api(api_client(self._settings))
+        try:
+            secret = self._core.read_namespaced_secret(name, namespace)
+        except ApiException as err:
+            if err.status != 404:
+                pulumi.log.warn(f"Secret {namespace}/{name}: its grant has no token yet and the Secret could not be "
+                                f"read to keep its data (HTTP {err.status}): it is written without data")
+            return {}
+        return dict(secret.data or {})
+
+
+@dataclass(frozen=True)
+class GrantTokens:
+    """The declared grants by logical name, and how to read what a Secret holds now."""
+
+    grants: Mapping[str, ConsumerGrant]
+    held: Callable[[str, str], dict[str, str]]
+
+
+def granted_secret_data(obj: DesiredObject, plain: Mapping[str, str], tokens: GrantTokens) -> pulumi.Output[dict[str, str]]:
+    """``obj``'s data (``plain`` beside the credential keys) with its grant's token in place of
+    ``GRANTED_TOKEN``, a secret. While the grant has delivered no token (its workload cluster has not
+    answered since it was planned), what the Secret holds now, or no data for a new one."""
+    assert obj.grant is not None and obj.namespace is not None
+
     def fill(token: str | None) -> dict[str, str]:
         if not token:
-            return {}
-        return {key: base64.b64encode(value.replace(GRANTED_TOKEN.encode(), token.encode())).decode("ascii")
-                for key, value in obj.secret_data.items()}
+            held: dict[str, str] = tokens.held(str(obj.namespace), obj.name)
+            return held
+        return {**plain, **{key: base64.b64encode(value.replace(GRANTED_TOKEN.encode(), token.encode())).decode("ascii")
+                            for key, value in obj.secret_data.items()}}
 
-    return pulumi.Output.secret(grant.token.apply(fill))
+    return pulumi.Output.secret(tokens.grants[obj.grant].token.apply(fill))
 
 
 # --- The workload-cluster side, run inside the provider process ----------------------------------

@@ -42,7 +42,7 @@ from inventory.stack.guards import (
 from inventory.stack.holdback import Kept, objects_by_source
 
 if TYPE_CHECKING:
-    from inventory.stack.grants import ConsumerGrant
+    from inventory.stack.grants import GrantTokens
 
 
 def stack_config() -> dict[str, str]:
@@ -189,7 +189,7 @@ def status_access(settings: Settings, cluster: str | None, opts: pulumi.Resource
 
 def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions,
                    access: StatusAccess | None = None,
-                   tokens: Mapping[str, ConsumerGrant] | None = None) -> pulumi.CustomResource:
+                   tokens: GrantTokens | None = None) -> pulumi.CustomResource:
     """One pulumi-kubernetes resource per planned object, stamped with its owning stack;
     credential data as Pulumi secrets. A ``status`` (feature E's ClusterProfiles) becomes a
     ``ClusterProfileStatus`` resource beside it, which pulumi-kubernetes cannot write."""
@@ -214,8 +214,7 @@ def declare_object(obj: DesiredObject, owner: str, opts: pulumi.ResourceOptions,
         if obj.grant is not None and tokens is not None:
             from inventory.stack.grants import granted_secret_data
 
-            plain = dict(data)
-            data = granted_secret_data(obj, tokens[obj.grant]).apply(lambda granted: {**plain, **granted})
+            data = granted_secret_data(obj, dict(data), tokens)
         else:
             for key, value in obj.secret_data.items():
                 data[key] = pulumi.Output.secret(base64.b64encode(value).decode("ascii"))

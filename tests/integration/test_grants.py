@@ -36,8 +36,8 @@ from tests.integration.workloads import (
 
 GRANT_TYPE = "cluster-inventory:index:ConsumerGrant"
 CONSUMER_LABEL = "x-k8s.io/cluster-inventory-consumer"
-# The ServiceAccounts' namespace on the workload clusters, this module's own: destroy deletes it, and
-# the test bed runs no namespace controller to finish that, so a later module could not reuse it.
+# The ServiceAccounts' namespace on the workload clusters, this module's own: destroy deletes it, and a
+# namespace being deleted cannot take new ServiceAccounts until the namespace controller is done.
 GRANT_NAMESPACE = f"grants-{uuid.uuid4().hex[:6]}"
 CONFIGMAPS = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}
 JOBS = {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]}
@@ -211,6 +211,33 @@ def test_up_converges_the_answering_clusters_skips_the_unanswered_one_and_exits_
 
 
 def test_a_consumer_without_a_grant_entry_gets_no_credential(world: World) -> None:
+    for cluster in world.clusters:
+        assert world.push_secret(world.other, cluster) is None
+
+
+def test_a_consumer_moving_from_admin_keeps_its_old_credential_where_no_token_came_yet(world: World) -> None:
+    """docs/security.md, moving a stack to grants without a gap: where the workload cluster answers,
+    the consumer's Secret changes in place to its token; where it does not, the Secret keeps the
+    admin kubeconfig it held until a run reaches the cluster, instead of losing its data."""
+    world.stack.configure(grants={**world.grants(), world.other: {"admin": True}})
+    world.stack.up()
+    held = {cluster: world.push_secret(world.other, cluster) for cluster in world.clusters}
+    assert all(secret is not None and secret.data for secret in held.values())
+    world.stack.configure(grants={**world.grants(), world.other: {"access": [{"rules": [CONFIGMAPS]}]}})
+    world.stack.up()
+    for cluster, before in held.items():
+        assert before is not None
+        now = world.push_secret(world.other, cluster)
+        assert now is not None and now.metadata.uid == before.metadata.uid
+        if cluster in world.workloads:
+            workload = world.workloads[cluster]
+            token = yaml.safe_load(base64.b64decode(now.data["config"]))["users"][0]["user"]["token"]
+            api = world.as_bearer(workload.server, workload.ca_pem, token)
+            assert _whoami(api) == f"system:serviceaccount:{GRANT_NAMESPACE}:{world.other}"
+        else:
+            assert now.data == before.data  # the admin kubeconfig it held
+    world.stack.configure(grants=world.grants())
+    world.stack.up()
     for cluster in world.clusters:
         assert world.push_secret(world.other, cluster) is None
 
