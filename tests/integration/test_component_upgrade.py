@@ -11,6 +11,7 @@ no create, update, replace or delete, and its `up` and the preview after it neit
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tarfile
 import uuid
@@ -46,11 +47,14 @@ def _checkout(commit: str, into: Path) -> Path:
 
 
 def _link_program(workdir: Path, tree: Path) -> None:
+    """The project in ``workdir`` becomes ``tree``'s: its program, and its Pulumi.yaml (whose config
+    defaults name the keys that program knows; a later one's would be refused by an earlier program)."""
     for name in PROGRAM:
         link = workdir / name
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(tree / name)
+    shutil.copy(tree / "Pulumi.yaml", workdir / "Pulumi.yaml")
 
 
 @dataclass
@@ -77,6 +81,7 @@ def upgraded(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFacto
     workdir.mkdir()
     _link_program(workdir, before)
     stack = ProjectStack(workdir)
+    _link_program(workdir, before)  # ProjectStack lays this checkout's Pulumi.yaml
     stack.configure(kubeconfig=str(control_plane.kubeconfig), capiNamespaces=[capi_ns],
                     profileNamespaces=[fleet_ns], consumerNamespaceLabel=consumer_label,
                     sveltosMode="direct", argocdMode="direct", clusterProfileMode="direct",
