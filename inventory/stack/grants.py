@@ -43,6 +43,7 @@ import pulumi
 from inventory.model import GRANTED_TOKEN, DesiredObject
 from inventory.plan import GRANT_CONSUMER_LABEL, Binding, Grant, role_name, token_refresh_reason
 from inventory.settings import Settings
+from inventory.stack.status import Cluster
 
 PACKAGE = "cluster-inventory"
 GRANT_TYPE = f"{PACKAGE}:index:ConsumerGrant"
@@ -207,8 +208,8 @@ class Minter:
     """Applies grants on workload clusters, reaching each through its admin kubeconfig, which it
     reads from the management cluster at apply time."""
 
-    def __init__(self, kubeconfig: str | None, context: str | None) -> None:
-        self.kubeconfig, self.context = kubeconfig, context
+    def __init__(self, management: Cluster) -> None:
+        self._cluster = management
         self._core: Any = None
         self._lock = threading.Lock()
         # One client per workload cluster and admin kubeconfig: the grants of several consumers
@@ -220,9 +221,7 @@ class Minter:
             if self._core is None:
                 from kubernetes import client as k8s
 
-                from inventory.sources import api_client
-
-                self._core = k8s.CoreV1Api(api_client(Settings(kubeconfig=self.kubeconfig, context=self.context)))
+                self._core = k8s.CoreV1Api(self._cluster.api_client())
             return self._core
 
     def admin_kubeconfig(self, props: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -352,6 +351,10 @@ def binding_objects(consumer: str, account: Mapping[str, str], labels: Mapping[s
     return objects
 
 
+def _selector(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
 # The RBAC kinds a grant makes, by the list path that finds them across namespaces.
 _OWNED_KINDS = ("clusterrolebindings", "clusterroles", "rolebindings", "roles")
 
@@ -413,7 +416,7 @@ class Workload:
 
     def prune(self, consumer: str, labels: Mapping[str, str], wanted: set[str]) -> None:
         """Delete the consumer's roles and bindings (found by its labels) that are not ``wanted``."""
-        selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+        selector = _selector(labels)
         rbac = "/apis/rbac.authorization.k8s.io/v1"
         for plural in _OWNED_KINDS:
             found = self._call("GET", f"{rbac}/{plural}", query=[("labelSelector", selector)])
@@ -430,7 +433,7 @@ class Workload:
         there, if the program made it (it carries ``owner``'s labels). Each grant deletes its own
         ServiceAccount before it looks, so of grants deleted side by side the last one to delete
         sees none left and takes the namespace; none is left behind."""
-        selector = ",".join(f"{key}={value}" for key, value in sorted(owner.items()))
+        selector = _selector(owner)
         left = self._call("GET", f"/api/v1/namespaces/{namespace}/serviceaccounts", query=[("labelSelector", selector)])
         if (left or {}).get("items"):
             return

@@ -100,20 +100,27 @@ class Cluster:
         import threading
 
         self.kubeconfig, self.context = kubeconfig or None, context or None
+        self._client: Any = None
         self._api: Any = None
         self._lock = threading.Lock()  # the provider calls from several threads at once
 
-    def custom_objects(self) -> Any:
+    def api_client(self) -> Any:
+        """One API client for every call the provider makes to the management cluster (the
+        statuses and the grants' kubeconfig reads share its connections)."""
         with self._lock:
-            if self._api is None:
-                from kubernetes import client as k8s
-
+            if self._client is None:
                 from inventory.settings import Settings
                 from inventory.sources import api_client
 
-                self._api = k8s.CustomObjectsApi(api_client(Settings(kubeconfig=self.kubeconfig,
-                                                                     context=self.context)))
-            return self._api
+                self._client = api_client(Settings(kubeconfig=self.kubeconfig, context=self.context))
+            return self._client
+
+    def custom_objects(self) -> Any:
+        if self._api is None:
+            from kubernetes import client as k8s
+
+            self._api = k8s.CustomObjectsApi(self.api_client())
+        return self._api
 
     def identity(self) -> str:
         from inventory.settings import Settings

@@ -112,7 +112,7 @@ def _is_content(kubeconfig: str) -> bool:
 class StatusProvider(Provider):
     def __init__(self) -> None:
         self.cluster = Cluster(None, None)
-        self.grants = GrantCalls(Minter(None, None), plain, wrap)
+        self.grants = GrantCalls(Minter(self.cluster), plain, wrap)
 
     async def get_schema(self, request: GetSchemaRequest) -> GetSchemaResponse:
         return GetSchemaResponse(json.dumps(SCHEMA))
@@ -143,7 +143,7 @@ class StatusProvider(Provider):
         variables = {key.rpartition(":")[2]: value for key, value in request.variables.items()}
         settings = {key: args.get(key, variables.get(key)) for key in CONFIG_KEYS}
         self.cluster = Cluster(*(value if isinstance(value, str) else None for value in settings.values()))
-        self.grants = GrantCalls(Minter(self.cluster.kubeconfig, self.cluster.context), plain, wrap)
+        self.grants = GrantCalls(Minter(self.cluster), plain, wrap)
         return ConfigureResponse(accept_secrets=True, supports_preview=True)
 
     async def check(self, request: CheckRequest) -> CheckResponse:
